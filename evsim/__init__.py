@@ -1,0 +1,27 @@
+"""evsim: an event-driven, discrete-time simulator of spiking neural networks.
+
+Spikes are events; each costs exactly one synaptic operation (SOP) per synapse it reaches, a
+TTFS decision halts the run, and every operation is counted. NumPy and Numba only (no torch).
+
+    x = images / 255.0                                  # (B, 784) in [0, 1]
+    inputs = evsim.encode(x, T=10, method="ttfs")       # (T, B, 784) float32
+    net = evsim.Network.dense([W1, W2], neuron=evsim.LIF(tau_m=10, tau_s=10))
+    res = evsim.simulate(net, inputs, decoder="ttfs", early_exit=True)
+    res.predictions, res.sops, res.exit_step
+"""
+
+__version__ = "0.1.0"
+
+from .decoding import ABSTAIN, DECODERS, decode, first_spike_step, predict, predictions_over_time
+from .encoding import ENCODERS, encode, spike_count
+from .engine import SimulationResult, simulate
+from .io import NetworkFileError, load_network, save_network
+from .network import INPUT, Dense, Network, Population
+from .neurons import IF, LIF
+from .reference import reference_simulate
+
+__all__ = [
+    "ABSTAIN", "DECODERS", "ENCODERS", "INPUT", "IF", "LIF", "Dense", "Network", "NetworkFileError",
+    "Population", "SimulationResult", "decode", "encode", "first_spike_step", "load_network", "predict",
+    "predictions_over_time", "reference_simulate", "save_network", "simulate", "spike_count",
+]

@@ -1,0 +1,118 @@
+"""Input encoders: pixel intensities x in [0, 1] become input sequences of T steps (SPEC "Encoders").
+
+Every encoder returns a float32 array of shape (T, *x.shape); spike encoders hold only 0 and 1.
+Step k = 0 .. T-1 is the paper's t = k + 1.
+
+| method      | value at step k                                                            |
+|-------------|----------------------------------------------------------------------------|
+| current     | x, every step (a float current)                                            |
+| poisson     | 1 if u < x, u ~ U[0, 1) fresh per element and step (seeded Generator)      |
+| ratesyn_s   | 1 if k < n(x): RateSynS, the n(x) spikes start at step 0                   |
+| ratesyn_e   | 1 if k >= T - n(x): RateSynE, the n(x) spikes end at step T-1              |
+| ttfs        | 1 only at k = T - n(x); silent when n(x) = 0                               |
+
+n(x) = ceil(x*T - 1e-4) clipped to [0, T] is the RateSyn spike count (`spike_count`).
+A list of methods gives the fused encoding: each encoder applied to the same x, concatenated on
+the channel axis in the order given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# Keeps float error (0.3*10 = 3.0000000000000004) from adding a spike; see SPEC.
+SPIKE_COUNT_GUARD = 1e-4
+
+ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e", "ttfs")
+
+
+def _check_T(T) -> int:
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)):
+        raise ValueError(f"T must be an integer number of steps, got {T!r}")
+    if T < 1:
+        raise ValueError(f"T must be >= 1, got {T}")
+    return int(T)
+
+
+def _check_x(x) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype == bool:
+        arr = arr.astype(np.float32)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"x must be a real-valued array, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"x is empty (shape {arr.shape})")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        raise ValueError(f"x contains {int(np.isnan(arr).sum())} NaN value(s)")
+    lo, hi = arr.min(), arr.max()
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"x must lie in [0, 1] (scale images first, e.g. uint8 / 255); got values in [{lo}, {hi}]"
+        )
+    return arr
+
+
+def spike_count(x, T: int) -> np.ndarray:
+    """RateSyn spike count n(x) = ceil(x*T - 1e-4) clipped to [0, T], as int64 of x's shape.
+
+    Computed in float64 (exact for float32 x), so float32 and float64 inputs agree.
+    """
+    T = _check_T(T)
+    arr = _check_x(x).astype(np.float64)
+    n = np.ceil(arr * T - SPIKE_COUNT_GUARD)
+    return np.clip(n, 0, T).astype(np.int64)
+
+
+def _steps(T: int, ndim: int) -> np.ndarray:
+    """Step indices 0..T-1 shaped (T, 1, ..., 1) to broadcast against x."""
+    return np.arange(T).reshape((T,) + (1,) * ndim)
+
+
+def _encode_one(x: np.ndarray, T: int, method: str, rng: np.random.Generator | None) -> np.ndarray:
+    if method == "current":
+        return np.broadcast_to(x.astype(np.float32), (T,) + x.shape).copy()
+    if method == "poisson":
+        u = rng.random((T,) + x.shape)
+        return (u < x).astype(np.float32)
+    n = spike_count(x, T)
+    k = _steps(T, x.ndim)
+    if method == "ratesyn_s":
+        return (k < n).astype(np.float32)
+    if method == "ratesyn_e":
+        return (k >= T - n).astype(np.float32)
+    if method == "ttfs":
+        return ((k == T - n) & (n > 0)).astype(np.float32)
+    raise ValueError(f"unknown encoding method {method!r}; choose from {ENCODERS} or a list of them (fused)")
+
+
+def encode(x, T: int, method: str | Sequence[str], seed=None, channel_axis: int = 1) -> np.ndarray:
+    """Encode intensities x in [0, 1] into an input sequence.
+
+    x: array of any shape, values in [0, 1] (a batch is (B, ...)).
+    T: number of steps, >= 1.
+    method: one of `ENCODERS`, or a list of them for the fused encoding.
+    seed: int, None or numpy Generator; only `poisson` draws random numbers. With an int seed
+        the result is a pure function of (x, T, method, seed).
+    channel_axis: for the fused encoding, the axis of x that encoders are concatenated on
+        (1 for a batch (B, C, H, W) or (B, N); 0 for a single image (C, H, W)).
+
+    Returns float32 (T, *x.shape); fused: x.shape with the channel axis K times larger.
+    Raises ValueError for values outside [0, 1], NaN, T < 1, or an unknown method.
+    """
+    T = _check_T(T)
+    arr = _check_x(x)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if isinstance(method, str):
+        return _encode_one(arr, T, method, rng)
+    methods = list(method)
+    if not methods:
+        raise ValueError("fused encoding needs at least one method")
+    for m in methods:
+        if not isinstance(m, str) or m not in ENCODERS:
+            raise ValueError(f"unknown encoding method {m!r}; choose from {ENCODERS}")
+    if not -arr.ndim <= channel_axis < arr.ndim:
+        raise ValueError(f"channel_axis {channel_axis} is out of range for x of shape {arr.shape}")
+    axis = channel_axis % arr.ndim + 1  # +1: the time axis comes first
+    return np.concatenate([_encode_one(arr, T, m, rng) for m in methods], axis=axis)

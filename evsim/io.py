@@ -1,0 +1,179 @@
+"""Network files: `save_network` / `load_network` in HDF5. All of evsim's file I/O lives here.
+
+Layout (format "evsim.network", version 1)::
+
+    /                    attrs: format, format_version, evsim_version, input_shape
+    /metadata            attrs: free-form provenance (str, int, float, bool)
+    /populations/<p>     attrs: shape, neuron (kind), neuron_<field>...; dataset bias (optional)
+    /projections/<q>     attrs: kind, source, target, other scalar fields; one dataset per array
+
+Records are written field by field from the dataclasses, so a new projection kind (Conv2d...)
+needs only its registry entry. Files are written to a temporary name and renamed into place:
+an interrupted save never leaves a half-written file under the target name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import __version__
+from .network import PROJECTION_KINDS, Network, Population
+from .neurons import NEURON_KINDS
+
+FORMAT = "evsim.network"
+FORMAT_VERSION = 1
+
+
+class NetworkFileError(ValueError):
+    """A file that is not an evsim network, or a damaged one."""
+
+
+@contextmanager
+def atomic_h5(path, mode: str = "w"):
+    """Open an HDF5 file for writing under a temporary name; rename it to `path` on success.
+
+    On any error the temporary file is removed and `path` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _to_attr(value):
+    if isinstance(value, tuple):
+        return np.asarray(value, dtype=np.int64)
+    return value
+
+
+def _from_attr(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return tuple(int(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _write_neuron(group: h5py.Group, neuron) -> None:
+    group.attrs["neuron"] = neuron.kind
+    for f in dataclasses.fields(neuron):
+        group.attrs[f"neuron_{f.name}"] = getattr(neuron, f.name)
+
+
+def save_network(net: Network, path) -> Path:
+    """Write `net` to the HDF5 file `path` (created or replaced atomically). Returns the path."""
+    if not isinstance(net, Network):
+        raise ValueError(f"save_network needs an evsim.Network, got {type(net).__name__}")
+    path = Path(path)
+    with atomic_h5(path) as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["evsim_version"] = __version__
+        f.attrs["input_shape"] = np.asarray(net.input_shape, dtype=np.int64)
+        meta = f.create_group("metadata")
+        for key, value in net.metadata.items():
+            meta.attrs[key] = value
+        pops = f.create_group("populations")
+        for p, pop in enumerate(net.populations):
+            g = pops.create_group(str(p))
+            g.attrs["shape"] = np.asarray(pop.shape, dtype=np.int64)
+            _write_neuron(g, pop.neuron)
+            if pop.bias is not None:
+                g.create_dataset("bias", data=pop.bias)
+        projs = f.create_group("projections")
+        for q, proj in enumerate(net.projections):
+            g = projs.create_group(str(q))
+            g.attrs["kind"] = proj.kind
+            for fld in dataclasses.fields(proj):
+                value = getattr(proj, fld.name)
+                if isinstance(value, np.ndarray):
+                    g.create_dataset(fld.name, data=value)
+                else:
+                    g.attrs[fld.name] = _to_attr(value)
+    return path
+
+
+def _read_neuron(group: h5py.Group):
+    kind = _from_attr(group.attrs["neuron"])
+    if kind not in NEURON_KINDS:
+        raise NetworkFileError(f"unknown neuron kind {kind!r}")
+    cls = NEURON_KINDS[kind]
+    return cls(**{f.name: _from_attr(group.attrs[f"neuron_{f.name}"]) for f in dataclasses.fields(cls)})
+
+
+def _read_projection(group: h5py.Group):
+    kind = _from_attr(group.attrs["kind"])
+    if kind not in PROJECTION_KINDS:
+        raise NetworkFileError(f"unknown projection kind {kind!r}")
+    cls = PROJECTION_KINDS[kind]
+    values = {}
+    for fld in dataclasses.fields(cls):
+        if fld.name in group:
+            values[fld.name] = group[fld.name][()]
+        else:
+            values[fld.name] = _from_attr(group.attrs[fld.name])
+    return cls(**values)
+
+
+def _indexed(group: h5py.Group, what: str) -> list:
+    keys = sorted(group.keys(), key=lambda s: int(s) if s.isdigit() else -1)
+    if keys != [str(i) for i in range(len(keys))]:
+        raise NetworkFileError(f"{what} are not numbered 0..n-1: {list(group.keys())}")
+    return [group[k] for k in keys]
+
+
+def load_network(path) -> Network:
+    """Read a network written by `save_network`.
+
+    Raises FileNotFoundError if `path` does not exist and `NetworkFileError` (a ValueError)
+    for a file that is not HDF5, not an evsim network, of a newer format, or damaged.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no network file at {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise NetworkFileError(f"{path} is not a readable HDF5 file ({err})") from None
+    with f:
+        fmt = _from_attr(f.attrs.get("format", ""))
+        if fmt != FORMAT:
+            raise NetworkFileError(f"{path} is not an evsim network file (format attribute {fmt!r})")
+        version = int(f.attrs.get("format_version", -1))
+        if version != FORMAT_VERSION:
+            raise NetworkFileError(
+                f"{path} has network format version {version}; this evsim reads version {FORMAT_VERSION}"
+            )
+        try:
+            populations = [
+                Population(
+                    shape=_from_attr(g.attrs["shape"]),
+                    neuron=_read_neuron(g),
+                    bias=g["bias"][()] if "bias" in g else None,
+                )
+                for g in _indexed(f["populations"], "populations")
+            ]
+            projections = [_read_projection(g) for g in _indexed(f["projections"], "projections")]
+            metadata = {k: _from_attr(v) for k, v in f["metadata"].attrs.items()}
+            return Network(_from_attr(f.attrs["input_shape"]), populations, projections, metadata)
+        except NetworkFileError as err:
+            raise NetworkFileError(f"{path} is a damaged evsim network file: {err}") from None
+        except (KeyError, ValueError, TypeError, OSError) as err:
+            raise NetworkFileError(f"{path} is a damaged evsim network file: {err}") from None
