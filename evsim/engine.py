@@ -91,7 +91,8 @@ def prepare_inputs(net: Network, inputs, input_kind: str, dtype: np.dtype) -> tu
     """Validate an encoded batch and return it as (T, B, n_in) plus whether it is a float current.
 
     inputs: (T, B, *net.input_shape) or (T, B, n_in). Spikes (0/1 values; bool, integer or
-    float) come back as uint8, currents as `dtype`. input_kind "auto" treats an input whose
+    float) come back uncopied where possible (as uint8, float32 or float64), currents as
+    `dtype`. input_kind "auto" treats an input whose
     values are all 0 or 1 as spikes.
     """
     if input_kind not in INPUT_KINDS:
@@ -108,19 +109,40 @@ def prepare_inputs(net: Network, inputs, input_kind: str, dtype: np.dtype) -> tu
         )
     if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)) or np.iscomplexobj(arr):
         raise ValueError(f"inputs must be real numbers or booleans, got dtype {arr.dtype}")
-    arr = arr.reshape(T, B, net.n_in)
+    arr = np.ascontiguousarray(arr.reshape(T, B, net.n_in))
     if arr.dtype == bool:
-        is_binary = True
+        arr, is_binary = arr.view(np.uint8), True
+    elif np.issubdtype(arr.dtype, np.floating):
+        if arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64)
+        n_nonfinite, n_nonbinary = _count_nonfinite_nonbinary(arr.reshape(-1))
+        if n_nonfinite:
+            raise ValueError(f"inputs contain {n_nonfinite} NaN or inf value(s)")
+        is_binary = n_nonbinary == 0
     else:
-        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-            raise ValueError("inputs contain NaN or inf")
         is_binary = bool(((arr == 0) | (arr == 1)).all())
     if input_kind == "spikes" and not is_binary:
         raise ValueError("input_kind='spikes' needs inputs of only 0 and 1")
     is_current = input_kind == "current" or (input_kind == "auto" and not is_binary)
     if is_current:
         return np.ascontiguousarray(arr, dtype=dtype), True
-    return np.ascontiguousarray(arr, dtype=np.uint8), False
+    if arr.dtype not in (np.uint8, np.float32, np.float64):
+        arr = arr.astype(np.uint8)
+    return arr, False  # spikes are read as they are: no copy of a large batch
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _count_nonfinite_nonbinary(flat):
+    """(number of NaN/inf values, number of finite values other than 0 and 1) of a float array."""
+    nonfinite = 0
+    nonbinary = 0
+    for i in prange(flat.shape[0]):
+        v = flat[i]
+        if not np.isfinite(v):
+            nonfinite += 1
+        elif v != 0 and v != 1:
+            nonbinary += 1
+    return nonfinite, nonbinary
 
 
 @dataclass(frozen=True)
@@ -183,26 +205,53 @@ def _plan(net: Network, dtype: np.dtype) -> _Plan:
 
 
 @njit(cache=True, nogil=True)
-def _dense_events(current, target_offset, n_out, weights, w_offset, events, n_events):
-    """Add the weight row of each event to the target currents; return the SOPs done."""
+def _dense_events(target_current, weights, n_out, events, n_events):
+    """Add the weight row of each event to the target currents; return the SOPs done.
+
+    target_current: (n_out,) view; weights: this projection's rows, flat (n_in * n_out,).
+    """
     for e in range(n_events):
-        row = w_offset + events[e] * n_out
+        row = weights[events[e] * n_out : (events[e] + 1) * n_out]  # a view: lets LLVM vectorize
         for i in range(n_out):
-            current[target_offset + i] += weights[row + i]
+            target_current[i] += row[i]
     return n_events * n_out
 
 
 @njit(cache=True, nogil=True)
-def _dense_current(current, target_offset, n_out, weights, w_offset, values):
-    """Multiply-accumulate a float input into the target currents; return the MACs done."""
+def _dense_current(target_current, weights, n_out, values):
+    """Multiply-accumulate a float input (n_in,) into the target currents; return the MACs done."""
     n_in = values.shape[0]
     for j in range(n_in):
         v = values[j]
         if v != 0:  # adding 0 * w changes nothing; the MAC is still counted
-            row = w_offset + j * n_out
+            row = weights[j * n_out : (j + 1) * n_out]
             for i in range(n_out):
-                current[target_offset + i] += v * weights[row + i]
+                target_current[i] += v * row[i]
     return n_in * n_out
+
+
+@njit(cache=True, nogil=True)
+def _integrate(membrane, current, bias, decay_m, theta, reset_zero, events, spikes, record_offset):
+    """Update one population's membranes (n,) in place; write its spike indices to `events`.
+
+    spikes: this step's record row, written at record_offset (skipped when it is -1).
+    Returns the number of spikes.
+    """
+    count = 0
+    for i in range(membrane.shape[0]):
+        u = decay_m * membrane[i] + current[i] + bias[i]
+        if u >= theta:
+            events[count] = i
+            count += 1
+            if record_offset >= 0:
+                spikes[record_offset + i] = 1
+            if reset_zero:
+                membrane[i] = 0
+            else:
+                membrane[i] = u - theta
+        else:
+            membrane[i] = u
+    return count
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -235,44 +284,28 @@ def _run(
             for p in range(P):
                 lo = pop_offset[p]
                 hi = pop_offset[p + 1]
+                target = current[lo:hi]
                 ds = decay_s[p]
-                for i in range(lo, hi):
-                    current[i] *= ds
+                for i in range(hi - lo):
+                    target[i] *= ds
                 for q in range(pop_proj_start[p], pop_proj_start[p + 1]):
                     src = proj_source[q]
+                    w = weights[proj_w_offset[q] : proj_w_offset[q] + proj_n_in[q] * proj_n_out[q]]
                     if proj_kind[q] == KIND_DENSE:
                         if src < 0 and input_is_current:
-                            macs_out[k, b, proj_index[q]] += _dense_current(
-                                current, lo, proj_n_out[q], weights, proj_w_offset[q], inputs[k, b]
-                            )
+                            macs_out[k, b, proj_index[q]] += _dense_current(target, w, proj_n_out[q], inputs[k, b])
                         elif src < 0:
                             sops_out[k, b, proj_index[q]] += _dense_events(
-                                current, lo, proj_n_out[q], weights, proj_w_offset[q], input_events, n_input_events
+                                target, w, proj_n_out[q], input_events, n_input_events
                             )
                         else:
                             sops_out[k, b, proj_index[q]] += _dense_events(
-                                current, lo, proj_n_out[q], weights, proj_w_offset[q],
-                                events[pop_offset[src]:], n_events[src],
-                            )  # fmt: skip
-                dm = decay_m[p]
-                th = theta[p]
-                zero = reset_zero[p]
-                rec = record_offset[p]
-                count = 0
-                for i in range(lo, hi):
-                    u = dm * membrane[i] + current[i] + bias[i]
-                    if u >= th:
-                        events[lo + count] = i - lo
-                        count += 1
-                        if rec >= 0:
-                            spikes_out[k, b, rec + i - lo] = 1
-                        if zero:
-                            membrane[i] = 0
-                        else:
-                            membrane[i] = u - th
-                    else:
-                        membrane[i] = u
-                n_events[p] = count
+                                target, w, proj_n_out[q], events[pop_offset[src] :], n_events[src]
+                            )
+                n_events[p] = _integrate(
+                    membrane[lo:hi], target, bias[lo:hi], decay_m[p], theta[p], reset_zero[p],
+                    events[lo:hi], spikes_out[k, b], record_offset[p],
+                )  # fmt: skip
             if n_events[out] > 0 and first_spike_out[b] == T:
                 first_spike_out[b] = k
                 if early_exit:

@@ -1,0 +1,1 @@
+"""Bridges between PyTorch and evsim: datasets, training, conversion, export (issue 3 onwards)."""
