@@ -1,0 +1,30 @@
+# make run: the main job; make test: the test suite. Both create .venv and install on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Datasets: $EVSIM_DATA if set, else ../shared/data beside the checkout (offline machines), else data/.
+EVSIM_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
+export EVSIM_DATA
+
+.PHONY: run test bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch is pinned: 2.13.0 is a CPU build; an unpinned torch pulls a multi-GB CUDA build
+	$(PY) -m pip install --quiet -e '.[torch,dev]'
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m scenarios bench_engine
+
+bench: run
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .hypothesis
