@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Keeps float error (0.3*10 = 3.0000000000000004) from adding a spike; see SPEC.
+# Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike.
 SPIKE_COUNT_GUARD = 1e-4
 
 ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e", "ttfs")

@@ -168,6 +168,21 @@ def test_spike_count_follows_spec_formula(x, T):
 
 
 @SOME
+@given(
+    data=st.data(),
+    T=steps,
+    d_and_extra=st.sampled_from([(0.0, 0), (0.5e-4, 0), (0.9e-4, 0), (1.1e-4, 1), (2e-4, 1), (0.5, 1), (0.9999, 1)]),
+)
+def test_spike_count_guard_boundary(data, T, d_and_extra):
+    """x*T = m + d (float64): d <= 1e-4 adds no spike, d > 1e-4 does (n = ceil(x*T - 1e-4))."""
+    d, extra = d_and_extra
+    m = data.draw(st.integers(0, T - 1))
+    x = np.array([(m + d) / T])
+    assert int(spike_count(x, T)[0]) == m + extra
+    assert encode(x, T, "ratesyn_s").sum() == m + extra
+
+
+@SOME
 @given(x=unit_arrays(), T=steps)
 def test_ratesyn_variants_are_mirror_images(x, T):
     """ratesyn_e(x)[k] == ratesyn_s(x)[T-1-k] for every k."""
