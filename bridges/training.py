@@ -1,0 +1,221 @@
+"""Training ANNs and SNNs: one seeded, resumable loop; models saved with everything needed to reload.
+
+`fit` trains with AdamW (optionally cosine-annealed), shows tqdm progress, and after every
+epoch writes a checkpoint (model, optimizer, scheduler, epoch, per-epoch history, settings)
+atomically. Run again with the same checkpoint path and settings, it resumes after the last
+finished epoch; a finished model is simply reloaded. Shuffling and Poisson draws depend only
+on (seed, epoch, batch), so a resumed run equals an uninterrupted one.
+
+A model's `spec` (a plain dict) says how to rebuild it: {"kind": "ann"|"snn", "sizes": [...],
+"bias": bool} plus, for SNNs, "neuron" ({"kind": "lif", "tau_m": ...}), "rule", "rho",
+"encoder", "T" and "decoder". `load_model(path)` returns (model, spec, history).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import evsim
+
+from .ann import ReLUMLP
+from .snn import SpikingMLP, decoder_scores
+
+CHECKPOINT_FORMAT = "evsim.bridges.checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (paper, Methods: AdamW, lr 1e-3 for ANNs and 5e-4 for SNNs, wd 0.01)."""
+
+    epochs: int
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_size: int = 128
+    seed: int = 0
+    cosine: bool = False  # cosine annealing of the learning rate over the epochs (CIFAR-10)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
+
+
+def neuron_spec(neuron) -> dict:
+    return {"kind": neuron.kind, **dataclasses.asdict(neuron)}
+
+
+def neuron_from_spec(spec: dict):
+    fields = {k: v for k, v in spec.items() if k != "kind"}
+    if spec.get("kind") == "if":
+        return evsim.IF(**fields)
+    if spec.get("kind") == "lif":
+        return evsim.LIF(**fields)
+    raise ValueError(f"unknown neuron kind in spec: {spec!r}")
+
+
+def snn_spec(model: SpikingMLP, encoder, T: int, decoder: str) -> dict:
+    """The spec of a SpikingMLP trained on `encoder` inputs of T steps with `decoder`."""
+    return {
+        "kind": "snn", "sizes": list(model.sizes), "bias": model.layers[0].bias is not None,
+        "neuron": neuron_spec(model.neuron), "rule": model.rule, "rho": model.rho,
+        "encoder": encoder if isinstance(encoder, str) else list(encoder), "T": int(T), "decoder": decoder,
+    }  # fmt: skip
+
+
+def ann_spec(model: ReLUMLP) -> dict:
+    return {"kind": "ann", "sizes": list(model.sizes), "bias": model.layers[0].bias is not None}
+
+
+def build_model(spec: dict) -> torch.nn.Module:
+    """A fresh (untrained) model from its spec."""
+    if spec.get("kind") == "ann":
+        return ReLUMLP(spec["sizes"], bias=spec["bias"])
+    if spec.get("kind") == "snn":
+        return SpikingMLP(spec["sizes"], neuron_from_spec(spec["neuron"]), spec["rule"], spec["rho"], spec["bias"])
+    raise ValueError(f"unknown model kind in spec: {spec!r}")
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _read_checkpoint(path: Path) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds for a damaged file
+        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an evsim training checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path} has checkpoint version {ckpt.get('version')}; this code reads {CHECKPOINT_VERSION}")
+    return ckpt
+
+
+def load_model(path) -> tuple[torch.nn.Module, dict, list[dict]]:
+    """(model in eval mode, spec, per-epoch history) from a checkpoint written by `fit`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model at {path}")
+    ckpt = _read_checkpoint(path)
+    model = build_model(ckpt["spec"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt["spec"], ckpt["history"]
+
+
+def fit(
+    model: torch.nn.Module,
+    spec: dict,
+    images: np.ndarray,
+    labels: np.ndarray,
+    loss_fn: Callable[[torch.nn.Module, np.ndarray, torch.Tensor, np.random.Generator], torch.Tensor],
+    config: TrainConfig,
+    checkpoint=None,
+    evaluate: Callable[[torch.nn.Module], float] | None = None,
+    desc: str = "train",
+) -> list[dict]:
+    """Train `model` in place; returns the history [{epoch, loss, accuracy, seconds}, ...].
+
+    images: (N, ...) float32 in [0, 1]; labels: (N,) int.
+    loss_fn(model, batch_images, batch_labels, rng) -> scalar loss (rng: numpy Generator for
+        stochastic encoders, seeded by (seed, epoch, batch)).
+    checkpoint: path of the checkpoint to write after every epoch and to resume from.
+    evaluate(model) -> test accuracy after every epoch (stored in the history).
+    """
+    n = len(images)
+    if n != len(labels) or n == 0:
+        raise ValueError(f"got {n} images for {len(labels)} labels")
+    torch.manual_seed(config.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs) if config.cosine else None
+    history: list[dict] = []
+    start = 0
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.exists():
+        ckpt = _read_checkpoint(path)
+        if ckpt["spec"] != spec or ckpt["config"] != dataclasses.asdict(config):
+            raise ValueError(
+                f"{path} was written with other settings ({ckpt['spec']}, {ckpt['config']}); "
+                "delete it or choose another checkpoint path"
+            )
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(ckpt["scheduler"])
+        history, start = list(ckpt["history"]), int(ckpt["epoch"])
+        if start:
+            print(f"{desc}: resuming after epoch {start} from {path}")
+    y_all = torch.as_tensor(labels, dtype=torch.long)
+    for epoch in range(start, config.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 100003 + epoch)).numpy()
+        batches = np.array_split(order, max(1, -(-n // config.batch_size)))
+        total = 0.0
+        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        for b, idx in enumerate(bar):
+            rng = np.random.default_rng([config.seed, epoch, b])
+            opt.zero_grad()
+            loss = loss_fn(model, images[idx], y_all[idx], rng)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            if b % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        if sched is not None:
+            sched.step()
+        model.eval()
+        record = {"epoch": epoch + 1, "loss": total / n, "seconds": time.perf_counter() - t0}
+        if evaluate is not None:
+            record["accuracy"] = float(evaluate(model))
+        history.append(record)
+        tqdm.write(f"{desc} epoch {epoch + 1}/{config.epochs}: " + ", ".join(
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items() if k != "epoch"))  # fmt: skip
+        if path is not None:
+            _atomic_torch_save(
+                {
+                    "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "spec": spec,
+                    "config": dataclasses.asdict(config), "epoch": epoch + 1, "history": history,
+                    "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                },  # fmt: skip
+                path,
+            )
+    model.eval()
+    return history
+
+
+def ann_loss(model, xb: np.ndarray, yb: torch.Tensor, rng) -> torch.Tensor:
+    """Cross-entropy of an ANN's logits."""
+    return torch.nn.functional.cross_entropy(model(torch.as_tensor(xb, dtype=torch.float32)), yb)
+
+
+def snn_loss(encoder, T: int, decoder: str) -> Callable:
+    """Cross-entropy on the decoder's omega (rate counts or TTFS values) of an SNN fed `encoder`."""
+
+    def loss(model, xb: np.ndarray, yb: torch.Tensor, rng) -> torch.Tensor:
+        x = evsim.encode(xb.reshape(len(xb), -1), T, encoder, seed=rng)
+        out = model(torch.from_numpy(x))
+        return torch.nn.functional.cross_entropy(decoder_scores(out.spikes, decoder), yb)
+
+    return loss
