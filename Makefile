@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch is pinned: 2.13.0 is a CPU build; an unpinned torch pulls a multi-GB CUDA build
-	$(PY) -m pip install --quiet -e '.[torch,dev]'
+	$(PY) -m pip install --quiet -e '.[bridges,dev]'
 	touch $@
 
 install: $(STAMP)
