@@ -7,13 +7,16 @@ STAMP := $(VENV)/.installed
 EVSIM_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
 export EVSIM_DATA
 
-.PHONY: run test bench install clean
+.PHONY: run test bench bench-training install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch is pinned: 2.13.0 is a CPU build; an unpinned torch pulls a multi-GB CUDA build
-	$(PY) -m pip install --quiet -e '.[bridges,dev]'
+	$(PY) -m pip install --quiet -e '.[experiments,dev]'
+	# torchattacks' declared requirements would downgrade requests and pull CUDA torch: it needs
+	# only torch, numpy and scipy at run time
+	$(PY) -m pip install --quiet --no-deps torchattacks==3.5.1
 	touch $@
 
 install: $(STAMP)
@@ -22,6 +25,11 @@ run: $(STAMP)
 	$(PY) -m scenarios bench_engine
 
 bench: run
+
+# the training benchmark compares against snnTorch, installed from the 'bench' extra
+bench-training: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[experiments,dev,bench]'
+	$(PY) -m scenarios bench_training
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,5 +1,10 @@
 """The paper's experiments and evsim's benchmarks as runnable jobs (`python -m scenarios NAME`)."""
 
+# name -> (module, one-line description); modules are imported only when run
 SCENARIOS = {
-    "bench_engine": "scenarios.bench_engine",
+    "fig2": ("scenarios.fig2", "Paper Fig. 2 on MNIST: encodings' timing and a converted SNN's robustness (the main job)"),
+    "plot": ("scenarios.plot", "Draw a scenario's figures from its HDF5 file"),
+    "train_fmnist": ("scenarios.train_fmnist", "Train Fashion-MNIST SNNs with Act-BP and Temp-BP for every encoder"),
+    "bench_engine": ("scenarios.bench_engine", "Engine benchmark: event-driven evsim against dense time-stepped torch"),
+    "bench_training": ("scenarios.bench_training", "Training benchmark: Act-BP and Temp-BP against snnTorch"),
 }

@@ -10,15 +10,14 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: python -m scenarios NAME [options]   (NAME --help for its options)\n\nscenarios:")
-        for name, module in SCENARIOS.items():
-            doc = (importlib.import_module(module).__doc__ or "").strip().splitlines()[0]
+        for name, (_, doc) in SCENARIOS.items():
             print(f"  {name:<16}{doc}")
         return 0
     name = argv[0]
     if name not in SCENARIOS:
         print(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
-    importlib.import_module(SCENARIOS[name]).main(argv[1:])
+    importlib.import_module(SCENARIOS[name][0]).main(argv[1:])
     return 0
 
 

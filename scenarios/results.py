@@ -76,3 +76,37 @@ def write_results(path, datasets: Mapping[str, object], settings: Mapping[str, o
         for name, value in datasets.items():
             f.create_dataset(name, data=np.asarray(value))
     return path
+
+
+class StageCache:
+    """Finished stages of a long scenario, kept beside its result file so a rerun resumes.
+
+    Each stage (a name and a dict of arrays) is written to its own small HDF5 file in
+    `<result>.stages/`, atomically, tagged with the scenario's settings; a stage whose file
+    exists with the same settings is loaded instead of recomputed. Delete the folder (or change
+    a setting) to recompute.
+    """
+
+    def __init__(self, result_path, settings: Mapping[str, object]):
+        self.folder = Path(str(result_path) + ".stages")
+        self.tag = repr(sorted((k, repr(v)) for k, v in settings.items()))
+
+    def _file(self, name: str) -> Path:
+        return self.folder / (name.replace("/", "__") + ".h5")
+
+    def get(self, name: str, compute) -> dict[str, np.ndarray]:
+        """The arrays of stage `name`: loaded if finished with these settings, else compute() and saved."""
+        path = self._file(name)
+        if path.exists():
+            try:
+                with h5py.File(path, "r") as f:
+                    if f.attrs.get("settings") == self.tag:
+                        return {k: f[k][()] for k in f.keys()}
+            except OSError:
+                pass  # a damaged stage file is recomputed
+        arrays = {k: np.asarray(v) for k, v in compute().items()}
+        with atomic_h5(path) as f:
+            f.attrs["settings"] = self.tag
+            for k, v in arrays.items():
+                f.create_dataset(k, data=v)
+        return arrays
