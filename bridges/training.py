@@ -3,7 +3,8 @@
 `fit` trains with AdamW (optionally cosine-annealed), shows tqdm progress, and after every
 epoch writes a checkpoint (model, optimizer, scheduler, epoch, per-epoch history, settings)
 atomically. Run again with the same checkpoint path and settings, it resumes after the last
-finished epoch; a finished model is simply reloaded. Shuffling and Poisson draws depend only
+finished epoch; a finished model is simply reloaded, and (without a cosine schedule) asking for
+more epochs extends it. Shuffling and Poisson draws depend only
 on (seed, epoch, batch), so a resumed run equals an uninterrupted one.
 
 A model's `spec` (a plain dict) says how to rebuild it: {"kind": "ann"|"snn", "sizes": [...],
@@ -112,6 +113,17 @@ def _read_checkpoint(path: Path) -> dict:
     return ckpt
 
 
+def _can_continue(saved: dict, config: TrainConfig) -> bool:
+    """Whether a checkpoint made with `saved` settings can go on under `config`: the same settings,
+    or, without a schedule tied to the number of epochs, the same settings but more epochs (so a
+    model trained for 8 epochs is extended to 12 rather than retrained)."""
+    wanted = dataclasses.asdict(config)
+    if saved == wanted:
+        return True
+    same_but_epochs = {k: v for k, v in saved.items() if k != "epochs"} == {k: v for k, v in wanted.items() if k != "epochs"}
+    return same_but_epochs and not config.cosine
+
+
 def load_model(path) -> tuple[torch.nn.Module, dict, list[dict]]:
     """(model in eval mode, spec, per-epoch history) from a checkpoint written by `fit`."""
     path = Path(path)
@@ -153,11 +165,13 @@ def fit(
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
         ckpt = _read_checkpoint(path)
-        if ckpt["spec"] != spec or ckpt["config"] != dataclasses.asdict(config):
+        if ckpt["spec"] != spec or not _can_continue(ckpt["config"], config):
             raise ValueError(
                 f"{path} was written with other settings ({ckpt['spec']}, {ckpt['config']}); "
                 "delete it or choose another checkpoint path"
             )
+        if ckpt["epoch"] > config.epochs:
+            raise ValueError(f"{path} holds a model trained for {ckpt['epoch']} epochs; {config.epochs} were asked for")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         if sched is not None:

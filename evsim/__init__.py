@@ -14,8 +14,31 @@ __version__ = "0.1.0"
 
 from .decoding import ABSTAIN, DECODERS, decode, first_spike_step, predict, predictions_over_time
 from .encoding import ENCODERS, encode, spike_count
+from .energy import (
+    DATTA_65NM_32BIT,
+    EnergyReport,
+    HardwareModel,
+    LayerGeometry,
+    ann_energy,
+    network_geometry,
+    snn_energy,
+    snn_energy_exact,
+    sop_estimate,
+    spike_ratio,
+)
 from .engine import SimulationResult, simulate
 from .io import NetworkFileError, load_network, save_network
+from .metrics import (
+    accuracy,
+    attack_success_rate,
+    cumulative_hidden_rate,
+    foreground_mask,
+    hidden_rate,
+    perturbation_timing,
+    split_perturbation,
+    stability,
+    taacc,
+)
 from .network import INPUT, Dense, Network, Population
 from .neurons import IF, LIF
 from .reference import reference_simulate
@@ -24,4 +47,10 @@ __all__ = [
     "ABSTAIN", "DECODERS", "ENCODERS", "INPUT", "IF", "LIF", "Dense", "Network", "NetworkFileError",
     "Population", "SimulationResult", "decode", "encode", "first_spike_step", "load_network", "predict",
     "predictions_over_time", "reference_simulate", "save_network", "simulate", "spike_count",
+    # metrics
+    "accuracy", "attack_success_rate", "cumulative_hidden_rate", "foreground_mask", "hidden_rate",
+    "perturbation_timing", "split_perturbation", "stability", "taacc",
+    # energy
+    "DATTA_65NM_32BIT", "EnergyReport", "HardwareModel", "LayerGeometry", "ann_energy", "network_geometry",
+    "snn_energy", "snn_energy_exact", "sop_estimate", "spike_ratio",
 ]

@@ -1,8 +1,9 @@
 """The model zoo of the scenarios: trained once, cached as checkpoints, reused by every scenario.
 
-A model is named by what defines it (dataset, kind, training rule, encoder, decoder, T, seed,
-epochs); its checkpoint lives in `models/<dataset>/<name>.pt` (or $EVSIM_MODELS). Asking again
-for the same model reloads it; an interrupted training resumes after its last finished epoch.
+A model is named by what defines it (dataset, kind, training rule, encoder, decoder, T, seed);
+its checkpoint lives in `models/<dataset>/<name>.pt` (or $EVSIM_MODELS). Asking again for the
+same model reloads it; an interrupted training resumes after its last finished epoch; asking for
+more epochs than it has extends it.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def get_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0)
     """The ReLU ANN of `dataset` (paper architecture, no bias), trained or reloaded."""
     torch.manual_seed(seed)
     model = ReLUMLP(ARCHITECTURES[dataset])
-    path = models_dir() / dataset / f"ann_seed{seed}_e{epochs}.pt"
+    path = models_dir() / dataset / f"ann_seed{seed}.pt"  # more epochs later extend this model
     history = fit(
         model, ann_spec(model), train.x, train.y, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed),
         checkpoint=path, evaluate=lambda m: ann_accuracy(m, test), desc=f"ANN {dataset} seed {seed}",
@@ -83,7 +84,7 @@ def get_snn(
     torch.manual_seed(seed)
     model = SpikingMLP(ARCHITECTURES[dataset], neuron, rule=rule)
     enc_name = encoder if isinstance(encoder, str) else "+".join(encoder)
-    path = models_dir() / dataset / f"{rule}_{enc_name}_{decoder}_T{T}_seed{seed}_e{epochs}.pt"
+    path = models_dir() / dataset / f"{rule}_{enc_name}_{decoder}_T{T}_seed{seed}.pt"
     history = fit(
         model, snn_spec(model, encoder, T, decoder), train.x, train.y, snn_loss(encoder, T, decoder),
         TrainConfig(epochs=epochs, lr=SNN_LR, seed=seed), checkpoint=path,

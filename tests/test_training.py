@@ -83,6 +83,30 @@ def test_interrupted_run_resumes_to_the_same_model(sample, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(again.parameters(), resumed.parameters()))
 
 
+def test_more_epochs_extend_a_finished_model(sample, tmp_path):
+    """Trained 1 epoch, then asked for 2: it continues to the same weights as a straight 2-epoch run;
+    asked for fewer epochs than it has, or with a cosine schedule (tied to the epoch count), it refuses."""
+    x, y = sample
+
+    def build():
+        torch.manual_seed(1)
+        return ReLUMLP([784, 8, 10])
+
+    straight = build()
+    fit(straight, ann_spec(straight), x, y, ann_loss, TrainConfig(epochs=2))
+    ckpt = tmp_path / "ann.pt"
+    first = build()
+    fit(first, ann_spec(first), x, y, ann_loss, TrainConfig(epochs=1), checkpoint=ckpt)
+    extended = build()
+    history = fit(extended, ann_spec(extended), x, y, ann_loss, TrainConfig(epochs=2), checkpoint=ckpt)
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert all(torch.equal(a, b) for a, b in zip(straight.parameters(), extended.parameters()))
+    with pytest.raises(ValueError, match="trained for 2 epochs; 1 were asked"):
+        fit(build(), ann_spec(extended), x, y, ann_loss, TrainConfig(epochs=1), checkpoint=ckpt)
+    with pytest.raises(ValueError, match="other settings"):
+        fit(build(), ann_spec(extended), x, y, ann_loss, TrainConfig(epochs=3, cosine=True), checkpoint=ckpt)
+
+
 def test_saved_model_reloads_with_its_settings(sample, tmp_path):
     x, y = sample
     model = SpikingMLP([784, 8, 10], evsim.LIF(tau_m=10, tau_s=4, theta=0.9), rule="actbp", bias=True)

@@ -1,0 +1,273 @@
+"""Energy and delay models (paper, Methods, Eq. 33-37, Table 2): the constants, layer geometry,
+the spike ratio xi against evsim's exact SOP count, hand-computed energies, delays and EDPs of a
+4-3-2 network, the current-encoding rule, units, and input validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import encoded_batches, networks
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import evsim
+from evsim.energy import (
+    DATTA_65NM_32BIT,
+    HardwareModel,
+    LayerGeometry,
+    ann_energy,
+    ann_layer_delay,
+    ann_layer_energy,
+    leakage_energy,
+    mac_layers,
+    network_geometry,
+    snn_energy,
+    snn_energy_exact,
+    snn_layer_delay,
+    snn_layer_energy,
+    sop_estimate,
+    source_spike_counts,
+    spike_ratio,
+)
+
+# ---------------------------------------------------------------------------------------------
+# constants and geometry
+# ---------------------------------------------------------------------------------------------
+
+
+def test_table_2_constants():
+    hw = DATTA_65NM_32BIT
+    assert (hw.B_W, hw.B_IO, hw.N_bank, hw.N_mac, hw.N_ac) == (32, 64, 4, 175, 175)
+    assert (hw.E_read, hw.T_read, hw.P_leak) == (5.2, 4, 2.4)  # pJ, ns, nW
+    assert (hw.E_mac, hw.E_ac, hw.T_mac, hw.T_ac) == (3.1, 0.1, 4, 0.4)  # pJ, pJ, ns, ns
+    assert hw.weights_per_read == 8  # 64 / 32 bits per bank x 4 banks
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        hw.E_ac = 0.2
+
+
+@pytest.mark.parametrize("field, value", [("E_ac", -0.1), ("N_ac", 0), ("T_read", float("inf")), ("B_W", "32")])
+def test_hardware_model_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        HardwareModel(**{field: value})
+
+
+def test_layer_geometry_dense_and_conv():
+    net = evsim.Network.dense([np.ones((3, 4)), np.ones((2, 3))])
+    g0, g1 = network_geometry(net)
+    assert (g0.c_in, g0.c_out, g0.k, g0.h_out, g0.w_out, g0.n_source) == (4, 3, 1, 1, 1, 4)
+    assert (g0.n_weights, g0.flops, g1.n_weights, g1.flops) == (12, 12, 6, 6)
+    # a 3x3 convolution 3 -> 16 channels on 32x32 (stride 1, same padding): 3*16*9 = 432 weights,
+    # 432 * 32 * 32 = 442368 MACs per ANN pass, 3*32*32 = 3072 presynaptic neurons
+    conv = LayerGeometry(c_in=3, c_out=16, k=3, h_out=32, w_out=32, n_source=3 * 32 * 32)
+    assert (conv.n_weights, conv.flops) == (432, 442_368)
+    assert LayerGeometry(5, 7).n_source == 5
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        LayerGeometry(3, 16, k=0)
+
+
+def test_layer_models_hand_computed():
+    hw = DATTA_65NM_32BIT
+    g = LayerGeometry(c_in=3, c_out=16, k=3, h_out=32, w_out=32)
+    # Eq. 35: 432 / 8 reads x 4 ns + 442368 / 175 MAC cycles x 4 ns
+    t_ann = 432 / 8 * 4 + 442_368 / 175 * 4
+    assert ann_layer_delay(g) == pytest.approx(t_ann)
+    # Eq. 37: the same reads + 442368 / 175 AC cycles x 0.4 ns
+    t_snn = 432 / 8 * 4 + 442_368 / 175 * 0.4
+    assert snn_layer_delay(g) == pytest.approx(t_snn)
+    # Eq. 34: 432 x 5.2 pJ + 442368 x 3.1 pJ + 2.4 nW x T_ANN ns x 1e-6 pJ/(nW ns)
+    assert ann_layer_energy(g) == pytest.approx(432 * 5.2 + 442_368 * 3.1 + 2.4 * t_ann * 1e-6)
+    # Eq. 36 with xi = 0.25 and xi = 2 (arrays broadcast)
+    xi = np.array([0.25, 2.0])
+    want = 432 * 5.2 + xi * 442_368 * 0.1 + 2.4 * t_snn * 1e-6
+    np.testing.assert_allclose(snn_layer_energy(g, xi, hw), want)
+
+
+def test_units_leakage_and_edp():
+    # 1 mW = 1e6 nW for 1 ns is 1e-12 J = 1 pJ: with P_leak = 1e6 nW, leakage in pJ == delay in ns
+    hw = HardwareModel(P_leak=1e6)
+    np.testing.assert_allclose(leakage_energy(np.array([1.0, 7.5]), hw), [1.0, 7.5])
+    # Table 2's 2.4 nW for 1000 ns is 2.4e-15 J = 2.4e-3 pJ
+    assert float(leakage_energy(1000.0)) == pytest.approx(2.4e-3)
+    rep = ann_energy(evsim.Network.dense([np.ones((3, 4)), np.ones((2, 3))]), hw)
+    np.testing.assert_allclose(rep.leak_pj, rep.delay_ns)
+    # pJ * ns = 1e-12 J * 1e-9 s = 1e-21 J s
+    np.testing.assert_allclose(rep.edp_j_s, rep.edp_pj_ns * 1e-21)
+
+
+# ---------------------------------------------------------------------------------------------
+# the 4-3-2 network, by hand
+# ---------------------------------------------------------------------------------------------
+
+# IF neurons (theta = 1, reset by subtraction). Layer 0 (4 -> 3): hidden 0 copies input 0, hidden 1
+# copies input 1, hidden 2 sums inputs 1 and 2 at weight 0.5. Layer 1 (3 -> 2): output 0 copies
+# hidden 0, output 1 gets 0.4 from hidden 1 and 2 (never reaches 1).
+W1 = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0.5, 0.5, 0]])
+W2 = np.array([[1.0, 0, 0], [0, 0.4, 0.4]])
+# T = 3 steps, B = 1: input spikes (1,0,1,0), (0,1,0,0), (0,0,0,0): 3 spikes.
+# hidden: step 0 (1,0,0) [hidden 2 at 0.5], step 1 (0,1,1) [hidden 2 at 1.0], step 2 none: 3 spikes.
+# output: output 0 at step 0 only.
+SPIKES = np.array([[[1, 0, 1, 0]], [[0, 1, 0, 0]], [[0, 0, 0, 0]]], dtype=np.float32)
+
+
+def _net():
+    return evsim.Network.dense([W1, W2], neuron=evsim.IF())
+
+
+def test_hand_network_spikes_are_as_designed():
+    res = evsim.simulate(_net(), SPIKES, decoder="rate", dtype=np.float64)
+    np.testing.assert_array_equal(res.hidden_spikes[0][:, 0], [[1, 0, 0], [0, 1, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(res.output_spikes[:, 0], [[1, 0], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(res.sops, [[9, 6]])  # 3 spikes x fan-out 3, 3 spikes x fan-out 2
+
+
+def test_hand_network_xi_and_sops():
+    net = _net()
+    res = evsim.simulate(net, SPIKES, decoder="rate", dtype=np.float64)
+    # xi0 = 3 input spikes / 4 inputs = 0.75; xi1 = 3 hidden spikes / 3 hidden neurons = 1
+    np.testing.assert_array_equal(source_spike_counts(net, res, SPIKES), [[3, 3]])
+    np.testing.assert_allclose(spike_ratio(net, res, SPIKES), [[0.75, 1.0]])
+    # SOP = xi FLOP: 0.75 x 12 = 9, 1 x 6 = 6, equal to the exact count
+    np.testing.assert_array_equal(sop_estimate(net, res, SPIKES), [[9.0, 6.0]])
+    np.testing.assert_array_equal(sop_estimate(net, res, SPIKES), res.sops)
+
+
+def test_hand_network_early_exit_counts_only_simulated_steps():
+    net = _net()
+    res = evsim.simulate(net, SPIKES, decoder="ttfs", early_exit=True, dtype=np.float64)
+    assert res.exit_step[0] == 0 and res.steps[0] == 1
+    # only step 0 is simulated: 2 input spikes (xi0 = 2/4), 1 hidden spike (xi1 = 1/3); the input
+    # spike at step 1 is never processed and must not count
+    np.testing.assert_allclose(spike_ratio(net, res, SPIKES), [[0.5, 1 / 3]])
+    np.testing.assert_allclose(sop_estimate(net, res, SPIKES), [[6.0, 2.0]])
+    np.testing.assert_array_equal(res.sops, [[6, 2]])
+
+
+def test_hand_network_snn_energy_delay_edp():
+    net = _net()
+    res = evsim.simulate(net, SPIKES, decoder="rate", dtype=np.float64)
+    rep = snn_energy(net, res, SPIKES)
+    # layer 0: 12 weights x 5.2 pJ = 62.4 pJ read; 0.75 x 12 x 0.1 pJ = 0.9 pJ AC
+    #   delay (Eq. 37) = 12/8 x 4 ns + 12/175 x 0.4 ns = 6.027428... ns; leak 2.4 nW x that x 1e-6
+    # layer 1: 6 x 5.2 = 31.2 pJ read; 1 x 6 x 0.1 = 0.6 pJ AC
+    #   delay = 6/8 x 4 + 6/175 x 0.4 = 3.013714... ns
+    t0, t1 = 6 + 12 / 175 * 0.4, 3 + 6 / 175 * 0.4
+    e0, e1 = 62.4 + 0.9 + 2.4 * t0 * 1e-6, 31.2 + 0.6 + 2.4 * t1 * 1e-6
+    np.testing.assert_allclose(rep.delay_ns, [t0, t1])
+    np.testing.assert_allclose(rep.read_pj, [62.4, 31.2])
+    np.testing.assert_allclose(rep.compute_pj, [[0.9, 0.6]])
+    np.testing.assert_allclose(rep.energy_pj, [[e0, e1]])
+    # totals: E = 95.1000217 pJ, T = 9.0411429 ns, EDP = E x T = 859.81 pJ ns = 8.598e-19 J s
+    assert rep.total_energy_pj[0] == pytest.approx(95.1000216987, rel=1e-10)
+    assert rep.total_delay_ns == pytest.approx(9.0411428571, rel=1e-10)
+    assert rep.edp_pj_ns[0] == pytest.approx((e0 + e1) * (t0 + t1))
+    assert rep.edp_j_s[0] == pytest.approx((e0 + e1) * (t0 + t1) * 1e-21)
+    assert rep.model == "snn" and not rep.ann_layers.any()
+    # on a dense network the exact-count energy equals the estimate
+    exact = snn_energy_exact(net, res)
+    np.testing.assert_allclose(exact.energy_pj, rep.energy_pj)
+    assert exact.model == "snn-exact"
+
+
+def test_hand_network_ann_energy():
+    rep = ann_energy(_net())
+    # layer 0: 62.4 pJ read + 12 x 3.1 = 37.2 pJ MAC; delay 12/8 x 4 + 12/175 x 4 = 6.274286 ns
+    # layer 1: 31.2 + 6 x 3.1 = 18.6 pJ; delay 6/8 x 4 + 6/175 x 4 = 3.137143 ns
+    t0, t1 = 6 + 12 / 175 * 4, 3 + 6 / 175 * 4
+    np.testing.assert_allclose(rep.delay_ns, [t0, t1])
+    np.testing.assert_allclose(rep.energy_pj, [[99.6 + 2.4e-6 * t0, 49.8 + 2.4e-6 * t1]])
+    assert rep.energy_pj.shape == (1, 2) and rep.ann_layers.all()
+    assert rep.mean_edp_pj_ns == pytest.approx((149.4 + 2.4e-6 * (t0 + t1)) * (t0 + t1))
+
+
+def test_current_encoded_layer_follows_the_ann_model():
+    net = _net()
+    inputs = evsim.encode(np.array([[0.5, 0.0, 1.0, 0.25]]), 3, "current")
+    res = evsim.simulate(net, inputs, decoder="rate", dtype=np.float64)
+    np.testing.assert_array_equal(res.macs, [[36, 0]])  # 3 steps x 12 MACs
+    np.testing.assert_array_equal(mac_layers(res), [True, False])
+    rep = snn_energy(net, res)  # no inputs needed: the only input-fed layer is MAC-fed
+    t0 = 6 + 12 / 175 * 4  # Eq. 35 for layer 0
+    t1 = 3 + 6 / 175 * 0.4  # Eq. 37 for layer 1
+    np.testing.assert_allclose(rep.delay_ns, [t0, t1])
+    # paper: layer 0 costs one ANN pass, 62.4 + 12 x 3.1 pJ
+    assert rep.energy_pj[0, 0] == pytest.approx(62.4 + 37.2 + 2.4e-6 * t0)
+    hidden = res.hidden_spikes[0].sum()
+    assert rep.energy_pj[0, 1] == pytest.approx(31.2 + hidden / 3 * 6 * 0.1 + 2.4e-6 * t1)
+    np.testing.assert_array_equal(rep.ann_layers, [True, False])
+    # evsim's exact count: 36 MACs (one pass per simulated step) x 3.1 pJ
+    exact = snn_energy_exact(net, res)
+    assert exact.energy_pj[0, 0] == pytest.approx(62.4 + 36 * 3.1 + 2.4e-6 * t0)
+    assert exact.energy_pj[0, 1] == pytest.approx(rep.energy_pj[0, 1])
+
+
+def test_summary_holds_means():
+    net = _net()
+    batch = np.concatenate([SPIKES, np.zeros_like(SPIKES)], axis=1)  # B = 2, second sample silent
+    res = evsim.simulate(net, batch, decoder="rate", dtype=np.float64)
+    rep = snn_energy(net, res, batch)
+    s = rep.summary()
+    np.testing.assert_allclose(s["sops_per_layer"], [4.5, 3.0])
+    assert s["total_energy_pj"] == pytest.approx(rep.total_energy_pj.mean())
+    assert rep.compute_pj[1].sum() == 0.0  # the silent sample pays reads and leakage only
+    assert s["edp_j_s"] == pytest.approx(s["edp_pj_ns"] * 1e-21)
+
+
+# ---------------------------------------------------------------------------------------------
+# xi FLOP == exact SOPs on dense networks; geometry overrides (the convolution case)
+# ---------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), net=networks(), mode=st.sampled_from([("rate", False), ("ttfs", False), ("ttfs", True)]))
+def test_dense_sop_estimate_equals_exact_count(data, net, mode):
+    inputs = data.draw(encoded_batches(net.n_in, max_T=12))
+    res = evsim.simulate(net, inputs, decoder=mode[0], early_exit=mode[1])
+    np.testing.assert_array_equal(sop_estimate(net, res, inputs), res.sops)
+    est, exact = snn_energy(net, res, inputs), snn_energy_exact(net, res)
+    np.testing.assert_array_equal(est.ann_layers, exact.ann_layers)
+    spiking = ~est.ann_layers
+    np.testing.assert_allclose(est.energy_pj[:, spiking], exact.energy_pj[:, spiking])
+    assert (est.total_energy_pj <= exact.total_energy_pj * (1 + 1e-12)).all()  # MAC layers: 1 pass vs T
+
+
+def test_geometry_override_estimate_differs_from_exact_like_a_convolution():
+    """A conv layer's xi FLOP counts every spike at an interior fan-out; the exact count knows the
+    borders. Emulated with a geometry whose FLOP per presynaptic neuron exceeds the real fan-out."""
+    net = _net()
+    res = evsim.simulate(net, SPIKES, decoder="rate", dtype=np.float64)
+    geom = list(network_geometry(net))
+    geom[0] = LayerGeometry(c_in=4, c_out=3, k=1, h_out=2, w_out=1, n_source=4)  # FLOP 24: 6 per neuron
+    est = sop_estimate(net, res, SPIKES, geometry=geom)
+    np.testing.assert_allclose(est, [[18.0, 6.0]])  # 3 spikes x 6, beside the exact 9
+    assert est[0, 0] != res.sops[0, 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------------------------
+
+
+def test_energy_functions_reject_bad_input():
+    net = _net()
+    res = evsim.simulate(net, SPIKES, decoder="rate")
+    with pytest.raises(ValueError, match="inputs are needed"):
+        spike_ratio(net, res)
+    with pytest.raises(ValueError, match="inputs must be the simulated batch"):
+        snn_energy(net, res, SPIKES[:2])
+    quiet = evsim.simulate(net, SPIKES, decoder="rate", record_hidden=False)
+    with pytest.raises(ValueError, match="record_hidden=True"):
+        sop_estimate(net, quiet, SPIKES)
+    other = evsim.Network.dense([np.ones((3, 4))])
+    with pytest.raises(ValueError, match="result counts 2 projections but the network has 1"):
+        snn_energy_exact(other, res)
+    with pytest.raises(ValueError, match="SimulationResult"):
+        snn_energy(net, object(), SPIKES)
+    with pytest.raises(ValueError, match="evsim.Network"):
+        network_geometry("net")
+    with pytest.raises(ValueError, match="HardwareModel"):
+        ann_energy(net, hw={"E_ac": 0.1})
+    with pytest.raises(ValueError, match="2 LayerGeometry entries"):
+        ann_energy(net, geometry=[LayerGeometry(4, 3)])
