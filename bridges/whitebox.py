@@ -1,0 +1,175 @@
+"""White-box attacks through an SNN: differentiable encoders and an image classifier to attack.
+
+`encode(x, T, method, seed=None, channel_axis=1)` is `evsim.encode` in torch. Its values are
+evsim's own (the spikes are computed by `evsim.encode` on the detached input, so Poisson draws,
+the spike-count guard and the fused order are identical bit for bit); what it adds is a gradient
+with respect to x (paper, Methods, "Attack methods"; SPEC "Attacks"):
+
+| method                          | forward (= evsim.encode)  | dL/dx                                       |
+|---------------------------------|---------------------------|---------------------------------------------|
+| `current`                       | x at every step           | sum_k g[k] (exact: x repeated T times)      |
+| `poisson`                       | 1 if u < x                | sum_k g[k] (straight-through, ds[k]/dx = 1, |
+|                                 |                           | Sharmin et al. 2020)                        |
+| `ratesyn_s`, `ratesyn_e`, `ttfs`| spike trains              | sum_k g[k] s[k]: the spike-train gradient   |
+|                                 |                           | summed over the steps that hold a spike     |
+| fused list                      | concatenated on the axis  | each part's rule on its slice of g          |
+
+with g[k] = dL/ds[k]. So a pixel that emits no spike under RateSyn/TTFS gets no gradient (e.g.
+MNIST background under RateSynE), as in the paper.
+
+`SNNClassifier(snn, encoder, T, decoder)` turns a `bridges.snn.SpikingMLP` into a model that
+torchattacks can attack: images (B, ...) in [0, 1] -> flattened, encoded, simulated -> logits =
+`decoder_scores` of the output spikes (B, n_out) (rate counts or TTFS values, the quantities the
+networks are trained on with cross-entropy). Its gradients always come from Act-BP's sigmoid
+surrogate (rule "actbp"), whatever rule trained the weights: Temp-BP's gradient is a training
+rule defined on the trace, and a converted network has no rule at all ("none"); the paper
+attacks converted SNNs through Act-BP likewise (Fig. 3D). The forward pass, and so every
+prediction, is the same under every rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+import evsim
+
+from .snn import SpikingMLP, decoder_scores
+
+__all__ = ["GRADIENT_RULES", "SNNClassifier", "encode"]
+
+# method -> how dL/dx is formed from g[k] = dL/ds[k] ("exact" for the current encoding).
+GRADIENT_RULES = {
+    "current": "exact",
+    "poisson": "straight_through",
+    "ratesyn_s": "spike_steps",
+    "ratesyn_e": "spike_steps",
+    "ttfs": "spike_steps",
+}
+
+
+class _SpikeTrain(torch.autograd.Function):
+    """Forward: the given spike train (T, *x.shape). Backward: sum_k g[k] (straight-through)
+    or sum_k g[k] s[k] (gradient at the steps that hold a spike)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, spikes: torch.Tensor, straight_through: bool) -> torch.Tensor:
+        ctx.straight_through = straight_through
+        if not straight_through:
+            ctx.save_for_backward(spikes)
+        return spikes.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        if ctx.straight_through:
+            return grad.sum(dim=0), None, None
+        (spikes,) = ctx.saved_tensors
+        return (grad * spikes).sum(dim=0), None, None
+
+
+def _check_x(x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
+        raise ValueError(f"x must be a floating-point torch.Tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+    if x.numel() == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)})")
+    if torch.isnan(x).any():
+        raise ValueError(f"x contains {int(torch.isnan(x).sum())} NaN value(s)")
+    lo, hi = float(x.detach().min()), float(x.detach().max())
+    if lo < 0 or hi > 1:
+        raise ValueError(f"x must lie in [0, 1] (clip or scale it first); got values in [{lo}, {hi}]")
+
+
+def _one(x: torch.Tensor, values: torch.Tensor, method: str, T: int) -> torch.Tensor:
+    """Encoded x with `method`'s gradient rule; values: evsim's encoding of x (T, *x.shape)."""
+    if method == "current":
+        return x.unsqueeze(0).expand(T, *x.shape)
+    return _SpikeTrain.apply(x, values, GRADIENT_RULES[method] == "straight_through")
+
+
+def encode(x: torch.Tensor, T: int, method: str | Sequence[str], seed=None, channel_axis: int = 1) -> torch.Tensor:
+    """`evsim.encode` in torch, differentiable with respect to x by the rules of the module table.
+
+    x: tensor (any shape, e.g. (B, N) or (B, C, H, W)), values in [0, 1]; T, method, seed and
+    channel_axis as in `evsim.encode` (seed: int, None or numpy Generator; Poisson draws u with
+    `numpy.random.default_rng(seed)` exactly as evsim does, a Generator advances).
+    Returns (T, *x.shape) (fused: channel axis K times larger) in x's dtype and device. For
+    float32 x the values equal `evsim.encode(x.numpy(), T, method, seed, channel_axis)` exactly.
+    """
+    _check_x(x)
+    xn = x.detach().cpu().numpy()
+    values = torch.from_numpy(evsim.encode(xn, T, method, seed=seed, channel_axis=channel_axis)).to(x.device, x.dtype)
+    if isinstance(method, str):
+        return _one(x, values, method, T)
+    methods = list(method)  # evsim.encode has checked them
+    axis = channel_axis % x.ndim + 1
+    parts = values.split(x.shape[axis - 1], dim=axis)
+    return torch.cat([_one(x, part, m, T) for part, m in zip(parts, methods)], dim=axis)
+
+
+class SNNClassifier(torch.nn.Module):
+    """An SNN seen as an image classifier: forward(images (B, ...) in [0, 1]) -> logits (B, n_out).
+
+    snn: a `bridges.snn.SpikingMLP` (any rule; an Act-BP twin sharing its weights is used, see the
+        module docstring); it must take K * prod(image shape) inputs for K fused encoders.
+    encoder: an evsim encoder name or a list of them (fused on the flattened image, as
+        `bridges.training.snn_loss` encodes during training).
+    T: number of steps; decoder: "rate" or "ttfs" (logits = `decoder_scores`).
+    seed: Poisson draws. An int (default 0) draws the same u at every call for a batch of the
+        same shape (a deterministic model, which iterative attacks and finite differences need);
+        a numpy Generator draws fresh u at every call; None draws from fresh OS entropy.
+
+    Note: rate/TTFS logits of an output that stays silent are all 0; argmax then says class 0,
+    where evsim's decoders abstain (-1, counted wrong). Use `predict` for SPEC's predictions.
+    """
+
+    def __init__(self, snn: SpikingMLP, encoder: str | Sequence[str], T: int, decoder: str, seed=0):
+        super().__init__()
+        if not isinstance(snn, SpikingMLP):
+            raise ValueError(f"SNNClassifier needs a bridges.snn.SpikingMLP, got {type(snn).__name__}")
+        if decoder not in evsim.DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; choose from {evsim.DECODERS}")
+        methods = [encoder] if isinstance(encoder, str) else list(encoder)
+        if not methods or any(m not in evsim.ENCODERS for m in methods):
+            raise ValueError(f"unknown encoder {encoder!r}; choose from {evsim.ENCODERS} or a list of them")
+        if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+            raise ValueError(f"T must be an integer >= 1, got {T!r}")
+        self.encoder = encoder if isinstance(encoder, str) else methods
+        self.n_encoders = len(methods)
+        self.T, self.decoder, self.seed = int(T), decoder, seed
+        self.trained_rule = snn.rule
+        if snn.rule == "actbp":
+            self.snn = snn
+        else:  # Act-BP twin: same Linear modules (shared parameters), surrogate gradients
+            twin = SpikingMLP(snn.sizes, snn.neuron, rule="actbp", rho=snn.rho, bias=snn.layers[0].bias is not None)
+            twin.layers = snn.layers
+            self.snn = twin
+
+    def encoded(self, images: torch.Tensor) -> torch.Tensor:
+        """The SNN input (T, B, K * N) of images (B, ...) (differentiable, see `encode`)."""
+        if images.ndim < 2:
+            raise ValueError(f"images must be a batch (B, ...), got shape {tuple(images.shape)}")
+        x = images.reshape(images.shape[0], -1)
+        if x.shape[1] * self.n_encoders != self.snn.sizes[0]:
+            raise ValueError(
+                f"{self.n_encoders} encoder(s) of {x.shape[1]} values give {x.shape[1] * self.n_encoders} "
+                f"inputs; the SNN takes {self.snn.sizes[0]}"
+            )
+        dtype = self.snn.layers[0].weight.dtype
+        return encode(x.to(dtype), self.T, self.encoder, seed=self.seed, channel_axis=1)
+
+    def output_spikes(self, images: torch.Tensor) -> torch.Tensor:
+        """Output spikes (T, B, n_out) with Act-BP's gradient path."""
+        return self.snn(self.encoded(images)).spikes
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (B, n_out): decoder_scores of the output spikes."""
+        return decoder_scores(self.output_spikes(images), self.decoder)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Predictions (B,) as evsim decides them: argmax, ties to the lowest index, -1 if silent."""
+        logits = self.forward(images)
+        pred = logits.argmax(dim=1)
+        return torch.where((logits == 0).all(dim=1), torch.full_like(pred, evsim.ABSTAIN), pred)
