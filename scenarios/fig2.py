@@ -1,0 +1,240 @@
+"""Paper Fig. 2 on MNIST: how the encoding's timing decides a converted SNN's robustness.
+
+A ReLU ANN 784-100-10 (no bias) is trained and converted to IF neurons (T = 30, rate decoding).
+Five attacker ANNs of the same architecture, trained with other seeds, craft black-box FGSM
+examples (eps 0.1, and a sweep of eps). evsim then simulates the SNN with the current, Poisson,
+RateSynS and RateSynE encodings, clean and attacked, and with the perturbation restricted to the
+foreground (pixel > 0.2) or to the background, and records for every encoder:
+
+- TAAcc[k] (Eq. 26) clean, attacked, attacked foreground-only and background-only (Fig. 2D, 2F);
+- zeta[k], the temporal distribution of encoded perturbations (Fig. 2C), also split into its
+  foreground and background parts (Fig. 2E);
+- exact SOPs and MACs per layer, the paper's SOP estimate xi*FLOP, energy and EDP (Eq. 33-37);
+- Poisson stability over repeated trials (Eq. 27); accuracy over the eps sweep.
+
+Accuracies under attack are means over the five attackers. Quick by default (fewer ANN epochs,
+said in the output and the file); --full uses the paper's 100 epochs. Trained models are cached
+in models/, finished stages beside the result file: an interrupted run resumes.
+
+    python -m scenarios fig2 [--full] [--out results/fig2.h5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import evsim
+from bridges.attacks import black_box
+from bridges.conversion import convert
+from bridges.datasets import data_dir
+from evsim import energy, metrics
+
+from .models import ann_accuracy, get_ann, load_split
+from .results import StageCache, write_results
+
+ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e")
+T = 30
+EPS = 0.1
+SWEEP = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+ATTACKER_SEEDS = (1, 2, 3, 4, 5)
+VICTIM_SEED = 0
+CHUNK = 2000  # images per simulated batch: (T, CHUNK, 784) float32 is 188 MB
+
+
+def simulate_chunks(net: evsim.Network, x: np.ndarray, encoder: str, seed: int, with_energy: bool = False) -> dict[str, np.ndarray]:
+    """Simulate images x (N, 784) encoded with `encoder`, chunk by chunk.
+
+    Returns output spikes (T, N, 10); per sample and layer (N, L): exact SOPs and MACs, the paper's
+    SOP estimate xi*FLOP, the energy (pJ) of the paper's model and of evsim's exact counts; hidden
+    spike counts per step (T, N); and the two models' delays (ns) (the energy entries only
+    `with_energy`). Poisson draws depend on (seed, chunk).
+    """
+    parts: dict[str, list] = {k: [] for k in ("output_spikes", "sops", "macs", "sops_estimate", "energy_pj", "energy_exact_pj", "hidden_counts")}
+    for c, lo in enumerate(range(0, len(x), CHUNK)):
+        inputs = evsim.encode(x[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
+        res = evsim.simulate(net, inputs, decoder="rate")
+        parts["output_spikes"].append(res.output_spikes)
+        parts["sops"].append(res.sops)
+        parts["macs"].append(res.macs)
+        parts["hidden_counts"].append(res.hidden_spikes[0].sum(axis=2))
+        if with_energy:
+            paper, exact = energy.snn_energy(net, res, inputs), energy.snn_energy_exact(net, res)
+            parts["sops_estimate"].append(energy.sop_estimate(net, res, inputs))
+            parts["energy_pj"].append(paper.energy_pj)
+            parts["energy_exact_pj"].append(exact.energy_pj)
+    out = {k: np.concatenate(v, axis=1 if k in ("output_spikes", "hidden_counts") else 0) for k, v in parts.items() if v}
+    if with_energy:
+        out["delay_ns"] = np.array(paper.total_delay_ns)
+    return out
+
+
+def zeta(x_clean: np.ndarray, x_adv: np.ndarray, encoder: str, seed: int) -> np.ndarray:
+    """Counts (T,) of encoded values that the perturbation changed, per step (normalise to get zeta)."""
+    counts = np.zeros(T)
+    for c, lo in enumerate(range(0, len(x_clean), CHUNK)):
+        clean = evsim.encode(x_clean[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
+        adv = evsim.encode(x_adv[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
+        counts += (clean != adv).reshape(T, -1).sum(axis=1)
+    return counts
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m scenarios fig2", description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="the paper's settings: 100 ANN epochs")
+    parser.add_argument("--ann-epochs", type=int, default=None, help="override the ANN epochs (quick: 10)")
+    parser.add_argument("--test-samples", type=int, default=10000, help="test images used (max 10000)")
+    parser.add_argument("--stability-trials", type=int, default=10, help="Poisson trials for Eq. 27")
+    parser.add_argument("--percentile", type=float, default=99.9, help="conversion normalisation percentile")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
+    parser.add_argument("--out", default="results/fig2.h5")
+    args = parser.parse_args(argv)
+    epochs = args.ann_epochs or (100 if args.full else 10)
+    if epochs < 1 or not 1 <= args.test_samples <= 10000 or args.stability_trials < 1 or args.threads < 1:
+        parser.error("--ann-epochs, --stability-trials and --threads must be >= 1, --test-samples in 1..10000")
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    root = data_dir(args.data)
+    train = load_split("mnist", "train", root=root)
+    test = load_split("mnist", "test", args.test_samples, root=root)
+    mode = "full (paper settings)" if args.full else f"quick ({epochs} ANN epochs instead of the paper's 100)"
+    print(f"Fig. 2 on MNIST, {mode}; {len(test.y)} test images, T={T}, {args.threads} thread(s)")
+
+    settings = {
+        "scenario": "fig2", "dataset": "mnist", "mode": "full" if args.full else "quick", "ann_epochs": epochs,
+        "architecture": "784-100-10", "bias": False, "ann_lr": 1e-3, "weight_decay": 0.01, "batch_size": 128,
+        "conversion": "Rueckauer et al. 2017, data-based normalisation", "conversion_percentile": args.percentile,
+        "neuron": "if", "theta": 1.0, "reset": "subtract", "T": T, "decoder": "rate", "encoders": list(ENCODERS),
+        "attack": "fgsm", "attack_eps": EPS, "attack_setting": "black-box", "attacker_seeds": list(ATTACKER_SEEDS),
+        "victim_seed": VICTIM_SEED, "eps_sweep": list(SWEEP), "foreground_threshold": 0.2,
+        "test_samples": len(test.y), "encoder_seed": args.seed, "stability_trials": args.stability_trials,
+        "threads": args.threads,
+    }  # fmt: skip
+    stages = StageCache(args.out, settings)
+
+    victim, _ = get_ann("mnist", train, test, epochs, VICTIM_SEED)
+    attackers = [get_ann("mnist", train, test, epochs, s)[0] for s in ATTACKER_SEEDS]
+    net = convert(victim, torch.from_numpy(train.x[:10000]), percentile=args.percentile)
+    x, y = test.x, test.y
+
+    def attack_stage(eps: float):
+        return stages.get(f"adv_eps{eps:g}", lambda: {
+            "x_adv": np.stack([a.numpy() for a in black_box(attackers, torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=eps)])
+        })["x_adv"]  # fmt: skip
+
+    x_adv = attack_stage(EPS)  # (attackers, N, 784)
+    fg_bg = [metrics.split_perturbation(x, xa) for xa in x_adv]
+    data: dict[str, object] = {}
+    with torch.no_grad():
+        data["ann/accuracy_clean"] = ann_accuracy(victim, test)
+        data["ann/accuracy_attacked_per_attacker"] = np.array(
+            [(victim(torch.from_numpy(xa)).argmax(1).numpy() == y).mean() for xa in x_adv]
+        )
+    data["ann/accuracy_attacked"] = float(np.mean(data["ann/accuracy_attacked_per_attacker"]))
+
+    for encoder in tqdm(ENCODERS, desc="encoders"):
+        def run(encoder=encoder):
+            clean = simulate_chunks(net, x, encoder, args.seed, with_energy=True)
+            out = {
+                "taacc_clean": metrics.taacc(clean["output_spikes"], y, "rate"),
+                "accuracy_clean": metrics.accuracy(evsim.decode(clean["output_spikes"], "rate"), y),
+                "sops": clean["sops"].mean(axis=0),
+                "sops_estimate": clean["sops_estimate"].mean(axis=0),
+                "macs": clean["macs"].mean(axis=0),
+                "energy_pj": clean["energy_pj"].mean(axis=0),
+                "energy_exact_pj": clean["energy_exact_pj"].mean(axis=0),
+                "delay_ns": clean["delay_ns"],
+                "edp_pj_ns": clean["energy_pj"].sum(axis=1).mean() * clean["delay_ns"],
+                "edp_exact_pj_ns": clean["energy_exact_pj"].sum(axis=1).mean() * clean["delay_ns"],
+                "hidden_rate": clean["hidden_counts"].mean(axis=1) / net.populations[0].size,
+            }
+            curves = {"attacked": [], "attacked_fg": [], "attacked_bg": []}
+            timing = {"all": np.zeros(T), "fg": np.zeros(T), "bg": np.zeros(T)}
+            sops_attacked = []
+            for xa, (x_fg, x_bg) in zip(x_adv, fg_bg):
+                att = simulate_chunks(net, xa, encoder, args.seed)
+                curves["attacked"].append(metrics.taacc(att["output_spikes"], y, "rate"))
+                sops_attacked.append(att["sops"].mean(axis=0))
+                curves["attacked_fg"].append(metrics.taacc(simulate_chunks(net, x_fg, encoder, args.seed)["output_spikes"], y, "rate"))
+                curves["attacked_bg"].append(metrics.taacc(simulate_chunks(net, x_bg, encoder, args.seed)["output_spikes"], y, "rate"))
+                timing["all"] += zeta(x, xa, encoder, args.seed)
+                timing["fg"] += zeta(x, x_fg, encoder, args.seed)
+                timing["bg"] += zeta(x, x_bg, encoder, args.seed)
+            out["taacc_attacked"] = np.mean(curves["attacked"], axis=0)
+            out["taacc_attacked_per_attacker"] = np.array(curves["attacked"])
+            out["taacc_attacked_fg"] = np.mean(curves["attacked_fg"], axis=0)
+            out["taacc_attacked_bg"] = np.mean(curves["attacked_bg"], axis=0)
+            out["sops_attacked"] = np.mean(sops_attacked, axis=0)
+            total = timing["all"].sum()
+            out["perturbation_timing"] = timing["all"] / total if total else timing["all"]
+            split = timing["fg"].sum() + timing["bg"].sum()
+            out["perturbation_timing_fg"] = timing["fg"] / split if split else timing["fg"]
+            out["perturbation_timing_bg"] = timing["bg"] / split if split else timing["bg"]
+            return out
+
+        for key, value in stages.get(f"snn_{encoder}", run).items():
+            data[f"snn/{encoder}/{key}"] = value
+
+    def stability():
+        preds = []
+        for trial in range(args.stability_trials):
+            spikes = simulate_chunks(net, x, "poisson", args.seed + 1000 + trial)["output_spikes"]
+            preds.append(evsim.decode(spikes, "rate"))
+        return {"predictions": np.array(preds)}
+
+    data["snn/poisson/stability"] = metrics.stability(stages.get("stability", stability)["predictions"], y)
+
+    sweep_acc = {"ann": []} | {e: [] for e in ENCODERS}
+    for eps in tqdm(SWEEP, desc="eps sweep"):
+        def sweep_point(eps=eps):
+            adv = attack_stage(eps) if eps > 0 else np.stack([x] * len(attackers))
+            with torch.no_grad():
+                res = {"ann": np.mean([(victim(torch.from_numpy(a)).argmax(1).numpy() == y).mean() for a in adv])}
+            for encoder in ENCODERS:
+                res[encoder] = np.mean([
+                    metrics.accuracy(evsim.decode(simulate_chunks(net, a, encoder, args.seed)["output_spikes"], "rate"), y)
+                    for a in (adv[:1] if eps == 0 else adv)
+                ])  # fmt: skip
+            return res
+
+        point = stages.get(f"sweep_eps{eps:g}", sweep_point)
+        for key in sweep_acc:
+            sweep_acc[key].append(float(point[key]))
+    data["eps_sweep/eps"] = np.array(SWEEP)
+    for key, values in sweep_acc.items():
+        data[f"eps_sweep/{key}/accuracy"] = np.array(values)
+
+    ann = energy.ann_energy(net)  # Eq. 34-35: the ANN of the same architecture, one pass
+    data["ann/energy_pj"] = ann.energy_pj[0]
+    data["ann/delay_ns"] = ann.total_delay_ns
+    data["ann/edp_pj_ns"] = float(ann.edp_pj_ns[0])
+
+    settings["seconds"] = round(time.perf_counter() - started, 1)
+    path = write_results(args.out, data, settings)
+    summary(data)
+    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+
+
+def summary(data: dict) -> None:
+    print(f"\nANN: clean {data['ann/accuracy_clean']:.4f}, FGSM eps {EPS} black-box {data['ann/accuracy_attacked']:.4f} (mean of 5 attackers)")
+    print(f"{'encoder':<11}{'clean@T':>9}{'atk@T':>8}{'atk max':>9}{'fg-only@T':>11}{'bg-only@T':>11}"
+          f"{'SOPs/img':>11}{'MACs/img':>11}{'E paper nJ':>11}{'E exact nJ':>11}")  # fmt: skip
+    for e in ENCODERS:
+        c, a = data[f"snn/{e}/taacc_clean"], data[f"snn/{e}/taacc_attacked"]
+        fg, bg = data[f"snn/{e}/taacc_attacked_fg"], data[f"snn/{e}/taacc_attacked_bg"]
+        print(f"{e:<11}{c[-1]:>9.4f}{a[-1]:>8.4f}{a.max():>9.4f}{fg[-1]:>11.4f}{bg[-1]:>11.4f}"
+              f"{data[f'snn/{e}/sops'].sum():>11,.0f}{data[f'snn/{e}/macs'].sum():>11,.0f}"
+              f"{data[f'snn/{e}/energy_pj'].sum() / 1e3:>11.1f}{data[f'snn/{e}/energy_exact_pj'].sum() / 1e3:>11.1f}")  # fmt: skip
+    print(f"ANN energy {data['ann/energy_pj'].sum() / 1e3:.1f} nJ per image (Eq. 34)")
+    print(f"Poisson stability (Eq. 27): {data['snn/poisson/stability']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
