@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 from hypothesis import strategies as st
 
 import evsim
@@ -59,3 +61,14 @@ def encoded_batches(draw, n_in: int, max_T: int = 25, max_B: int = 5) -> np.ndar
         x[x < 0.3] = 0.0  # images have dark backgrounds
     method = draw(st.sampled_from(evsim.ENCODERS))
     return evsim.encode(x, T, method, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors gain nothing from a second intra-op thread, and on a busy 2-core machine its
+    spin-waiting barriers cost 10-100x (measured: 6 s with one thread, 50-100 s with two).
+    Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

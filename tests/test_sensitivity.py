@@ -17,14 +17,7 @@ from bridges.training import TrainConfig, ann_loss, ann_spec, fit
 from bridges.whitebox import SNNClassifier
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """These tensors are tiny: a second OpenMP thread gains nothing, and on a busy machine its
-    spin-waiting barriers cost 10-100x (measured: 6 s with one thread, 50-100 s with two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,7 @@ from bridges.whitebox import SNNClassifier, encode
 METHODS = ["current", "poisson", "ratesyn_s", "ratesyn_e", "ttfs", ["current", "ratesyn_e", "poisson", "ttfs"]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """These tensors are tiny: a second OpenMP thread gains nothing, and on a busy machine its
-    spin-waiting barriers cost 10-100x (measured: 6 s with one thread, 50-100 s with two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _x(shape, seed=0) -> np.ndarray:
