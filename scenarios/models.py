@@ -1,14 +1,17 @@
 """The model zoo of the scenarios: trained once, cached as checkpoints, reused by every scenario.
 
-A model is named by what defines it (dataset, kind, training rule, encoder, decoder, T, seed);
-its checkpoint lives in `models/<dataset>/<name>.pt` (or $EVSIM_MODELS). Asking again for the
-same model reloads it; an interrupted training resumes after its last finished epoch; asking for
-more epochs than it has extends it.
+A model is named by what defines it (dataset, kind, training rule, encoder, decoder, T, seed,
+epochs); its checkpoint lives in `models/<dataset>/<name>_e<epochs>.pt` (or $EVSIM_MODELS).
+Asking again for the same model reloads it; an interrupted training resumes after its last
+finished epoch; a model asked for with more epochs than a cached one starts from a copy of the
+longest shorter one (so quick and full runs share their first epochs and keep both results).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +67,24 @@ def ann_accuracy(model: ReLUMLP, test: Split) -> float:
         return float((model(torch.from_numpy(test.x)).argmax(1).numpy() == test.y).mean())
 
 
+def checkpoint_path(dataset: str, stem: str, epochs: int) -> Path:
+    """models/<dataset>/<stem>_e<epochs>.pt; when it does not exist yet but a shorter run of the same
+    model does, the longest of those is copied there first, so training continues from it."""
+    folder = models_dir() / dataset
+    path = folder / f"{stem}_e{epochs}.pt"
+    if not path.exists() and folder.is_dir():
+        pattern = re.compile(re.escape(stem) + r"_e(\d+)\.pt")
+        shorter = [(int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.fullmatch(p.name)) and int(m.group(1)) < epochs]
+        if shorter:
+            shutil.copyfile(max(shorter)[1], path)
+    return path
+
+
 def get_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0) -> tuple[ReLUMLP, list[dict]]:
     """The ReLU ANN of `dataset` (paper architecture, no bias), trained or reloaded."""
     torch.manual_seed(seed)
     model = ReLUMLP(ARCHITECTURES[dataset])
-    path = models_dir() / dataset / f"ann_seed{seed}.pt"  # more epochs later extend this model
+    path = checkpoint_path(dataset, f"ann_seed{seed}", epochs)
     history = fit(
         model, ann_spec(model), train.x, train.y, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed),
         checkpoint=path, evaluate=lambda m: ann_accuracy(m, test), desc=f"ANN {dataset} seed {seed}",
@@ -84,7 +100,7 @@ def get_snn(
     torch.manual_seed(seed)
     model = SpikingMLP(ARCHITECTURES[dataset], neuron, rule=rule)
     enc_name = encoder if isinstance(encoder, str) else "+".join(encoder)
-    path = models_dir() / dataset / f"{rule}_{enc_name}_{decoder}_T{T}_seed{seed}.pt"
+    path = checkpoint_path(dataset, f"{rule}_{enc_name}_{decoder}_T{T}_seed{seed}", epochs)
     history = fit(
         model, snn_spec(model, encoder, T, decoder), train.x, train.y, snn_loss(encoder, T, decoder),
         TrainConfig(epochs=epochs, lr=SNN_LR, seed=seed), checkpoint=path,
