@@ -116,7 +116,9 @@ def decoder_scores(spikes: torch.Tensor, decoder: str) -> torch.Tensor:
     if decoder == "ttfs":
         T = spikes.shape[0]
         weight = torch.arange(T, 0, -1, dtype=spikes.dtype, device=spikes.device).view(T, *([1] * (spikes.ndim - 1)))
-        return (spikes * weight).max(dim=0).values
+        # amax shares the gradient among tied maxima: a silent output's T zeros get (T-k)/T each,
+        # so it learns to fire early; torch's max would put it all on step 0 and stall training
+        return torch.amax(spikes * weight, dim=0)
     raise ValueError(f"unknown decoder {decoder!r}; choose from {evsim.DECODERS}")
 
 

@@ -20,11 +20,13 @@ MNIST background under RateSynE), as in the paper.
 `SNNClassifier(snn, encoder, T, decoder)` turns a `bridges.snn.SpikingMLP` into a model that
 torchattacks can attack: images (B, ...) in [0, 1] -> flattened, encoded, simulated -> logits =
 `decoder_scores` of the output spikes (B, n_out) (rate counts or TTFS values, the quantities the
-networks are trained on with cross-entropy). Its gradients always come from Act-BP's sigmoid
-surrogate (rule "actbp"), whatever rule trained the weights: Temp-BP's gradient is a training
-rule defined on the trace, and a converted network has no rule at all ("none"); the paper
-attacks converted SNNs through Act-BP likewise (Fig. 3D). The forward pass, and so every
-prediction, is the same under every rule.
+networks are trained on with cross-entropy). Which rule carries the gradient is `gradient`:
+"actbp" (default) takes Act-BP's sigmoid surrogate whatever rule trained the weights;
+"trained" takes the rule the network was trained with (Temp-BP's spike-timing gradient for a
+Temp-BP network: "both Act-BP and Temp-BP also provide gradients for white-box attacks", paper
+Fig. 3D), and Act-BP for a network without a rule ("none", e.g. a converted SNN: "the converted
+SNN uses Act-BP to backpropagate gradients"). The forward pass, and so every prediction, is the
+same under every rule.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ import evsim
 
 from .snn import SpikingMLP, decoder_scores
 
-__all__ = ["GRADIENT_RULES", "SNNClassifier", "encode"]
+__all__ = ["GRADIENTS", "GRADIENT_RULES", "SNNClassifier", "encode"]
+
+# which training rule carries an SNNClassifier's gradient (module docstring)
+GRADIENTS = ("actbp", "trained")
 
 # method -> how dL/dx is formed from g[k] = dL/ds[k] ("exact" for the current encoding).
 GRADIENT_RULES = {
@@ -116,6 +121,7 @@ class SNNClassifier(torch.nn.Module):
     encoder: an evsim encoder name or a list of them (fused on the flattened image, as
         `bridges.training.snn_loss` encodes during training).
     T: number of steps; decoder: "rate" or "ttfs" (logits = `decoder_scores`).
+    gradient: "actbp" or "trained" (see the module docstring).
     seed: Poisson draws. An int (default 0) draws the same u at every call for a batch of the
         same shape (a deterministic model, which iterative attacks and finite differences need);
         a numpy Generator draws fresh u at every call; None draws from fresh OS entropy.
@@ -124,7 +130,7 @@ class SNNClassifier(torch.nn.Module):
     where evsim's decoders abstain (-1, counted wrong). Use `predict` for SPEC's predictions.
     """
 
-    def __init__(self, snn: SpikingMLP, encoder: str | Sequence[str], T: int, decoder: str, seed=0):
+    def __init__(self, snn: SpikingMLP, encoder: str | Sequence[str], T: int, decoder: str, seed=0, gradient: str = "actbp"):
         super().__init__()
         if not isinstance(snn, SpikingMLP):
             raise ValueError(f"SNNClassifier needs a bridges.snn.SpikingMLP, got {type(snn).__name__}")
@@ -138,8 +144,10 @@ class SNNClassifier(torch.nn.Module):
         self.encoder = encoder if isinstance(encoder, str) else methods
         self.n_encoders = len(methods)
         self.T, self.decoder, self.seed = int(T), decoder, seed
-        self.trained_rule = snn.rule
-        if snn.rule == "actbp":
+        if gradient not in GRADIENTS:
+            raise ValueError(f"unknown gradient {gradient!r}; choose from {GRADIENTS}")
+        self.trained_rule, self.gradient = snn.rule, gradient
+        if snn.rule == "actbp" or (gradient == "trained" and snn.rule == "tempbp"):
             self.snn = snn
         else:  # Act-BP twin: same Linear modules (shared parameters), surrogate gradients
             twin = SpikingMLP(snn.sizes, snn.neuron, rule="actbp", rho=snn.rho, bias=snn.layers[0].bias is not None)
@@ -160,7 +168,7 @@ class SNNClassifier(torch.nn.Module):
         return encode(x.to(dtype), self.T, self.encoder, seed=self.seed, channel_axis=1)
 
     def output_spikes(self, images: torch.Tensor) -> torch.Tensor:
-        """Output spikes (T, B, n_out) with Act-BP's gradient path."""
+        """Output spikes (T, B, n_out) with the gradient path of `self.snn.rule`."""
         return self.snn(self.encoded(images)).spikes
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -133,6 +133,18 @@ def test_from_evsim_round_trip():
         from_evsim(skip)
 
 
+def test_ttfs_score_gradient_reaches_every_step_of_a_silent_output():
+    """omega = max_k (T-k) s[k]: a spiking output's gradient goes to its first spike only; a silent
+    output's T tied zeros share it equally, (T-k)/T at step k (a valid subgradient of the max).
+    With the gradient on one step (torch's max) a silent output learns only at step 0, where its
+    membrane has seen no input yet, and TTFS-decoded training stalls with half the outputs silent."""
+    T = 4
+    spikes = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [1.0, 0.0]]).view(T, 1, 2).requires_grad_(True)
+    decoder_scores(spikes, "ttfs").sum().backward()
+    assert spikes.grad[:, 0, 0].tolist() == [0.0, 3.0, 0.0, 0.0]
+    assert spikes.grad[:, 0, 1].tolist() == [1.0, 0.75, 0.5, 0.25]
+
+
 @pytest.mark.parametrize(
     "build, message",
     [

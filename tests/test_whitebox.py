@@ -154,6 +154,31 @@ def test_gradients_reach_the_images(encoder):
     assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("rule", ["actbp", "tempbp", "none"])
+def test_trained_gradient_uses_the_training_rule(rule):
+    """gradient="trained": Temp-BP networks are attacked through Temp-BP's own rule, converted ones
+    ("none") through Act-BP; the logits do not depend on the rule, the input gradients do."""
+    images = torch.from_numpy(_x((8, 20), seed=6))
+    snn = _snn(rule, 20)
+    labels = torch.arange(8) % 6
+    grads = {}
+    for gradient in ("actbp", "trained"):
+        clf = SNNClassifier(snn, "current", 6, "rate", gradient=gradient)
+        x = images.clone().requires_grad_(True)
+        logits = clf(x)
+        torch.nn.functional.cross_entropy(logits, labels).backward()
+        grads[gradient] = (logits.detach(), x.grad)
+        assert clf.snn.rule == ("tempbp" if rule == "tempbp" and gradient == "trained" else "actbp")
+    assert torch.equal(grads["actbp"][0], grads["trained"][0])
+    assert torch.isfinite(grads["trained"][1]).all() and grads["trained"][1].abs().sum() > 0
+    assert torch.equal(grads["actbp"][1], grads["trained"][1]) == (rule != "tempbp")
+
+
+def test_snn_classifier_rejects_an_unknown_gradient():
+    with pytest.raises(ValueError, match="unknown gradient"):
+        SNNClassifier(_snn("actbp", 20), "current", 4, "rate", gradient="tempbp")
+
+
 def test_snn_classifier_rejects_a_wrong_input_size():
     clf = SNNClassifier(_snn("actbp", 20), ["current", "ttfs"], 4, "rate")
     with pytest.raises(ValueError, match="takes 20"):
