@@ -80,11 +80,14 @@ def checkpoint_path(dataset: str, stem: str, epochs: int) -> Path:
     return path
 
 
-def get_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0) -> tuple[ReLUMLP, list[dict]]:
-    """The ReLU ANN of `dataset` (paper architecture, no bias), trained or reloaded."""
+def get_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0, tag: str = "") -> tuple[ReLUMLP, list[dict]]:
+    """The ReLU ANN of `dataset` (paper architecture, no bias), trained or reloaded.
+
+    tag: appended to the checkpoint name, for models trained on something other than the whole
+    training set (e.g. "_n1000"), so that they never stand in for the real ones."""
     torch.manual_seed(seed)
     model = ReLUMLP(ARCHITECTURES[dataset])
-    path = checkpoint_path(dataset, f"ann_seed{seed}", epochs)
+    path = checkpoint_path(dataset, f"ann_seed{seed}{tag}", epochs)
     history = fit(
         model, ann_spec(model), train.x, train.y, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed),
         checkpoint=path, evaluate=lambda m: ann_accuracy(m, test), desc=f"ANN {dataset} seed {seed}",
@@ -93,14 +96,16 @@ def get_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0)
 
 
 def get_snn(
-    dataset: str, rule: str, encoder, train: Split, test: Split, epochs: int, decoder: str = "rate", seed: int = 0
+    dataset: str, rule: str, encoder, train: Split, test: Split, epochs: int, decoder: str = "rate", seed: int = 0,
+    tag: str = "",
 ) -> tuple[SpikingMLP, list[dict]]:
-    """An SNN of `dataset` trained with `rule` ("actbp" or "tempbp") on `encoder` inputs, or reloaded."""
+    """An SNN of `dataset` trained with `rule` ("actbp" or "tempbp") on `encoder` inputs, or reloaded
+    (tag: as for `get_ann`)."""
     neuron, T = SNN_SETTINGS[dataset]
     torch.manual_seed(seed)
     model = SpikingMLP(ARCHITECTURES[dataset], neuron, rule=rule)
     enc_name = encoder if isinstance(encoder, str) else "+".join(encoder)
-    path = checkpoint_path(dataset, f"{rule}_{enc_name}_{decoder}_T{T}_seed{seed}", epochs)
+    path = checkpoint_path(dataset, f"{rule}_{enc_name}_{decoder}_T{T}_seed{seed}{tag}", epochs)
     history = fit(
         model, snn_spec(model, encoder, T, decoder), train.x, train.y, snn_loss(encoder, T, decoder),
         TrainConfig(epochs=epochs, lr=SNN_LR, seed=seed), checkpoint=path,

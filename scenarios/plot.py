@@ -94,7 +94,143 @@ def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
     return paths
 
 
-PLOTTERS = {"fig2": plot_fig2}
+def _strings(values) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+MODEL_LABELS = {"ann": "ANN", "cvt": "CVT", "actbp": "Act-BP", "tempbp": "Temp-BP"}
+MODEL_STYLES = {"cvt": ":", "actbp": "--", "tempbp": "-"}
+
+
+def plot_fig3(f: h5py.File, folder: Path) -> list[Path]:
+    encoders, models = _strings(f.attrs["encoders"]), _strings(f.attrs["snn_models"])
+    T, mode = int(f.attrs["T"]), f.attrs["mode"]
+    eps, eps_c = f["fig3b/eps"][()], float(f.attrs["fig3c_eps"])
+    ann = 100 * f["fig3b/ann/none/accuracy"][()]
+    paths = []
+
+    fig, axes = plt.subplots(1, len(encoders), figsize=(4.2 * len(encoders), 3.8), sharey=True)
+    for ax, e in zip(np.atleast_1d(axes), encoders):
+        ax.plot(eps, ann, color="black", marker="o", ms=3, label="ANN")
+        for m in models:
+            ax.plot(eps, 100 * f[f"fig3b/{m}/{e}/accuracy"][()], color=COLORS[e], ls=MODEL_STYLES[m], marker=".", label=MODEL_LABELS[m])
+        ax.set(title=ENCODER_LABELS[e], xlabel="FGSM ε", ylim=(0, 100))
+    np.atleast_1d(axes)[0].set_ylabel("accuracy (%)")
+    np.atleast_1d(axes)[-1].legend(fontsize=8)
+    fig.suptitle(f"Fig. 3B: accuracy under black-box FGSM (mean of 5 attackers; {mode})")
+    paths.append(_save(fig, folder, "fig3b_fgsm_sweep"))
+
+    t = _steps(T)
+    ann_atk = float(ann[int(np.argmin(np.abs(eps - eps_c)))])
+    fig, axes = plt.subplots(1, len(encoders), figsize=(4.2 * len(encoders), 3.8), sharey=True)
+    for ax, e in zip(np.atleast_1d(axes), encoders):
+        for m in models:
+            ax.plot(t, 100 * f[f"fig3c/{m}/{e}/taacc_attacked"][()], color=COLORS[e], ls=MODEL_STYLES[m], marker=".", label=MODEL_LABELS[m])
+        ax.axhline(ann_atk, color="black", lw=0.8, label="ANN")
+        ax.set(title=ENCODER_LABELS[e], xlabel="time step t (ms)", ylim=(0, 100))
+    np.atleast_1d(axes)[0].set_ylabel("TAAcc (%)")
+    np.atleast_1d(axes)[-1].legend(fontsize=8)
+    fig.suptitle(f"Fig. 3C: time-accumulated accuracy under FGSM ε={eps_c} ({mode})")
+    paths.append(_save(fig, folder, "fig3c_taacc"))
+
+    labels = _strings(f.attrs["fig3d_models"])
+    names = [f"{MODEL_LABELS[l.rsplit('_', 1)[0]]} {l.rsplit('_', 1)[1]}" for l in labels]
+    for attack, title in (("pgd_linf", "Fig. 3D: PGD-L∞ ε=0.05"), ("bim_l2", "Supp. Fig. S7: BIM-L2 ε=0.5")):
+        fig, axes = plt.subplots(1, 2, figsize=(13, 5.6))
+        for ax, key, what in ((axes[0], "accuracy", "accuracy (%)"), (axes[1], "attack_success_rate", "attack success rate (%)")):
+            values = 100 * f[f"fig3d/{attack}/{key}"][()]
+            image = ax.imshow(values, cmap="Blues" if key == "accuracy" else "Reds", vmin=0, vmax=100)
+            for i in range(len(labels)):
+                for j in range(len(labels)):
+                    ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                            color="white" if values[i, j] > 60 else "black")  # fmt: skip
+            ax.set_xticks(range(len(labels)), names, rotation=45, ha="right", fontsize=8)
+            ax.set_yticks(range(len(labels)), names, fontsize=8)
+            ax.set(xlabel="victim", ylabel="attacker (white-box on the diagonal)", title=what)
+            fig.colorbar(image, ax=ax, fraction=0.046)
+        fig.suptitle(f"{title}: every model attacks, every model is judged ({mode})")
+        paths.append(_save(fig, folder, f"fig3d_{attack}"))
+
+    grid = f["figs8/t"][()]
+    rules = [r for r in ("actbp", "tempbp") if f"figs8/{r}" in f]
+    fig, axes = plt.subplots(len(rules), len(encoders), figsize=(3.8 * len(encoders), 3.4 * len(rules)), squeeze=False)
+    top = max(float(np.max(f[f"figs8/{r}/{e}/loss_change"][()])) for r in rules for e in encoders)
+    for i, r in enumerate(rules):
+        for j, e in enumerate(encoders):
+            ax = axes[i, j]
+            image = ax.contourf(grid, grid, f[f"figs8/{r}/{e}/loss_change"][()].T, levels=np.linspace(min(0, -top * 0.05), top, 21), cmap="viridis")
+            ax.set(title=f"{MODEL_LABELS[r]}, {ENCODER_LABELS[e]}", xlabel="t1 (FGSM v1)", ylabel="t2 (FGSM v2)")
+    fig.colorbar(image, ax=axes, fraction=0.02, label="loss change (Eq. 32)")
+    fig.suptitle(f"Supp. Fig. S8: loss change over two FGSM directions ({mode})")
+    path = folder / "figs8_loss_change.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    paths.append(path)
+    return paths
+
+
+FIG4_STYLES = {"rate": "--", "ttfs": "-"}
+RULE_COLORS = {"actbp": None, "tempbp": "tab:green"}
+
+
+def plot_fig4(f: h5py.File, folder: Path) -> list[Path]:
+    T, mode = int(f.attrs["T"]), f.attrs["mode"]
+    labels = _strings(f.attrs["fig4c_models"])
+    eps = f["fig4c/eps"][()]
+    paths = []
+
+    def describe(label: str) -> tuple[str, str, str]:
+        e, d, r = label.split("_")
+        return e, d, r
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for label in labels:
+        e, d, r = describe(label)
+        color = RULE_COLORS[r] or COLORS[e]
+        ax.plot(eps, 100 * f[f"fig4c/{label}/accuracy"][()], color=color, ls=FIG4_STYLES[d], marker=".",
+                label=f"{ENCODER_LABELS[e]} enc., {d} dec., {MODEL_LABELS[r]}")  # fmt: skip
+    ax.set(xlabel="FGSM ε", ylabel="accuracy (%)", ylim=(0, 100), title=f"Fig. 4C: black-box FGSM, rate vs TTFS decoding ({mode})")
+    ax.legend(fontsize=7)
+    paths.append(_save(fig, folder, "fig4c_fgsm_sweep"))
+
+    t = _steps(T)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.bar(t, f["fig4d/zeta"][()], color="tab:purple", alpha=0.6, label="ζ[t], TTFS encoding")
+    for d in ("ttfs", "rate"):
+        step = f[f"fig4d/decision_step/{d}"][()][1] + 1  # attacked, as t = k + 1
+        ax.axvline(step, color="black", ls=FIG4_STYLES[d], label=f"mean decision, {d} dec.: t = {step:.2f} ms")
+    ax.set(xlabel="time step t (ms)", ylabel="share of encoded perturbations",
+           title=f"Fig. 4D: perturbations vs decision time (FGSM ε={f.attrs['fig4d_eps']})")  # fmt: skip
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, folder, "fig4d_decision_time"))
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    values = [float(f[f"fig4e/{label}/directional_derivative"][()]) for label in labels]
+    colors = [RULE_COLORS[describe(l)[2]] or COLORS[describe(l)[0]] for l in labels]
+    bars = ax.bar(range(len(labels)), values, color=colors)
+    for bar, label in zip(bars, labels):
+        bar.set_hatch("" if describe(label)[1] == "ttfs" else "//")
+    ax.set_xticks(range(len(labels)), [l.replace("_", "\n") for l in labels], fontsize=8)
+    ax.set(ylabel="directional derivative (Eq. 31, t = 0.05)", title=f"Fig. 4E: loss growth along FGSM ({mode})")
+    paths.append(_save(fig, folder, "fig4e_directional_derivative"))
+
+    encoders = _strings(f.attrs["fig4f_encoders"])
+    fig, ax = plt.subplots(figsize=(7.6, 4.4))
+    width, x = 0.2, np.arange(len(encoders))
+    for k, (d, c) in enumerate([(d, c) for d in ("rate", "ttfs") for c in (0, 1)]):
+        exact = [f[f"fig4f/{e}/{d}/sops_exact"][()][c] / 1e3 for e in encoders]
+        estimate = [f[f"fig4f/{e}/{d}/sops_estimate"][()][c] / 1e3 for e in encoders]
+        pos = x + (k - 1.5) * width
+        ax.bar(pos, exact, width, label=f"{d} dec., {'attacked' if c else 'clean'}", color=["tab:blue", "tab:cyan", "tab:red", "tab:pink"][k])
+        ax.scatter(pos, estimate, marker="_", s=200, color="black", zorder=3, label="ξ·FLOP estimate" if k == 0 else None)
+    ax.set_xticks(x, [ENCODER_LABELS[e] for e in encoders])
+    ax.set(ylabel="SOPs per image (thousands)", title=f"Fig. 4F: exact SOPs with early exit ({mode})")
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, folder, "fig4f_sops"))
+    return paths
+
+
+PLOTTERS = {"fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4}
 
 
 def plot_file(path) -> list[Path]:

@@ -8,7 +8,8 @@ import torch
 
 import evsim
 from bridges.ann import ReLUMLP
-from bridges.conversion import activation_scales, convert
+from bridges.conversion import activation_scales, convert, copy_to_snn
+from bridges.export import to_evsim
 from bridges.datasets import data_dir, load_idx_dataset
 from bridges.training import TrainConfig, ann_loss, ann_spec, fit
 
@@ -86,3 +87,29 @@ def test_converted_snn_reaches_ann_accuracy_on_mnist():
         net = convert(ann, torch.from_numpy(x[:5000]), percentile=percentile)
         snn_acc = (evsim.simulate(net, inputs, record_hidden=False).predictions == yt).mean()
         assert snn_acc >= ann_acc - 0.01, percentile
+
+
+def test_copy_to_snn_copies_the_ann_weights_into_lif_layers():
+    """The paper's CVT: the same weights, now driving LIF neurons; evsim runs it spike for spike."""
+    torch.manual_seed(3)
+    ann = ReLUMLP([20, 16, 5])
+    with torch.no_grad():
+        for layer in ann.layers:
+            layer.weight.mul_(6)  # strong enough that LIF outputs spike within 8 steps
+    lif = evsim.LIF(tau_m=4, tau_s=4)
+    snn = copy_to_snn(ann, lif)
+    assert snn.neuron == lif and snn.rule == "none" and snn.sizes == [20, 16, 5]
+    for a, s in zip(ann.layers, snn.layers):
+        assert torch.equal(a.weight, s.weight) and a.weight.data_ptr() != s.weight.data_ptr()
+    with torch.no_grad():
+        ann.layers[0].weight.mul_(3)  # a copy: later changes to the ANN do not leak into the SNN
+    assert torch.equal(snn.layers[0].weight * 3, ann.layers[0].weight)
+    snn = snn.double()
+    x = np.random.default_rng(0).random((12, 20))
+    inputs = evsim.encode(x, 8, "current")
+    res = evsim.simulate(to_evsim(snn), inputs, dtype=np.float64)
+    with torch.no_grad():
+        spikes = snn(torch.from_numpy(inputs).double()).spikes.numpy()
+    assert np.array_equal(spikes, res.output_spikes) and spikes.sum() > 0
+    with pytest.raises(ValueError, match="ReLUMLP"):
+        copy_to_snn(snn, lif)

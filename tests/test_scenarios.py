@@ -125,3 +125,96 @@ def test_model_checkpoints_keep_each_epoch_count_and_start_from_the_longest_shor
     assert path.name == "ann_seed0_e100.pt" and path.read_text() == "10"  # e10 copied; e200 is longer
     assert (folder / "ann_seed0_e10.pt").read_text() == "10"  # the quick model stays as it was
     assert not checkpoint_path("mnist", "ann_seed0", 3).exists()  # nothing shorter than 3 epochs
+
+
+SMALL = ["--train-samples", "2000", "--test-samples", "60", "--loss-samples", "20", "--ann-epochs", "1", "--snn-epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def fashion_runs(tmp_path_factory):
+    """Fig. 3 and Fig. 4 on a few images, sharing one model folder (as the real runs do)."""
+    if not (data_dir() / "fashion-mnist").is_dir():
+        pytest.skip("Fashion-MNIST not in the data directory ($EVSIM_DATA)")
+    folder = tmp_path_factory.mktemp("fashion")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("EVSIM_MODELS", str(folder / "models"))
+    try:
+        scenarios_main(["fig3", *SMALL, "--grid", "3", "--out", str(folder / "fig3.h5")])
+        models_after_fig3 = sorted(p.name for p in (folder / "models" / "fashion-mnist").iterdir())
+        scenarios_main(["fig4", *SMALL, "--out", str(folder / "fig4.h5")])
+    finally:
+        patch.undo()
+    return folder, models_after_fig3
+
+
+def test_fig3_small_run_writes_the_documented_layout(fashion_runs):
+    folder, _ = fashion_runs
+    with h5py.File(folder / "fig3.h5", "r") as f:
+        T = f.attrs["T"]
+        assert f.attrs["scenario"] == "fig3" and f.attrs["train_samples"] == 2000 and f.attrs["snn_epochs"] == 1
+        eps = f["fig3b/eps"][()]
+        assert eps[0] == 0 and eps[-1] == pytest.approx(0.5) and len(eps) == 11
+        assert f["fig3b/ann/none/accuracy"].shape == (11,)
+        for m in ("cvt", "actbp", "tempbp"):
+            for e in ("current", "poisson", "ratesyn_e"):
+                acc = f[f"fig3b/{m}/{e}/accuracy"][()]
+                assert acc.shape == (11,) and ((0 <= acc) & (acc <= 1)).all()
+                assert f[f"fig3b/{m}/{e}/accuracy_per_attacker"].shape == (11, 5)
+                # TAAcc at the last step is the accuracy of the same run
+                assert f[f"fig3c/{m}/{e}/taacc_clean"].shape == (T,)
+                assert f[f"fig3c/{m}/{e}/taacc_clean"][-1] == pytest.approx(acc[0])
+                assert f[f"fig3c/{m}/{e}/taacc_attacked"][-1] == pytest.approx(acc[2])  # eps 0.1
+        labels = list(f.attrs["fig3d_models"])
+        assert labels == ["ann_0", "cvt_0", "actbp_0", "tempbp_0", "ann_1", "cvt_1", "actbp_1", "tempbp_1"]
+        for attack in ("pgd_linf", "bim_l2"):
+            acc = f[f"fig3d/{attack}/accuracy"][()]
+            assert acc.shape == (8, 8)
+            assert np.allclose(f[f"fig3d/{attack}/attack_success_rate"][()], 1 - acc)  # Eq. 28
+        # the ANN's white-box PGD is strong: it falls below its clean accuracy
+        assert f["fig3d/pgd_linf/accuracy"][0, 0] < f["fig3d/clean_accuracy"][0]
+        t = f["figs8/t"][()]
+        assert list(t) == [-1.0, 0.0, 1.0]
+        for rule in ("actbp", "tempbp"):
+            lc = f[f"figs8/{rule}/current/loss_change"][()]
+            assert lc.shape == (3, 3) and lc[1, 1] == 0.0  # no move, no change
+
+
+def test_fig4_small_run_writes_the_documented_layout(fashion_runs):
+    folder, models_after_fig3 = fashion_runs
+    # Fig. 4 reuses Fig. 3's models (the Act-BP current-encoded one) instead of training them again
+    files = sorted(p.name for p in (folder / "models" / "fashion-mnist").iterdir())
+    assert set(models_after_fig3) <= set(files) and all("_n2000" in name for name in files)
+    with h5py.File(folder / "fig4.h5", "r") as f:
+        T = f.attrs["T"]
+        assert f.attrs["scenario"] == "fig4"
+        assert len(f["fig4c/eps"][()]) == 11
+        for label in ("current_rate_actbp", "current_ttfs_actbp", "ttfs_rate_actbp", "ttfs_ttfs_actbp",
+                      "ttfs_rate_tempbp", "ttfs_ttfs_tempbp"):  # fmt: skip
+            assert f[f"fig4c/{label}/accuracy"].shape == (11,)
+            assert np.isfinite(f[f"fig4e/{label}/directional_derivative"][()])
+        for d in ("rate", "ttfs"):
+            step = f[f"fig4d/decision_step/{d}"][()]
+            assert step.shape == (2,) and ((0 <= step) & (step < T)).all()
+            assert f[f"fig4d/decision_step_histogram/{d}"][()].sum() == 60 * 6  # clean + 5 attackers
+        assert f["fig4d/zeta"][()].sum() == pytest.approx(1.0)
+        for e in ("poisson", "ratesyn_e", "ttfs"):
+            for d in ("rate", "ttfs"):
+                g = f"fig4f/{e}/{d}"
+                exact, estimate = f[f"{g}/sops_exact"][()], f[f"{g}/sops_estimate"][()]
+                assert exact.shape == (2,) and estimate.shape == (2,)
+                # dense layers: xi * FLOP is the exact count when xi counts the simulated steps
+                assert np.allclose(exact, estimate)
+                steps = f[f"{g}/steps"][()]
+                if d == "rate":
+                    assert (steps == T).all()
+                else:  # early exit: never more steps, never more operations than the full run
+                    assert (steps <= T).all() and (f[f"{g}/sops_no_exit"][()] >= exact).all()
+
+
+def test_fig3_and_fig4_figures_draw_from_the_files(fashion_runs):
+    folder, _ = fashion_runs
+    from scenarios.plot import plot_file
+
+    assert len(plot_file(folder / "fig3.h5")) == 5
+    assert len(plot_file(folder / "fig4.h5")) == 4
+    assert all(p.stat().st_size > 10_000 for p in (folder / "fig3").iterdir())

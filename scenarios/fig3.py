@@ -1,0 +1,227 @@
+"""Paper Fig. 3 on Fashion-MNIST: how the training method decides an SNN's robustness.
+
+784-500-10, LIF (tau_m = tau_s = 10), T = 10, rate decoding. Models: the ReLU ANN; its weights
+copied into LIF layers ("CVT", as the paper); SNNs trained with Act-BP and with Temp-BP on the
+current, Poisson and RateSynE encodings (CVT runs with each of the three encodings too).
+
+- Fig. 3B: accuracy under black-box FGSM (five attacker ANNs, mean) for eps 0 .. 0.5;
+- Fig. 3C: TAAcc[k] (Eq. 26), clean and under FGSM eps 0.1;
+- Fig. 3D and Supp. Fig. S7: two groups of four models (ANN, CVT, Act-BP, Temp-BP; seeds 0 and
+  1, current encoding), each model attacking with PGD-Linf (eps 0.05) and BIM-L2 (eps 0.5)
+  through its own gradient (the ANN's, the SNN's training rule; CVT through Act-BP) and every
+  model judged on every attacker's images: an 8 x 8 matrix of accuracy and attack success rate
+  (Eq. 28), white-box on the diagonal, black-box between the groups;
+- Supp. Fig. S8: the loss change (Eq. 32) over two FGSM directions for the Act-BP and Temp-BP
+  models, and their directional derivative (Eq. 31).
+
+SNNs are simulated in evsim (abstentions count as wrong). Quick by default (fewer epochs and test
+images, said in the output and the file); --full uses the paper's 100 epochs and the whole test
+set. Models are cached in models/ and shared with Fig. 4; finished stages are kept beside the
+result file, so an interrupted run resumes.
+
+    python -m scenarios fig3 [--full] [--out results/fig3.h5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bridges.attacks import make_attack, run_attack
+from bridges.datasets import data_dir
+from bridges.export import to_evsim
+from bridges.sensitivity import directional_derivative, loss_change_surface
+from bridges.whitebox import SNNClassifier
+from evsim import metrics
+
+from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, Zoo, ann_predictions, base_settings, black_box_fgsm, simulate_images
+from .models import load_split
+from .results import StageCache, write_results
+
+ENCODERS = ("current", "poisson", "ratesyn_e")
+SNN_MODELS = ("cvt", "actbp", "tempbp")
+RULES = ("actbp", "tempbp")
+GROUP_SEEDS = (0, 1)  # Fig. 3D: two groups of four models
+GROUP_MODELS = ("ann", "cvt", "actbp", "tempbp")
+GROUP_ENCODER = "current"
+WHITE_BOX = {"pgd_linf": {"eps": 0.05}, "bim_l2": {"eps": 0.5}}  # presets: alpha eps/16, 40 steps
+DIRECTIONAL_T = 0.05  # Eq. 31
+
+
+def group_labels() -> list[str]:
+    return [f"{m}_{g}" for g in GROUP_SEEDS for m in GROUP_MODELS]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m scenarios fig3", description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="the paper's settings: 100 epochs, 10,000 test images")
+    parser.add_argument("--ann-epochs", type=int, default=None, help="override the ANN epochs (quick 5, full 100)")
+    parser.add_argument("--snn-epochs", type=int, default=None, help="override the SNN epochs (quick 5, full 100)")
+    parser.add_argument("--train-samples", type=int, default=60000, help="training images (default all; fewer only for smoke tests)")
+    parser.add_argument("--test-samples", type=int, default=None, help="test images (quick 2000, full 10000)")
+    parser.add_argument("--loss-samples", type=int, default=None, help="images for Eq. 31-32 (quick 500, full 1000)")
+    parser.add_argument("--grid", type=int, default=None, help="points per axis of the Eq. 32 grid on [-1, 1] (quick 11, full 21)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws and attacks")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
+    parser.add_argument("--out", default="results/fig3.h5")
+    args = parser.parse_args(argv)
+    full = args.full
+    ann_epochs = args.ann_epochs or (100 if full else 5)
+    snn_epochs = args.snn_epochs or (100 if full else 5)
+    n_test = args.test_samples or (10000 if full else 2000)
+    n_loss = args.loss_samples or (1000 if full else 500)
+    grid = args.grid or (21 if full else 11)
+    if min(ann_epochs, snn_epochs, args.threads) < 1 or not 1 <= n_test <= 10000 or not 1 <= args.train_samples <= 60000 or not 1 <= n_loss <= n_test or grid < 2:
+        parser.error("epochs and --threads must be >= 1, --train-samples in 1..60000, --test-samples in 1..10000, --loss-samples in 1..test samples, --grid >= 2")
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    root = data_dir(args.data)
+    train = load_split("fashion-mnist", "train", args.train_samples, root=root)
+    test = load_split("fashion-mnist", "test", n_test, root=root)
+    mode = "full (paper settings)" if full else f"quick ({ann_epochs} ANN / {snn_epochs} SNN epochs instead of the paper's 100, {n_test} test images)"
+    print(f"Fig. 3 on Fashion-MNIST, {mode}; T={T}, {args.threads} thread(s)")
+
+    t_grid = np.linspace(-1.0, 1.0, grid)
+    settings = base_settings(ann_epochs, snn_epochs, len(train.y), n_test, args.seed, args.threads) | {
+        "scenario": "fig3", "mode": "full" if full else "quick", "decoder": "rate", "encoders": list(ENCODERS),
+        "snn_models": list(SNN_MODELS), "cvt": "ANN weights copied unchanged into LIF layers",
+        "fig3b_attack": "fgsm", "fig3b_eps": list(SWEEP), "fig3c_eps": EPS,
+        "fig3d_models": group_labels(), "fig3d_group_seeds": list(GROUP_SEEDS), "fig3d_encoder": GROUP_ENCODER,
+        "fig3d_attacks": list(WHITE_BOX), "fig3d_pgd_linf_eps": 0.05, "fig3d_bim_l2_eps": 0.5,
+        "fig3d_alpha": "eps/16", "fig3d_steps": 40, "fig3d_gradient": "the attacker's own: ANN autograd, "
+        "SNN its training rule (Act-BP surrogate or Temp-BP), CVT Act-BP",
+        "figs8_samples": n_loss, "figs8_grid": list(t_grid), "figs8_v2": "FGSM direction at clip(x + 0.05 v1)",
+        "directional_t": DIRECTIONAL_T,
+    }  # fmt: skip
+    stages = StageCache(args.out, settings)
+    zoo = Zoo(train, test, ann_epochs, snn_epochs, full_train=len(train.y) == 60000)
+    x, y = test.x, test.y
+
+    # every model first (each trained once, then reloaded), so the evaluation below runs on a warm zoo
+    attackers = zoo.attackers()
+    victims = {(m, e): zoo.cvt() if m == "cvt" else zoo.snn(m, e) for m in SNN_MODELS for e in ENCODERS}
+    nets = {key: to_evsim(model) for key, model in victims.items()}
+    group = {f"{m}_{g}": (zoo.ann(g) if m == "ann" else zoo.cvt(g) if m == "cvt" else zoo.snn(m, GROUP_ENCODER, seed=g))
+             for g in GROUP_SEEDS for m in GROUP_MODELS}  # fmt: skip
+    data: dict[str, object] = {}
+
+    # Fig. 3B and 3C: black-box FGSM over eps, TAAcc from the same runs
+    for eps in tqdm(SWEEP, desc="Fig. 3B: FGSM eps"):
+        def sweep_point(eps=eps):
+            adv = black_box_fgsm(attackers, x, y, eps)
+            runs = adv[:1] if eps == 0 else adv  # clean: one run, not five copies
+            out = {"ann/none/accuracy": np.array([(ann_predictions(zoo.ann(), a) == y).mean() for a in runs])}
+            for (m, e), net in nets.items():
+                sims = [simulate_images(net, a, e, "rate", args.seed) for a in runs]
+                out[f"{m}/{e}/accuracy"] = np.array([metrics.accuracy(s["predictions"], y) for s in sims])
+                out[f"{m}/{e}/taacc"] = np.mean([metrics.taacc(s["output_spikes"], y, "rate") for s in sims], axis=0)
+            return out
+
+        point = stages.get(f"fig3b_eps{eps:g}", sweep_point)
+        for key, value in point.items():
+            data.setdefault(f"fig3b/{key}", []).append(value)
+    for key in [k for k in data if k.startswith("fig3b/")]:
+        values = data.pop(key)
+        if key.endswith("/taacc"):
+            taacc = np.array(values)  # (eps, T)
+            data[key.replace("fig3b/", "fig3c/").replace("/taacc", "/taacc_clean")] = taacc[0]
+            data[key.replace("fig3b/", "fig3c/").replace("/taacc", "/taacc_attacked")] = taacc[SWEEP.index(EPS)]
+            data[key] = taacc
+        else:
+            data[key] = np.array([v.mean() for v in values])
+            data[key + "_per_attacker"] = np.array([np.broadcast_to(v, len(ATTACKER_SEEDS)) for v in values])
+    data["fig3b/eps"] = np.array(SWEEP)
+
+    # Fig. 3D and Supp. Fig. S7: every model of both groups attacks (white-box), every model is judged
+    labels = group_labels()
+
+    def judge(images: np.ndarray) -> np.ndarray:
+        """Predictions (8, N) of the eight group models on images (N, 784)."""
+        preds = []
+        for label in labels:
+            model = group[label]
+            if label.startswith("ann"):
+                preds.append(ann_predictions(model, images))
+            else:
+                preds.append(simulate_images(to_evsim(model), images, GROUP_ENCODER, "rate", args.seed)["predictions"])
+        return np.stack(preds)
+
+    clean_pred = stages.get("fig3d_clean", lambda: {"predictions": judge(x)})["predictions"]
+    data["fig3d/clean_accuracy"] = (clean_pred == y).mean(axis=1)
+    for attack, params in WHITE_BOX.items():
+        accuracy = np.zeros((len(labels), len(labels)))
+        asr = np.zeros_like(accuracy)
+        asr_correct = np.zeros_like(accuracy)
+        for i, label in enumerate(tqdm(labels, desc=f"Fig. 3D: {attack} attackers")):
+            def attack_stage(label=label, i=i):
+                model = group[label]
+                if not label.startswith("ann"):
+                    model = SNNClassifier(model, GROUP_ENCODER, T, "rate", seed=args.seed, gradient="trained")
+                adv = run_attack(make_attack(attack, model, **params), x, y, batch_size=500, seed=(args.seed, i))
+                return {"predictions": judge(adv.numpy())}
+
+            pred = stages.get(f"fig3d_{attack}_{label}", attack_stage)["predictions"]
+            accuracy[i] = (pred == y).mean(axis=1)
+            asr[i] = [metrics.attack_success_rate(p, y) for p in pred]
+            asr_correct[i] = [metrics.attack_success_rate(p, y, c) for p, c in zip(pred, clean_pred)]
+        data[f"fig3d/{attack}/accuracy"] = accuracy
+        data[f"fig3d/{attack}/attack_success_rate"] = asr
+        data[f"fig3d/{attack}/attack_success_rate_correct"] = asr_correct
+
+    # Supp. Fig. S8 (Eq. 32) and the directional derivative (Eq. 31) of the trained SNNs
+    xs, ys = torch.from_numpy(x[:n_loss]), torch.from_numpy(y[:n_loss])
+    for rule in RULES:
+        for e in tqdm(ENCODERS, desc=f"Supp. Fig. S8: {rule} loss change"):
+            def surface(rule=rule, e=e):
+                clf = SNNClassifier(victims[(rule, e)], e, T, "rate", seed=args.seed, gradient="trained")
+                lc = loss_change_surface(clf, xs, ys, t_grid, t_grid)
+                dd = directional_derivative(clf, xs, ys, t=DIRECTIONAL_T)
+                return {"loss_change": lc.loss_change, "agreement": lc.agreement, "directional_derivative": dd.mean}
+
+            for key, value in stages.get(f"figs8_{rule}_{e}", surface).items():
+                data[f"figs8/{rule}/{e}/{key}"] = value
+    data["figs8/t"] = t_grid
+
+    settings["seconds"] = round(time.perf_counter() - started, 1)
+    path = write_results(args.out, data, settings)
+    summary(data)
+    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+
+
+def summary(data: dict) -> None:
+    eps = data["fig3b/eps"]
+    show = [0.0, 0.1, 0.2, 0.3, 0.5]
+    cols = [int(np.argmin(np.abs(eps - v))) for v in show]
+    print("\nFig. 3B: accuracy under black-box FGSM (mean of 5 attackers)")
+    print(f"{'model':<20}" + "".join(f"{'eps ' + format(eps[c], 'g'):>10}" for c in cols))
+    print(f"{'ANN':<20}" + "".join(f"{data['fig3b/ann/none/accuracy'][c]:>10.4f}" for c in cols))
+    for m in SNN_MODELS:
+        for e in ENCODERS:
+            acc = data[f"fig3b/{m}/{e}/accuracy"]
+            print(f"{m + ' ' + e:<20}" + "".join(f"{acc[c]:>10.4f}" for c in cols))
+    print(f"\nFig. 3C: TAAcc at eps {EPS} (attacked) at steps 1, 3, 5, 10")
+    for m in SNN_MODELS:
+        for e in ENCODERS:
+            ta = data[f"fig3c/{m}/{e}/taacc_attacked"]
+            print(f"{m + ' ' + e:<20}" + "".join(f"{ta[k]:>10.4f}" for k in (0, 2, 4, T - 1)))
+    labels = group_labels()
+    for attack in WHITE_BOX:
+        print(f"\nFig. 3D {attack}: accuracy, rows attackers, columns victims (white-box on the diagonal)")
+        print(f"{'':<10}" + "".join(f"{v:>10}" for v in labels))
+        for i, a in enumerate(labels):
+            print(f"{a:<10}" + "".join(f"{v:>10.4f}" for v in data[f"fig3d/{attack}/accuracy"][i]))
+    print(f"\nSupp. Fig. S8: mean loss change at (t1, t2) = (1, 1) and directional derivative (Eq. 31, t {DIRECTIONAL_T})")
+    for rule in RULES:
+        for e in ENCODERS:
+            lc = data[f"figs8/{rule}/{e}/loss_change"]
+            print(f"{rule + ' ' + e:<20}{lc[-1, -1]:>10.4f}{float(data[f'figs8/{rule}/{e}/directional_derivative']):>10.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The Fashion-MNIST set-up that Fig. 3 and Fig. 4 share: models, black-box FGSM, evsim runs.
+
+784-500-10 without bias; SNNs of LIF neurons (tau_m = tau_s = 10, theta 1, hard reset), T = 10
+(SPEC Table 1). The victim models are trained with seed 0; five ReLU ANNs trained with seeds
+1-5 craft the black-box attacks, and accuracies under attack are means over the five. Every
+model comes from `scenarios.models` (trained once, cached in models/, shared by both scenarios).
+
+- `Zoo`: the models of one run (epochs, seeds), trained or reloaded on first use;
+- `black_box_fgsm`: the five attackers' FGSM images of a test set at one eps;
+- `simulate_images`: an SNN run in evsim on images, chunk by chunk, with TTFS early exit for
+  TTFS decoding, returning per-sample predictions, decision steps and exact operation counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+import evsim
+from bridges.attacks import black_box
+from bridges.conversion import copy_to_snn
+from bridges.snn import SpikingMLP
+from evsim import energy
+
+from .models import SNN_SETTINGS, Split, get_ann, get_snn
+
+DATASET = "fashion-mnist"
+NEURON, T = SNN_SETTINGS[DATASET]
+ARCHITECTURE = "784-500-10"
+VICTIM_SEED = 0
+ATTACKER_SEEDS = (1, 2, 3, 4, 5)
+SWEEP = tuple(round(0.05 * i, 2) for i in range(11))  # FGSM eps 0 .. 0.5 (Figs. 3B, 4C)
+EPS = 0.1  # Figs. 3C, 4D, 4F
+CHUNK = 2000  # images per evsim batch: (T, CHUNK, 784) float32 is 63 MB
+
+
+def base_settings(ann_epochs: int, snn_epochs: int, train_samples: int, test_samples: int, encoder_seed: int, threads: int) -> dict:
+    """The settings both scenarios record as attributes of their result files."""
+    return {
+        "dataset": DATASET, "architecture": ARCHITECTURE, "bias": False, "ann_epochs": ann_epochs,
+        "snn_epochs": snn_epochs, "ann_lr": 1e-3, "snn_lr": 5e-4, "optimizer": "AdamW", "weight_decay": 0.01,
+        "batch_size": 128, "neuron": "lif", "tau_m": NEURON.tau_m, "tau_s": NEURON.tau_s, "theta": NEURON.theta,
+        "reset": NEURON.reset, "T": T, "victim_seed": VICTIM_SEED, "attacker_seeds": list(ATTACKER_SEEDS),
+        "attack_setting": "black-box FGSM from ReLU ANNs unless stated", "train_samples": train_samples,
+        "test_samples": test_samples,
+        "encoder_seed": encoder_seed, "threads": threads,
+    }  # fmt: skip
+
+
+@dataclass
+class Zoo:
+    """The models of one run, trained (or reloaded from models/) the first time they are asked for."""
+
+    train: Split
+    test: Split
+    ann_epochs: int
+    snn_epochs: int
+    full_train: bool = True  # False: trained on a subset, checkpoints tagged with its size
+    _cache: dict = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return "" if self.full_train else f"_n{len(self.train.y)}"
+
+    def ann(self, seed: int = VICTIM_SEED):
+        key = ("ann", seed)
+        if key not in self._cache:
+            self._cache[key] = get_ann(DATASET, self.train, self.test, self.ann_epochs, seed, self.tag)[0].eval()
+        return self._cache[key]
+
+    def attackers(self) -> list:
+        return [self.ann(s) for s in ATTACKER_SEEDS]
+
+    def cvt(self, seed: int = VICTIM_SEED) -> SpikingMLP:
+        """The ANN of `seed` with its weights copied into LIF layers (the paper's CVT)."""
+        return copy_to_snn(self.ann(seed), NEURON)
+
+    def snn(self, rule: str, encoder: str, decoder: str = "rate", seed: int = VICTIM_SEED) -> SpikingMLP:
+        key = (rule, encoder, decoder, seed)
+        if key not in self._cache:
+            model = get_snn(DATASET, rule, encoder, self.train, self.test, self.snn_epochs, decoder, seed, self.tag)[0]
+            self._cache[key] = model.eval()
+        return self._cache[key]
+
+
+def black_box_fgsm(attackers, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
+    """FGSM images (attackers, N, 784) float32 of x (N, 784) at `eps`, one set per attacker ANN.
+
+    eps 0 gives copies of x. FGSM is deterministic: recomputing it is cheaper than storing it.
+    """
+    if eps == 0:
+        return np.stack([x] * len(attackers))
+    adv = black_box(attackers, torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=eps)
+    return np.stack([a.numpy() for a in adv])
+
+
+def ann_predictions(model, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).argmax(1).numpy()
+
+
+def simulate_images(
+    net: evsim.Network,
+    x: np.ndarray,
+    encoder: str,
+    decoder: str,
+    seed: int,
+    early_exit: bool | None = None,
+    with_energy: bool = False,
+) -> dict[str, np.ndarray]:
+    """Run `net` in evsim on images x (N, 784) in [0, 1] encoded with `encoder`, in chunks.
+
+    early_exit: stop each sample at its TTFS decision (default: exactly when decoder is "ttfs").
+    Poisson draws depend on (seed, chunk), so clean and attacked images of a chunk see the same u.
+    Returns per sample: predictions (N,), first_spike_step (N,) (T when the output stays silent),
+    exit_step (N,), steps (N,) simulated, sops and macs (N, L) exact; the output spikes (T, N, 10)
+    for TAAcc; with_energy also sops_estimate (N, L) (xi FLOP, Eq. 33) and the energy (pJ) per
+    sample of the paper's model (Eq. 34-37) from the estimate and from the exact counts.
+    """
+    exit_now = decoder == "ttfs" if early_exit is None else early_exit
+    parts: dict[str, list] = {}
+    for c, lo in enumerate(range(0, len(x), CHUNK)):
+        inputs = evsim.encode(x[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
+        res = evsim.simulate(net, inputs, decoder=decoder, early_exit=exit_now, record_hidden=with_energy)
+        got = {
+            "predictions": res.predictions, "first_spike_step": res.first_spike_step, "exit_step": res.exit_step,
+            "steps": res.steps, "sops": res.sops, "macs": res.macs, "output_spikes": res.output_spikes,
+        }  # fmt: skip
+        if with_energy:
+            got["sops_estimate"] = energy.sop_estimate(net, res, inputs)
+            got["energy_pj"] = energy.snn_energy(net, res, inputs).total_energy_pj
+            got["energy_exact_pj"] = energy.snn_energy_exact(net, res).total_energy_pj
+        for k, v in got.items():
+            parts.setdefault(k, []).append(v)
+    return {k: np.concatenate(v, axis=1 if k == "output_spikes" else 0) for k, v in parts.items()}
