@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 EVSIM_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
 export EVSIM_DATA
 
-.PHONY: run test bench bench-training install clean
+.PHONY: run fashion test bench bench-training install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m scenarios fig2
 	$(PY) -m scenarios plot results/fig2.h5
+
+# paper Figs. 3 and 4 on Fashion-MNIST (quick settings; they share their models)
+fashion: $(STAMP)
+	$(PY) -m scenarios fig3
+	$(PY) -m scenarios fig4
+	$(PY) -m scenarios plot results/fig3.h5 results/fig4.h5
 
 bench: $(STAMP)
 	$(PY) -m scenarios bench_engine

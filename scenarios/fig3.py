@@ -14,9 +14,8 @@ current, Poisson and RateSynE encodings (CVT runs with each of the three encodin
 - Supp. Fig. S8: the loss change (Eq. 32) over two FGSM directions for the Act-BP and Temp-BP
   models, and their directional derivative (Eq. 31).
 
-SNNs are simulated in evsim (abstentions count as wrong). Quick by default (fewer epochs and test
-images, said in the output and the file); --full uses the paper's 100 epochs and the whole test
-set. Models are cached in models/ and shared with Fig. 4; finished stages are kept beside the
+SNNs are simulated in evsim (abstentions count as wrong). Quick by default (5 epochs instead of the
+paper's 100, said in the output and the file); --full uses the paper's 100 epochs. Models are cached in models/ and shared with Fig. 4; finished stages are kept beside the
 result file, so an interrupted run resumes.
 
     python -m scenarios fig3 [--full] [--out results/fig3.h5]
@@ -59,11 +58,11 @@ def group_labels() -> list[str]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scenarios fig3", description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="the paper's settings: 100 epochs, 10,000 test images")
+    parser.add_argument("--full", action="store_true", help="the paper's settings: 100 epochs")
     parser.add_argument("--ann-epochs", type=int, default=None, help="override the ANN epochs (quick 5, full 100)")
     parser.add_argument("--snn-epochs", type=int, default=None, help="override the SNN epochs (quick 5, full 100)")
     parser.add_argument("--train-samples", type=int, default=60000, help="training images (default all; fewer only for smoke tests)")
-    parser.add_argument("--test-samples", type=int, default=None, help="test images (quick 2000, full 10000)")
+    parser.add_argument("--test-samples", type=int, default=None, help="test images (default all 10000)")
     parser.add_argument("--loss-samples", type=int, default=None, help="images for Eq. 31-32 (quick 500, full 1000)")
     parser.add_argument("--grid", type=int, default=None, help="points per axis of the Eq. 32 grid on [-1, 1] (quick 11, full 21)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws and attacks")
@@ -74,7 +73,7 @@ def main(argv=None) -> None:
     full = args.full
     ann_epochs = args.ann_epochs or (100 if full else 5)
     snn_epochs = args.snn_epochs or (100 if full else 5)
-    n_test = args.test_samples or (10000 if full else 2000)
+    n_test = args.test_samples or 10000
     n_loss = args.loss_samples or (1000 if full else 500)
     grid = args.grid or (21 if full else 11)
     if min(ann_epochs, snn_epochs, args.threads) < 1 or not 1 <= n_test <= 10000 or not 1 <= args.train_samples <= 60000 or not 1 <= n_loss <= n_test or grid < 2:
@@ -84,7 +83,8 @@ def main(argv=None) -> None:
     root = data_dir(args.data)
     train = load_split("fashion-mnist", "train", args.train_samples, root=root)
     test = load_split("fashion-mnist", "test", n_test, root=root)
-    mode = "full (paper settings)" if full else f"quick ({ann_epochs} ANN / {snn_epochs} SNN epochs instead of the paper's 100, {n_test} test images)"
+    mode = "full (paper settings)" if full else f"quick ({ann_epochs} ANN / {snn_epochs} SNN epochs instead of the paper's 100)"
+    mode += f", {n_test} test images"
     print(f"Fig. 3 on Fashion-MNIST, {mode}; T={T}, {args.threads} thread(s)")
 
     t_grid = np.linspace(-1.0, 1.0, grid)

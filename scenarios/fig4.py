@@ -7,15 +7,17 @@ decodings joins them for Fig. 4F. A TTFS-decoded SNN runs in evsim with early ex
 stops at its first output spike, and no later operation is done or counted.
 
 - Fig. 4C: accuracy under black-box FGSM (five attacker ANNs, mean) for eps 0 .. 0.5;
-- Fig. 4D: zeta[k] of the TTFS encoding under FGSM eps 0.1, and the mean decision step (first
-  output spike) of the TTFS- and the rate-decoded Act-BP TTFS-encoded SNN, clean and attacked;
+- Fig. 4D: zeta[k] of the TTFS encoding under FGSM eps 0.1; for the TTFS- and the rate-decoded
+  Act-BP TTFS-encoded SNN, clean and attacked, the mean decision step (when the label is known:
+  the first output spike with TTFS decoding, the last step with rate decoding) and the mean first
+  output spike step (the paper's caption);
 - Fig. 4E: the directional derivative (Eq. 31, t = 0.05) of the six models;
 - Fig. 4F: SOPs per image of Poisson, RateSynE and TTFS encodings with rate and TTFS decoding,
   clean and under FGSM eps 0.1: evsim's exact count with early exit, the paper's estimate xi FLOP
   (Eq. 33), the count of the same network run to T without exit, and the energy (Eq. 36).
 
-Quick by default (fewer epochs and test images, said in the output and the file); --full uses
-the paper's 100 epochs and the whole test set. Models are shared with Fig. 3 through models/;
+Quick by default (5 epochs instead of the paper's 100, said in the output and the file); --full
+uses the paper's 100 epochs. Models are shared with Fig. 3 through models/;
 finished stages are kept beside the result file, so an interrupted run resumes.
 
     python -m scenarios fig4 [--full] [--out results/fig4.h5]
@@ -55,7 +57,7 @@ def model_label(encoder: str, decoder: str, rule: str) -> str:
     return f"{encoder}_{decoder}_{rule}"
 
 
-def mean_decision_step(first_spike_step: np.ndarray) -> tuple[float, float]:
+def mean_first_spike_step(first_spike_step: np.ndarray) -> tuple[float, float]:
     """(mean first-output-spike step over the samples whose output spiked, fraction that stayed silent)."""
     spiked = first_spike_step < T
     return (float(first_spike_step[spiked].mean()) if spiked.any() else float("nan")), float(1 - spiked.mean())
@@ -63,11 +65,11 @@ def mean_decision_step(first_spike_step: np.ndarray) -> tuple[float, float]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scenarios fig4", description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="the paper's settings: 100 epochs, 10,000 test images")
+    parser.add_argument("--full", action="store_true", help="the paper's settings: 100 epochs")
     parser.add_argument("--ann-epochs", type=int, default=None, help="override the ANN epochs (quick 5, full 100)")
     parser.add_argument("--snn-epochs", type=int, default=None, help="override the SNN epochs (quick 5, full 100)")
     parser.add_argument("--train-samples", type=int, default=60000, help="training images (default all; fewer only for smoke tests)")
-    parser.add_argument("--test-samples", type=int, default=None, help="test images (quick 2000, full 10000)")
+    parser.add_argument("--test-samples", type=int, default=None, help="test images (default all 10000)")
     parser.add_argument("--loss-samples", type=int, default=None, help="images for Eq. 31 (quick 500, full 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -77,7 +79,7 @@ def main(argv=None) -> None:
     full = args.full
     ann_epochs = args.ann_epochs or (100 if full else 5)
     snn_epochs = args.snn_epochs or (100 if full else 5)
-    n_test = args.test_samples or (10000 if full else 2000)
+    n_test = args.test_samples or 10000
     n_loss = args.loss_samples or (1000 if full else 500)
     if min(ann_epochs, snn_epochs, args.threads) < 1 or not 1 <= n_test <= 10000 or not 1 <= args.train_samples <= 60000 or not 1 <= n_loss <= n_test:
         parser.error("epochs and --threads must be >= 1, --train-samples in 1..60000, --test-samples in 1..10000, --loss-samples in 1..test samples")
@@ -86,7 +88,8 @@ def main(argv=None) -> None:
     root = data_dir(args.data)
     train = load_split("fashion-mnist", "train", args.train_samples, root=root)
     test = load_split("fashion-mnist", "test", n_test, root=root)
-    mode = "full (paper settings)" if full else f"quick ({ann_epochs} ANN / {snn_epochs} SNN epochs instead of the paper's 100, {n_test} test images)"
+    mode = "full (paper settings)" if full else f"quick ({ann_epochs} ANN / {snn_epochs} SNN epochs instead of the paper's 100)"
+    mode += f", {n_test} test images"
     print(f"Fig. 4 on Fashion-MNIST, {mode}; T={T}, {args.threads} thread(s)")
 
     settings = base_settings(ann_epochs, snn_epochs, len(train.y), n_test, args.seed, args.threads) | {
@@ -165,12 +168,15 @@ def main(argv=None) -> None:
             data[f"{group}/accuracy"] = ops["accuracy"]
             if d == "ttfs":
                 data[f"{group}/sops_no_exit"] = ops["sops_no_exit"]
-            if e == "ttfs":  # Fig. 4D: the decision (first output spike) step, clean and attacked
+            if e == "ttfs":  # Fig. 4D, clean and attacked
+                # the step at which the label is known: the first output spike with early exit (a
+                # silent output runs to T - 1 and abstains), T - 1 for rate decoding (it counts every step)
+                data[f"fig4d/decision_step/{d}"] = ops["steps"] - 1
                 first = ops["first_spike_step"]
-                stats = [mean_decision_step(first[0]), mean_decision_step(first[1:].reshape(-1))]
-                data[f"fig4d/decision_step/{d}"] = np.array([s[0] for s in stats])
+                stats = [mean_first_spike_step(first[0]), mean_first_spike_step(first[1:].reshape(-1))]
+                data[f"fig4d/first_spike_step/{d}"] = np.array([s[0] for s in stats])
                 data[f"fig4d/silent_fraction/{d}"] = np.array([s[1] for s in stats])
-                data[f"fig4d/decision_step_histogram/{d}"] = np.stack(
+                data[f"fig4d/first_spike_histogram/{d}"] = np.stack(
                     [np.bincount(first[0], minlength=T + 1), np.bincount(first[1:].reshape(-1), minlength=T + 1)]
                 )
 
@@ -209,10 +215,12 @@ def summary(data: dict) -> None:
         acc = data[f"fig4c/{label}/accuracy"]
         dd = float(data[f"fig4e/{label}/directional_derivative"])
         print(f"{label:<22}" + "".join(f"{acc[c]:>9.4f}" for c in cols) + f"{dd:>10.3f}")
-    print(f"\nFig. 4D: mean decision step k (t = k+1 ms) of the TTFS-encoded Act-BP SNN, clean / FGSM eps {EPS}")
+    print(f"\nFig. 4D: TTFS-encoded Act-BP SNN, mean step k (t = k+1 ms), clean / FGSM eps {EPS}")
     for d in DECODERS:
-        step, silent = data[f"fig4d/decision_step/{d}"], data[f"fig4d/silent_fraction/{d}"]
-        print(f"  {d} decoding: {step[0]:.2f} / {step[1]:.2f} (silent {silent[0]:.3f} / {silent[1]:.3f})")
+        step, first = data[f"fig4d/decision_step/{d}"], data[f"fig4d/first_spike_step/{d}"]
+        silent = data[f"fig4d/silent_fraction/{d}"]
+        print(f"  {d} decoding: decision {step[0]:.2f} / {step[1]:.2f}, first output spike {first[0]:.2f} / {first[1]:.2f}"
+              f" (silent {silent[0]:.3f} / {silent[1]:.3f})")  # fmt: skip
     print(f"\nFig. 4F: SOPs per image, clean / FGSM eps {EPS} (exact with early exit; xi*FLOP estimate; energy nJ)")
     for e in SOP_ENCODERS:
         for d in DECODERS:

@@ -153,14 +153,15 @@ def plot_fig3(f: h5py.File, folder: Path) -> list[Path]:
 
     grid = f["figs8/t"][()]
     rules = [r for r in ("actbp", "tempbp") if f"figs8/{r}" in f]
-    fig, axes = plt.subplots(len(rules), len(encoders), figsize=(3.8 * len(encoders), 3.4 * len(rules)), squeeze=False)
+    fig, axes = plt.subplots(len(rules), len(encoders), figsize=(4.2 * len(encoders), 3.8 * len(rules)), squeeze=False,
+                             constrained_layout=True)  # fmt: skip
     top = max(float(np.max(f[f"figs8/{r}/{e}/loss_change"][()])) for r in rules for e in encoders)
     for i, r in enumerate(rules):
         for j, e in enumerate(encoders):
             ax = axes[i, j]
             image = ax.contourf(grid, grid, f[f"figs8/{r}/{e}/loss_change"][()].T, levels=np.linspace(min(0, -top * 0.05), top, 21), cmap="viridis")
             ax.set(title=f"{MODEL_LABELS[r]}, {ENCODER_LABELS[e]}", xlabel="t1 (FGSM v1)", ylabel="t2 (FGSM v2)")
-    fig.colorbar(image, ax=axes, fraction=0.02, label="loss change (Eq. 32)")
+    fig.colorbar(image, ax=axes, fraction=0.03, label="loss change (Eq. 32)", format="%.1f")
     fig.suptitle(f"Supp. Fig. S8: loss change over two FGSM directions ({mode})")
     path = folder / "figs8_loss_change.png"
     fig.savefig(path, dpi=120)
@@ -196,9 +197,11 @@ def plot_fig4(f: h5py.File, folder: Path) -> list[Path]:
     t = _steps(T)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.bar(t, f["fig4d/zeta"][()], color="tab:purple", alpha=0.6, label="ζ[t], TTFS encoding")
-    for d in ("ttfs", "rate"):
+    for d, color in (("ttfs", "black"), ("rate", "tab:gray")):
         step = f[f"fig4d/decision_step/{d}"][()][1] + 1  # attacked, as t = k + 1
-        ax.axvline(step, color="black", ls=FIG4_STYLES[d], label=f"mean decision, {d} dec.: t = {step:.2f} ms")
+        first = f[f"fig4d/first_spike_step/{d}"][()][1] + 1
+        ax.axvline(step, color=color, ls="-", label=f"{d} dec.: mean decision t = {step:.2f} ms")
+        ax.axvline(first, color=color, ls=":", label=f"{d} dec.: mean first output spike t = {first:.2f} ms")
     ax.set(xlabel="time step t (ms)", ylabel="share of encoded perturbations",
            title=f"Fig. 4D: perturbations vs decision time (FGSM ε={f.attrs['fig4d_eps']})")  # fmt: skip
     ax.legend(fontsize=8)

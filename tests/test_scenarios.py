@@ -192,10 +192,15 @@ def test_fig4_small_run_writes_the_documented_layout(fashion_runs):
                       "ttfs_rate_tempbp", "ttfs_ttfs_tempbp"):  # fmt: skip
             assert f[f"fig4c/{label}/accuracy"].shape == (11,)
             assert np.isfinite(f[f"fig4e/{label}/directional_derivative"][()])
+        # rate decoding needs every step; TTFS decides at the first output spike, never later
+        assert np.array_equal(f["fig4d/decision_step/rate"][()], [T - 1, T - 1])
+        assert (f["fig4d/decision_step/ttfs"][()] <= T - 1).all()
         for d in ("rate", "ttfs"):
-            step = f[f"fig4d/decision_step/{d}"][()]
-            assert step.shape == (2,) and ((0 <= step) & (step < T)).all()
-            assert f[f"fig4d/decision_step_histogram/{d}"][()].sum() == 60 * 6  # clean + 5 attackers
+            first = f[f"fig4d/first_spike_step/{d}"][()]
+            assert first.shape == (2,) and ((0 <= first) & (first < T)).all()
+            assert f[f"fig4d/first_spike_histogram/{d}"][()].sum() == 60 * 6  # clean + 5 attackers
+        with_exit = f["fig4d/decision_step/ttfs"][()]
+        assert np.allclose(with_exit, f["fig4f/ttfs/ttfs/steps"][()] - 1)
         assert f["fig4d/zeta"][()].sum() == pytest.approx(1.0)
         for e in ("poisson", "ratesyn_e", "ttfs"):
             for d in ("rate", "ttfs"):
