@@ -96,7 +96,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/fig2.h5")
     args = parser.parse_args(argv)
-    epochs = args.ann_epochs or (100 if args.full else 10)
+    epochs = (100 if args.full else 10) if args.ann_epochs is None else args.ann_epochs
     if epochs < 1 or not 1 <= args.test_samples <= 10000 or args.stability_trials < 1 or args.threads < 1:
         parser.error("--ann-epochs, --stability-trials and --threads must be >= 1, --test-samples in 1..10000")
     torch.set_num_threads(args.threads)

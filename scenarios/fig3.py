@@ -14,9 +14,10 @@ current, Poisson and RateSynE encodings (CVT runs with each of the three encodin
 - Supp. Fig. S8: the loss change (Eq. 32) over two FGSM directions for the Act-BP and Temp-BP
   models, and their directional derivative (Eq. 31).
 
-SNNs are simulated in evsim (abstentions count as wrong). Quick by default (5 epochs instead of the
-paper's 100, said in the output and the file); --full uses the paper's 100 epochs. Models are cached in models/ and shared with Fig. 4; finished stages are kept beside the
-result file, so an interrupted run resumes.
+SNNs are simulated in evsim (abstentions count as wrong). Quick by default (5 epochs instead of
+the paper's 100, said in the output and the file); --full uses the paper's 100 epochs. Models are
+cached in models/ and shared with Fig. 4; finished stages are kept beside the result file, so an
+interrupted run resumes.
 
     python -m scenarios fig3 [--full] [--out results/fig3.h5]
 """
@@ -24,7 +25,6 @@ result file, so an interrupted run resumes.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numpy as np
@@ -32,14 +32,12 @@ import torch
 from tqdm import tqdm
 
 from bridges.attacks import make_attack, run_attack
-from bridges.datasets import data_dir
 from bridges.export import to_evsim
 from bridges.sensitivity import directional_derivative, loss_change_surface
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
-from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, Zoo, ann_predictions, base_settings, black_box_fgsm, simulate_images
-from .models import load_split
+from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, ann_predictions, black_box_fgsm, setup, simulate_images
 from .results import StageCache, write_results
 
 ENCODERS = ("current", "poisson", "ratesyn_e")
@@ -52,56 +50,41 @@ WHITE_BOX = {"pgd_linf": {"eps": 0.05}, "bim_l2": {"eps": 0.5}}  # presets: alph
 DIRECTIONAL_T = 0.05  # Eq. 31
 
 
+def grid_points(text: str) -> int:
+    n = int(text)
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"needs at least 2 points, got {n}")
+    return n
+
+
 def group_labels() -> list[str]:
     return [f"{m}_{g}" for g in GROUP_SEEDS for m in GROUP_MODELS]
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scenarios fig3", description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="the paper's settings: 100 epochs")
-    parser.add_argument("--ann-epochs", type=int, default=None, help="override the ANN epochs (quick 5, full 100)")
-    parser.add_argument("--snn-epochs", type=int, default=None, help="override the SNN epochs (quick 5, full 100)")
-    parser.add_argument("--train-samples", type=int, default=60000, help="training images (default all; fewer only for smoke tests)")
-    parser.add_argument("--test-samples", type=int, default=None, help="test images (default all 10000)")
-    parser.add_argument("--loss-samples", type=int, default=None, help="images for Eq. 31-32 (quick 500, full 1000)")
-    parser.add_argument("--grid", type=int, default=None, help="points per axis of the Eq. 32 grid on [-1, 1] (quick 11, full 21)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws and attacks")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
-    parser.add_argument("--out", default="results/fig3.h5")
-    args = parser.parse_args(argv)
-    full = args.full
-    ann_epochs = args.ann_epochs or (100 if full else 5)
-    snn_epochs = args.snn_epochs or (100 if full else 5)
-    n_test = args.test_samples or 10000
-    n_loss = args.loss_samples or (1000 if full else 500)
-    grid = args.grid or (21 if full else 11)
-    if min(ann_epochs, snn_epochs, args.threads) < 1 or not 1 <= n_test <= 10000 or not 1 <= args.train_samples <= 60000 or not 1 <= n_loss <= n_test or grid < 2:
-        parser.error("epochs and --threads must be >= 1, --train-samples in 1..60000, --test-samples in 1..10000, --loss-samples in 1..test samples, --grid >= 2")
-    torch.set_num_threads(args.threads)
+    def grid_argument(parser):
+        parser.add_argument("--grid", type=grid_points, default=None, help="points per axis of the Eq. 32 grid on [-1, 1] (quick 11, full 21)")
+
+    run = setup("fig3", __doc__.split("\n")[0], argv, grid_argument)
+    grid = (21 if run.full else 11) if run.args.grid is None else run.args.grid
+    args, n_loss = run.args, run.loss_samples
     started = time.perf_counter()
-    root = data_dir(args.data)
-    train = load_split("fashion-mnist", "train", args.train_samples, root=root)
-    test = load_split("fashion-mnist", "test", n_test, root=root)
-    mode = "full (paper settings)" if full else f"quick ({ann_epochs} ANN / {snn_epochs} SNN epochs instead of the paper's 100)"
-    mode += f", {n_test} test images"
-    print(f"Fig. 3 on Fashion-MNIST, {mode}; T={T}, {args.threads} thread(s)")
 
     t_grid = np.linspace(-1.0, 1.0, grid)
-    settings = base_settings(ann_epochs, snn_epochs, len(train.y), n_test, args.seed, args.threads) | {
-        "scenario": "fig3", "mode": "full" if full else "quick", "decoder": "rate", "encoders": list(ENCODERS),
+    settings = run.settings("fig3") | {
+        "decoder": "rate", "encoders": list(ENCODERS),
         "snn_models": list(SNN_MODELS), "cvt": "ANN weights copied unchanged into LIF layers",
         "fig3b_attack": "fgsm", "fig3b_eps": list(SWEEP), "fig3c_eps": EPS,
         "fig3d_models": group_labels(), "fig3d_group_seeds": list(GROUP_SEEDS), "fig3d_encoder": GROUP_ENCODER,
         "fig3d_attacks": list(WHITE_BOX), "fig3d_pgd_linf_eps": 0.05, "fig3d_bim_l2_eps": 0.5,
         "fig3d_alpha": "eps/16", "fig3d_steps": 40, "fig3d_gradient": "the attacker's own: ANN autograd, "
         "SNN its training rule (Act-BP surrogate or Temp-BP), CVT Act-BP",
-        "figs8_samples": n_loss, "figs8_grid": list(t_grid), "figs8_v2": "FGSM direction at clip(x + 0.05 v1)",
+        "figs8_grid": list(t_grid), "figs8_v2": "FGSM direction at clip(x + 0.05 v1)",
         "directional_t": DIRECTIONAL_T,
     }  # fmt: skip
     stages = StageCache(args.out, settings)
-    zoo = Zoo(train, test, ann_epochs, snn_epochs, full_train=len(train.y) == 60000)
-    x, y = test.x, test.y
+    zoo = run.zoo()
+    x, y = run.test.x, run.test.y
 
     # every model first (each trained once, then reloaded), so the evaluation below runs on a warm zoo
     attackers = zoo.attackers()

@@ -25,8 +25,6 @@ finished stages are kept beside the result file, so an interrupted run resumes.
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 
 import numpy as np
@@ -34,14 +32,12 @@ import torch
 from tqdm import tqdm
 
 import evsim
-from bridges.datasets import data_dir
 from bridges.export import to_evsim
 from bridges.sensitivity import directional_derivative
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
-from .fmnist import EPS, SWEEP, T, Zoo, base_settings, black_box_fgsm, simulate_images
-from .models import load_split
+from .fmnist import EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
 from .results import StageCache, write_results
 
 DECODERS = ("rate", "ttfs")
@@ -64,47 +60,23 @@ def mean_first_spike_step(first_spike_step: np.ndarray) -> tuple[float, float]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scenarios fig4", description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="the paper's settings: 100 epochs")
-    parser.add_argument("--ann-epochs", type=int, default=None, help="override the ANN epochs (quick 5, full 100)")
-    parser.add_argument("--snn-epochs", type=int, default=None, help="override the SNN epochs (quick 5, full 100)")
-    parser.add_argument("--train-samples", type=int, default=60000, help="training images (default all; fewer only for smoke tests)")
-    parser.add_argument("--test-samples", type=int, default=None, help="test images (default all 10000)")
-    parser.add_argument("--loss-samples", type=int, default=None, help="images for Eq. 31 (quick 500, full 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
-    parser.add_argument("--out", default="results/fig4.h5")
-    args = parser.parse_args(argv)
-    full = args.full
-    ann_epochs = args.ann_epochs or (100 if full else 5)
-    snn_epochs = args.snn_epochs or (100 if full else 5)
-    n_test = args.test_samples or 10000
-    n_loss = args.loss_samples or (1000 if full else 500)
-    if min(ann_epochs, snn_epochs, args.threads) < 1 or not 1 <= n_test <= 10000 or not 1 <= args.train_samples <= 60000 or not 1 <= n_loss <= n_test:
-        parser.error("epochs and --threads must be >= 1, --train-samples in 1..60000, --test-samples in 1..10000, --loss-samples in 1..test samples")
-    torch.set_num_threads(args.threads)
+    run = setup("fig4", __doc__.split("\n")[0], argv)
+    args, n_loss = run.args, run.loss_samples
     started = time.perf_counter()
-    root = data_dir(args.data)
-    train = load_split("fashion-mnist", "train", args.train_samples, root=root)
-    test = load_split("fashion-mnist", "test", n_test, root=root)
-    mode = "full (paper settings)" if full else f"quick ({ann_epochs} ANN / {snn_epochs} SNN epochs instead of the paper's 100)"
-    mode += f", {n_test} test images"
-    print(f"Fig. 4 on Fashion-MNIST, {mode}; T={T}, {args.threads} thread(s)")
 
-    settings = base_settings(ann_epochs, snn_epochs, len(train.y), n_test, args.seed, args.threads) | {
-        "scenario": "fig4", "mode": "full" if full else "quick", "decoders": list(DECODERS),
+    settings = run.settings("fig4") | {
+        "decoders": list(DECODERS),
         "early_exit": "TTFS decoding stops each sample at its first output spike",
         "fig4c_models": [model_label(*m) for m in ROBUSTNESS_MODELS], "fig4c_attack": "fgsm", "fig4c_eps": list(SWEEP),
         "fig4d_eps": EPS, "fig4d_models": ["ttfs_rate_actbp", "ttfs_ttfs_actbp"],
-        "fig4d_steps": "0-based steps k (the paper's t = k + 1 ms)", "fig4e_samples": n_loss,
+        "fig4d_steps": "0-based steps k (the paper's t = k + 1 ms)",
         "directional_t": DIRECTIONAL_T, "fig4e_gradient": "the SNN's training rule (Act-BP surrogate or Temp-BP)",
         "fig4f_encoders": list(SOP_ENCODERS), "fig4f_rule": "actbp", "fig4f_eps": EPS,
         "fig4f_columns": ["clean", "attacked"], "energy_model": "Eq. 33-37, Table 2 (65 nm, 32 bit)",
     }  # fmt: skip
     stages = StageCache(args.out, settings)
-    zoo = Zoo(train, test, ann_epochs, snn_epochs, full_train=len(train.y) == 60000)
-    x, y = test.x, test.y
+    zoo = run.zoo()
+    x, y = run.test.x, run.test.y
 
     attackers = zoo.attackers()
     models = {(e, d, r): zoo.snn(r, e, d) for e, d, r in ROBUSTNESS_MODELS}

@@ -5,6 +5,8 @@
 1-5 craft the black-box attacks, and accuracies under attack are means over the five. Every
 model comes from `scenarios.models` (trained once, cached in models/, shared by both scenarios).
 
+- `setup`: the command line both share (quick or --full, epochs, image counts, threads), checked,
+  and the data it asks for;
 - `Zoo`: the models of one run (epochs, seeds), trained or reloaded on first use;
 - `black_box_fgsm`: the five attackers' FGSM images of a test set at one eps;
 - `simulate_images`: an SNN run in evsim on images, chunk by chunk, with TTFS early exit for
@@ -13,6 +15,8 @@ model comes from `scenarios.models` (trained once, cached in models/, shared by 
 
 from __future__ import annotations
 
+import argparse
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,10 +25,11 @@ import torch
 import evsim
 from bridges.attacks import black_box
 from bridges.conversion import copy_to_snn
+from bridges.datasets import data_dir
 from bridges.snn import SpikingMLP
 from evsim import energy
 
-from .models import SNN_SETTINGS, Split, get_ann, get_snn
+from .models import SNN_SETTINGS, Split, get_ann, get_snn, load_split
 
 DATASET = "fashion-mnist"
 NEURON, T = SNN_SETTINGS[DATASET]
@@ -36,17 +41,68 @@ EPS = 0.1  # Figs. 3C, 4D, 4F
 CHUNK = 2000  # images per evsim batch: (T, CHUNK, 784) float32 is 63 MB
 
 
-def base_settings(ann_epochs: int, snn_epochs: int, train_samples: int, test_samples: int, encoder_seed: int, threads: int) -> dict:
-    """The settings both scenarios record as attributes of their result files."""
-    return {
-        "dataset": DATASET, "architecture": ARCHITECTURE, "bias": False, "ann_epochs": ann_epochs,
-        "snn_epochs": snn_epochs, "ann_lr": 1e-3, "snn_lr": 5e-4, "optimizer": "AdamW", "weight_decay": 0.01,
-        "batch_size": 128, "neuron": "lif", "tau_m": NEURON.tau_m, "tau_s": NEURON.tau_s, "theta": NEURON.theta,
-        "reset": NEURON.reset, "T": T, "victim_seed": VICTIM_SEED, "attacker_seeds": list(ATTACKER_SEEDS),
-        "attack_setting": "black-box FGSM from ReLU ANNs unless stated", "train_samples": train_samples,
-        "test_samples": test_samples,
-        "encoder_seed": encoder_seed, "threads": threads,
-    }  # fmt: skip
+@dataclass(frozen=True)
+class Run:
+    """What the command line asked for, defaults resolved, and the data."""
+
+    args: argparse.Namespace
+    full: bool
+    ann_epochs: int
+    snn_epochs: int
+    loss_samples: int  # images for Eq. 31-32
+    train: Split
+    test: Split
+
+    def zoo(self) -> Zoo:
+        return Zoo(self.train, self.test, self.ann_epochs, self.snn_epochs, full_train=len(self.train.y) == 60000)
+
+    def settings(self, scenario: str) -> dict:
+        """The settings both scenarios record as attributes of their result files."""
+        return {
+            "scenario": scenario, "mode": "full" if self.full else "quick", "dataset": DATASET,
+            "architecture": ARCHITECTURE, "bias": False, "ann_epochs": self.ann_epochs,
+            "snn_epochs": self.snn_epochs, "ann_lr": 1e-3, "snn_lr": 5e-4, "optimizer": "AdamW", "weight_decay": 0.01,
+        "batch_size": 128, "neuron": "lif", "tau_m": NEURON.tau_m, "tau_s": NEURON.tau_s,
+            "theta": NEURON.theta, "reset": NEURON.reset, "T": T, "victim_seed": VICTIM_SEED,
+            "attacker_seeds": list(ATTACKER_SEEDS), "attack_setting": "black-box FGSM from ReLU ANNs unless stated",
+            "train_samples": len(self.train.y), "test_samples": len(self.test.y), "loss_samples": self.loss_samples,
+            "encoder_seed": self.args.seed, "threads": self.args.threads,
+        }  # fmt: skip
+
+
+def setup(name: str, description: str, argv=None, add_arguments=None) -> Run:
+    """Parse and check the command line of scenario `name` ("fig3", "fig4"), set torch's threads,
+    load the data and print what runs. add_arguments(parser): the scenario's own options."""
+    parser = argparse.ArgumentParser(prog=f"python -m scenarios {name}", description=description)
+    parser.add_argument("--full", action="store_true", help="the paper's settings: 100 epochs")
+    parser.add_argument("--ann-epochs", type=int, default=None, help="override the ANN epochs (quick 5, full 100)")
+    parser.add_argument("--snn-epochs", type=int, default=None, help="override the SNN epochs (quick 5, full 100)")
+    parser.add_argument("--train-samples", type=int, default=60000, help="training images (default all; fewer only for smoke tests)")
+    parser.add_argument("--test-samples", type=int, default=10000, help="test images (default all 10000)")
+    parser.add_argument("--loss-samples", type=int, default=None, help="images for Eq. 31-32 (quick 500, full 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws and of the attacks")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
+    parser.add_argument("--out", default=f"results/{name}.h5")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    ann_epochs = (100 if args.full else 5) if args.ann_epochs is None else args.ann_epochs
+    snn_epochs = (100 if args.full else 5) if args.snn_epochs is None else args.snn_epochs
+    n_loss = (1000 if args.full else 500) if args.loss_samples is None else args.loss_samples
+    if min(ann_epochs, snn_epochs, args.threads) < 1:
+        parser.error("epochs and --threads must be >= 1")
+    if not 1 <= args.train_samples <= 60000 or not 1 <= args.test_samples <= 10000:
+        parser.error("--train-samples must lie in 1..60000, --test-samples in 1..10000")
+    if not 1 <= n_loss <= args.test_samples:
+        parser.error("--loss-samples must lie in 1..--test-samples")
+    torch.set_num_threads(args.threads)
+    root = data_dir(args.data)
+    train = load_split(DATASET, "train", args.train_samples, root=root)
+    test = load_split(DATASET, "test", args.test_samples, root=root)
+    mode = "full (paper settings)" if args.full else f"quick ({ann_epochs} ANN / {snn_epochs} SNN epochs instead of the paper's 100)"
+    print(f"{name} on Fashion-MNIST, {mode}, {len(test.y)} test images; T={T}, {args.threads} thread(s)")
+    return Run(args, args.full, ann_epochs, snn_epochs, n_loss, train, test)
 
 
 @dataclass

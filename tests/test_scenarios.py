@@ -223,3 +223,17 @@ def test_fig3_and_fig4_figures_draw_from_the_files(fashion_runs):
     assert len(plot_file(folder / "fig3.h5")) == 5
     assert len(plot_file(folder / "fig4.h5")) == 4
     assert all(p.stat().st_size > 10_000 for p in (folder / "fig3").iterdir())
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fig3", "--grid", "1"], "needs at least 2 points"),
+        (["fig3", "--test-samples", "0"], "--test-samples in 1..10000"),
+        (["fig4", "--snn-epochs", "0"], "epochs and --threads must be >= 1"),
+        (["fig4", "--test-samples", "100", "--loss-samples", "200"], "--loss-samples must lie in 1..--test-samples"),
+    ],
+)
+def test_fig3_and_fig4_reject_bad_options(argv, message):
+    result = subprocess.run([sys.executable, "-m", "scenarios", *argv], capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
