@@ -62,7 +62,7 @@ class Run:
             "scenario": scenario, "mode": "full" if self.full else "quick", "dataset": DATASET,
             "architecture": ARCHITECTURE, "bias": False, "ann_epochs": self.ann_epochs,
             "snn_epochs": self.snn_epochs, "ann_lr": 1e-3, "snn_lr": 5e-4, "optimizer": "AdamW", "weight_decay": 0.01,
-        "batch_size": 128, "neuron": "lif", "tau_m": NEURON.tau_m, "tau_s": NEURON.tau_s,
+            "batch_size": 128, "neuron": "lif", "tau_m": NEURON.tau_m, "tau_s": NEURON.tau_s,
             "theta": NEURON.theta, "reset": NEURON.reset, "T": T, "victim_seed": VICTIM_SEED,
             "attacker_seeds": list(ATTACKER_SEEDS), "attack_setting": "black-box FGSM from ReLU ANNs unless stated",
             "train_samples": len(self.train.y), "test_samples": len(self.test.y), "loss_samples": self.loss_samples,

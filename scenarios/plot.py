@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 import numpy as np  # noqa: E402
 
 ENCODER_LABELS = {"current": "current", "poisson": "Poisson", "ratesyn_s": "RateSynS", "ratesyn_e": "RateSynE", "ttfs": "TTFS"}
@@ -215,6 +216,8 @@ def plot_fig4(f: h5py.File, folder: Path) -> list[Path]:
         bar.set_hatch("" if describe(label)[1] == "ttfs" else "//")
     ax.set_xticks(range(len(labels)), [l.replace("_", "\n") for l in labels], fontsize=8)
     ax.set(ylabel="directional derivative (Eq. 31, t = 0.05)", title=f"Fig. 4E: loss growth along FGSM ({mode})")
+    ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch="//", label="rate decoding"),
+                       Patch(facecolor="white", edgecolor="black", label="TTFS decoding")], fontsize=8)  # fmt: skip
     paths.append(_save(fig, folder, "fig4e_directional_derivative"))
 
     encoders = _strings(f.attrs["fig4f_encoders"])
