@@ -172,7 +172,9 @@ def main(argv=None) -> None:
     data["figs8/t"] = t_grid
 
     settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings)
+    axes = {"rows": [f"attacker {v}" for v in labels], "columns": [f"victim {v}" for v in labels]}
+    matrices = [f"fig3d/{a}/{k}" for a in WHITE_BOX for k in ("accuracy", "attack_success_rate", "attack_success_rate_correct")]
+    path = write_results(args.out, data, settings, {name: axes for name in matrices} | {"fig3d/clean_accuracy": {"models": labels}})
     summary(data)
     print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
 

@@ -64,17 +64,29 @@ def _attribute(value):
     return value
 
 
-def write_results(path, datasets: Mapping[str, object], settings: Mapping[str, object]) -> Path:
+def write_results(
+    path,
+    datasets: Mapping[str, object],
+    settings: Mapping[str, object],
+    dataset_attributes: Mapping[str, Mapping[str, object]] | None = None,
+) -> Path:
     """Write `datasets` ({"group/name": array}) and `settings` (root attributes) plus provenance.
 
-    Setting values must be str, int, float, bool or 1-D sequences of them.
+    dataset_attributes: {"group/name": {attribute: value}} for what a dataset's axes mean (e.g.
+    the model order of a matrix). Values must be str, int, float, bool or 1-D sequences of them.
     """
     path = Path(path)
+    extra = dict(dataset_attributes or {})
+    unknown = set(extra) - set(datasets)
+    if unknown:
+        raise ValueError(f"attributes for datasets that are not written: {sorted(unknown)}")
     with atomic_h5(path) as f:
         for key, value in {**provenance(), **settings}.items():
             f.attrs[key] = _attribute(value)
         for name, value in datasets.items():
-            f.create_dataset(name, data=np.asarray(value))
+            dataset = f.create_dataset(name, data=np.asarray(value))
+            for key, attr in extra.get(name, {}).items():
+                dataset.attrs[key] = _attribute(attr)
     return path
 
 

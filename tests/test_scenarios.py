@@ -169,6 +169,8 @@ def test_fig3_small_run_writes_the_documented_layout(fashion_runs):
         for attack in ("pgd_linf", "bim_l2"):
             acc = f[f"fig3d/{attack}/accuracy"][()]
             assert acc.shape == (8, 8)
+            assert list(f[f"fig3d/{attack}/accuracy"].attrs["rows"]) == [f"attacker {v}" for v in labels]
+            assert list(f[f"fig3d/{attack}/accuracy"].attrs["columns"]) == [f"victim {v}" for v in labels]
             assert np.allclose(f[f"fig3d/{attack}/attack_success_rate"][()], 1 - acc)  # Eq. 28
         # the ANN's white-box PGD is strong: it falls below its clean accuracy
         assert f["fig3d/pgd_linf/accuracy"][0, 0] < f["fig3d/clean_accuracy"][0]
