@@ -113,7 +113,9 @@ class StageCache:
             try:
                 with h5py.File(path, "r") as f:
                     if f.attrs.get("settings") == self.tag:
-                        return {k: f[k][()] for k in f.keys()}
+                        arrays: dict[str, np.ndarray] = {}  # names may hold "/": walk the groups
+                        f.visititems(lambda name, obj: arrays.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None)
+                        return arrays
             except OSError:
                 pass  # a damaged stage file is recomputed
         arrays = {k: np.asarray(v) for k, v in compute().items()}

@@ -1,5 +1,6 @@
 """Scenarios run end to end on real data and write complete, self-describing HDF5 files."""
 
+import shutil
 import subprocess
 import sys
 
@@ -141,6 +142,8 @@ def fashion_runs(tmp_path_factory):
     try:
         scenarios_main(["fig3", *SMALL, "--grid", "3", "--out", str(folder / "fig3.h5")])
         models_after_fig3 = sorted(p.name for p in (folder / "models" / "fashion-mnist").iterdir())
+        shutil.copyfile(folder / "fig3.h5", folder / "fig3_first.h5")
+        scenarios_main(["fig3", *SMALL, "--grid", "3", "--out", str(folder / "fig3.h5")])  # resumes: every stage done
         scenarios_main(["fig4", *SMALL, "--out", str(folder / "fig4.h5")])
     finally:
         patch.undo()
@@ -179,6 +182,17 @@ def test_fig3_small_run_writes_the_documented_layout(fashion_runs):
         for rule in ("actbp", "tempbp"):
             lc = f[f"figs8/{rule}/current/loss_change"][()]
             assert lc.shape == (3, 3) and lc[1, 1] == 0.0  # no move, no change
+
+
+def test_fig3_rerun_resumes_from_its_stages_with_the_same_results(fashion_runs):
+    folder, _ = fashion_runs
+    with h5py.File(folder / "fig3_first.h5", "r") as first, h5py.File(folder / "fig3.h5", "r") as again:
+        names = []
+        first.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        assert len(names) > 50
+        for name in names:
+            np.testing.assert_array_equal(again[name][()], first[name][()], err_msg=name)
+        assert again.attrs["seconds"] < first.attrs["seconds"]
 
 
 def test_fig4_small_run_writes_the_documented_layout(fashion_runs):
