@@ -39,12 +39,12 @@ from .metrics import (
     stability,
     taacc,
 )
-from .network import INPUT, Dense, Network, Population
+from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
 from .neurons import IF, LIF
 from .reference import reference_simulate
 
 __all__ = [
-    "ABSTAIN", "DECODERS", "ENCODERS", "INPUT", "IF", "LIF", "Dense", "Network", "NetworkFileError",
+    "ABSTAIN", "AvgPool2d", "Conv2d", "DECODERS", "ENCODERS", "INPUT", "IF", "Identity", "LIF", "Dense", "Network", "NetworkFileError",
     "Population", "SimulationResult", "decode", "encode", "first_spike_step", "load_network", "predict",
     "predictions_over_time", "reference_simulate", "save_network", "simulate", "spike_count",
     # metrics

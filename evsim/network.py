@@ -8,11 +8,19 @@ A network is a directed acyclic graph, described once and run by any simulator:
   population index) to a target population. Sources must come before their targets, which
   is what zero synaptic delay needs: within a step, populations are updated in order.
 
-Several projections may share a target (their currents add): that is how residual additions
-join. A projection reads its source flattened in C order, so a flatten needs no layer of its
-own. New connection types (Conv2d, average pooling) are new projection classes that give
-their fan-out per source neuron and their dense matrix; the engine and the reference
-dispatch on `kind`.
+Several projections may share a target (their currents add): that is how a residual block adds
+its shortcut to conv2's output before the block's second neuron. Projection kinds:
+
+- `Dense(source, target, weight)`: all-to-all, weight (n_out, n_in) like `nn.Linear.weight`; it
+  reads its source flattened in (C, H, W) order, so a flatten needs no layer of its own;
+- `Conv2d(source, target, weight, stride=1, padding=0)`: `nn.Conv2d` without bias;
+- `AvgPool2d(source, target, kernel_size, stride=None)`: `nn.AvgPool2d` without padding;
+- `Identity(source, target, scale=1.0)`: one-to-one, for residual shortcuts.
+
+Each kind is a frozen record that knows its output shape and each source neuron's fan-out for a
+given source shape; the network checks every projection against the shapes of its source and
+target when it is built, and the engine and the reference dispatch on `kind`. Populations have
+shapes, and (C, H, W) order (flattened C-major) is the public indexing of spikes and states.
 """
 
 from __future__ import annotations
@@ -76,11 +84,46 @@ class Population:
         return math.prod(self.shape)
 
 
+def _pair(value, name: str, minimum: int) -> tuple[int, int]:
+    """An int or (h, w) pair of ints >= minimum, as torch's Conv2d takes stride and padding."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    pair = (int(pair[0]), int(pair[1]))
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {pair}")
+    return pair
+
+
+def _source_image(proj, source_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(source_shape) != 3:
+        raise ValueError(f"{proj.kind} needs a (C, H, W) source, got shape {source_shape}")
+    return source_shape  # type: ignore[return-value]
+
+
+def _reach(size_in: int, size_out: int, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """(size_in,) int64: how many output positions along one axis a source position reaches.
+
+    Output o covers source positions o*stride - padding + j for j < kernel (padding excluded).
+    """
+    counts = np.zeros(size_in, dtype=np.int64)
+    for o in range(size_out):
+        lo = o * stride - padding
+        counts[max(lo, 0) : min(lo + kernel, size_in)] += 1
+    return counts
+
+
 @dataclass(frozen=True, eq=False)
 class Dense:
     """All-to-all projection: weight (n_target, n_source), like torch's nn.Linear.weight.
 
-    A spike of source neuron j reaches all n_target synapses: fan-out n_target SOPs.
+    The source is read flattened in (C, H, W) order, so a flatten needs no layer of its own. A
+    spike of source neuron j reaches all n_target synapses: fan-out n_target SOPs.
     """
 
     source: int
@@ -100,18 +143,131 @@ class Dense:
     def n_out(self) -> int:
         return self.weight.shape[0]
 
-    def fan_out(self) -> np.ndarray:
+    def output_shape(self, source_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if math.prod(source_shape) != self.n_in:
+            raise ValueError(f"weight {self.weight.shape} takes {self.n_in} inputs, the source {source_shape} has "
+                             f"{math.prod(source_shape)}")
+        return (self.n_out,)
+
+    def fan_out(self, source_shape: tuple[int, ...] | None = None) -> np.ndarray:
         """Synapses (n_in,) int64 that a spike of each source neuron reaches."""
         return np.full(self.n_in, self.n_out, dtype=np.int64)
 
-    def to_matrix(self) -> np.ndarray:
-        """The projection as a dense matrix (n_out, n_in) float64."""
-        return self.weight
+
+@dataclass(frozen=True, eq=False)
+class Conv2d:
+    """2-D convolution, torch's `nn.Conv2d` (cross-correlation, zero padding, no bias).
+
+    weight: (C_out, C_in, kh, kw), as `nn.Conv2d.weight`. stride, padding: int or (h, w).
+    Source shape (C_in, H, W); target shape (C_out, H_out, W_out) with
+    H_out = floor((H + 2 padding - kh) / stride) + 1 (likewise W_out).
+    A spike at (c, y, x) reaches C_out x (output rows whose window covers y) x (output columns
+    whose window covers x) synapses, padding excluded: that is its SOP count (SPEC "Deep networks").
+    """
+
+    source: int
+    target: int
+    weight: np.ndarray
+    stride: tuple[int, int] = 1
+    padding: tuple[int, int] = 0
+
+    kind = "conv2d"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weight", _frozen_array(self.weight, "conv2d weight (C_out, C_in, kh, kw)", 4))
+        if min(self.weight.shape) < 1:
+            raise ValueError(f"conv2d weight has an empty axis: shape {self.weight.shape}")
+        object.__setattr__(self, "stride", _pair(self.stride, "conv2d stride", 1))
+        object.__setattr__(self, "padding", _pair(self.padding, "conv2d padding", 0))
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return self.weight.shape[2], self.weight.shape[3]
+
+    def output_shape(self, source_shape: tuple[int, ...]) -> tuple[int, int, int]:
+        c, h, w = _source_image(self, source_shape)
+        c_out, c_in, kh, kw = self.weight.shape
+        if c != c_in:
+            raise ValueError(f"weight {self.weight.shape} takes {c_in} input channels, the source {source_shape} has {c}")
+        (sy, sx), (py, px) = self.stride, self.padding
+        if h + 2 * py < kh or w + 2 * px < kw:
+            raise ValueError(f"kernel {kh}x{kw} is larger than the padded source {source_shape} (padding {self.padding})")
+        return (c_out, (h + 2 * py - kh) // sy + 1, (w + 2 * px - kw) // sx + 1)
+
+    def fan_out(self, source_shape: tuple[int, ...]) -> np.ndarray:
+        """Synapses (C_in*H*W,) int64 that a spike of each source neuron reaches, (C, H, W) order."""
+        c_out, h_out, w_out = self.output_shape(source_shape)
+        _, h, w = source_shape
+        (kh, kw), (sy, sx), (py, px) = self.kernel_size, self.stride, self.padding
+        plane = np.outer(_reach(h, h_out, kh, sy, py), _reach(w, w_out, kw, sx, px)) * c_out
+        return np.tile(plane.ravel(), source_shape[0])
 
 
-Projection = Dense
+@dataclass(frozen=True, eq=False)
+class AvgPool2d:
+    """Average pooling per channel, torch's `nn.AvgPool2d` without padding.
 
-PROJECTION_KINDS: dict[str, type] = {Dense.kind: Dense}
+    kernel_size, stride: int or (h, w); stride defaults to kernel_size. Source (C, H, W), target
+    (C, H_out, W_out). A spike adds 1/(kh kw) to each window that holds it: one SOP per window.
+    """
+
+    source: int
+    target: int
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int] | None = None
+
+    kind = "avgpool2d"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kernel_size", _pair(self.kernel_size, "avgpool2d kernel_size", 1))
+        stride = self.kernel_size if self.stride is None else self.stride
+        object.__setattr__(self, "stride", _pair(stride, "avgpool2d stride", 1))
+
+    def output_shape(self, source_shape: tuple[int, ...]) -> tuple[int, int, int]:
+        c, h, w = _source_image(self, source_shape)
+        (kh, kw), (sy, sx) = self.kernel_size, self.stride
+        if h < kh or w < kw:
+            raise ValueError(f"pooling window {kh}x{kw} is larger than the source {source_shape}")
+        return (c, (h - kh) // sy + 1, (w - kw) // sx + 1)
+
+    def fan_out(self, source_shape: tuple[int, ...]) -> np.ndarray:
+        """Windows (C*H*W,) int64 that hold each source neuron, (C, H, W) order."""
+        c, h_out, w_out = self.output_shape(source_shape)
+        _, h, w = source_shape
+        (kh, kw), (sy, sx) = self.kernel_size, self.stride
+        plane = np.outer(_reach(h, h_out, kh, sy, 0), _reach(w, w_out, kw, sx, 0))
+        return np.tile(plane.ravel(), c)
+
+
+@dataclass(frozen=True, eq=False)
+class Identity:
+    """One-to-one projection (a residual shortcut): flat source neuron i drives target neuron i
+    with weight `scale`. Source and target must have the same number of neurons; one SOP per spike.
+    """
+
+    source: int
+    target: int
+    scale: float = 1.0
+
+    kind = "identity"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.integer, np.floating)):
+            raise ValueError(f"identity scale must be a real number, got {self.scale!r}")
+        if not math.isfinite(self.scale):
+            raise ValueError(f"identity scale must be finite, got {self.scale!r}")
+        object.__setattr__(self, "scale", float(self.scale))
+
+    def output_shape(self, source_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(source_shape)
+
+    def fan_out(self, source_shape: tuple[int, ...]) -> np.ndarray:
+        return np.ones(math.prod(source_shape), dtype=np.int64)
+
+
+Projection = Dense | Conv2d | AvgPool2d | Identity
+
+PROJECTION_KINDS: dict[str, type] = {cls.kind: cls for cls in (Dense, Conv2d, AvgPool2d, Identity)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,12 +305,23 @@ class Network:
                     f"projection {q} goes from {proj.source} to {proj.target}: sources must be the input (-1) "
                     "or an earlier population (feed-forward, zero delay)"
                 )
-            n_src = self.n_in if proj.source == INPUT else self.populations[proj.source].size
-            n_tgt = self.populations[proj.target].size
-            if (proj.n_in, proj.n_out) != (n_src, n_tgt):
+            src_shape, tgt_shape = self.shape_of(proj.source), self.populations[proj.target].shape
+            try:
+                out_shape = proj.output_shape(src_shape)
+            except ValueError as err:
                 raise ValueError(
-                    f"projection {q} ({proj.kind}) maps {proj.n_in} -> {proj.n_out} neurons, "
-                    f"but its source has {n_src} and its target {n_tgt}"
+                    f"projection {q} ({proj.kind}, {proj.source} -> {proj.target}) does not fit its source of "
+                    f"shape {src_shape}: {err}"
+                ) from None
+            fits = (
+                math.prod(out_shape) == math.prod(tgt_shape)
+                if isinstance(proj, (Dense, Identity))
+                else out_shape == tgt_shape
+            )
+            if not fits:
+                raise ValueError(
+                    f"projection {q} ({proj.kind}, {proj.source} -> {proj.target}) maps the source shape "
+                    f"{src_shape} to {out_shape}, but its target population has shape {tgt_shape}"
                 )
             fed[proj.target] = True
         if not fed.all():
@@ -209,6 +376,15 @@ class Network:
         """(n_in, size of population 0, ..., n_out)."""
         return (self.n_in,) + tuple(p.size for p in self.populations)
 
+    def shape_of(self, node: int) -> tuple[int, ...]:
+        """Shape of a projection's source or target: `input_shape` for INPUT, else the population's."""
+        return self.input_shape if node == INPUT else self.populations[node].shape
+
+    def fan_out(self, q: int) -> np.ndarray:
+        """Synapses (n_source,) int64 that a spike of each source neuron of projection q reaches."""
+        proj = self.projections[q]
+        return proj.fan_out(self.shape_of(proj.source))
+
     def n_synapses(self) -> np.ndarray:
         """Synapses (n_projections,) int64 of each projection."""
-        return np.array([int(p.fan_out().sum()) for p in self.projections], dtype=np.int64)
+        return np.array([int(self.fan_out(q).sum()) for q in range(len(self.projections))], dtype=np.int64)
