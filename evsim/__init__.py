@@ -41,12 +41,15 @@ from .metrics import (
 )
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
 from .neurons import IF, LIF
+from .nir import from_nir, to_nir
 from .reference import reference_simulate
 
 __all__ = [
     "ABSTAIN", "AvgPool2d", "Conv2d", "DECODERS", "ENCODERS", "INPUT", "IF", "Identity", "LIF", "Dense", "Network", "NetworkFileError",
     "Population", "SimulationResult", "decode", "encode", "first_spike_step", "load_network", "predict",
     "predictions_over_time", "reference_simulate", "save_network", "simulate", "spike_count",
+    # interchange (NIR)
+    "from_nir", "to_nir",
     # metrics
     "accuracy", "attack_success_rate", "cumulative_hidden_rate", "foreground_mask", "hidden_rate",
     "perturbation_timing", "split_perturbation", "stability", "taacc",

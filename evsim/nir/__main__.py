@@ -1,0 +1,7 @@
+"""`python -m evsim.nir export|import|inspect`: see `evsim.nir.main`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
