@@ -237,6 +237,9 @@ def to_nir(net: Network, dt: float, *, lossy_reset: bool = False):
                 groups=1,
                 bias=conv_bias,
             )
+            # nir 1.0.8 computes a Conv2d's output from the kernel's height on both axes; set the true
+            # shape so the graph type-checks for non-square kernels too
+            nodes[name].output_type = {"output": np.array(tgt_shape)}
         elif isinstance(proj, AvgPool2d):
             nodes[name] = nir.AvgPool2d(
                 kernel_size=np.array(proj.kernel_size), stride=np.array(proj.stride), padding=np.array([0, 0])
@@ -479,8 +482,10 @@ def _build_path(nir, route: list[str], nodes: Mapping, src_shape: tuple[int, ...
             continue  # evsim reads every source flat in (C, H, W) order, as NIR's Flatten does
         if isinstance(node, nir.Scale):
             s = np.asarray(node.scale, dtype=np.float64)
-            if main is None:
-                pre_scale = pre_scale * np.broadcast_to(s, shape).reshape(-1) if s.ndim else pre_scale * float(s)
+            if main is None:  # per source neuron, flat (a Flatten before it changes only the shape)
+                if s.ndim and s.size != pre_scale.size:
+                    raise ValueError(f"node {name!r}: scale of {s.size} values for the {pre_scale.size} neurons of {source!r}")
+                pre_scale = pre_scale * (s.reshape(-1) if s.ndim else float(s))
             else:
                 post_scale = (np.ones(n_target) if post_scale is None else post_scale) * (
                     np.broadcast_to(s.reshape(-1), (n_target,)) if s.ndim else float(s))
@@ -703,7 +708,7 @@ def from_nir(graph, dt: float) -> Network:
             else:
                 projections.append(Identity(src, p, params["scale"]))
 
-    projections.sort(key=lambda proj: (proj.target, proj.source))  # stable: routes keep their graph order
+    projections.sort(key=lambda proj: proj.target)  # stable: routes into one target keep their edge order
     if any(k.startswith("evsim_") for k in meta):
         metadata = {k[len(META_PREFIX):]: _plain(v) for k, v in meta.items() if k.startswith(META_PREFIX)}
     else:
@@ -738,8 +743,12 @@ def save(path, net: Network, dt: float, *, lossy_reset: bool = False) -> Path:
 
 
 def load(path, dt: float) -> Network:
-    """Read the NIR file `path` (`nir.read`) as an evsim Network at `dt` seconds per step."""
-    return from_nir(_nir().read(Path(path)), dt)
+    """Read the NIR file `path` (`nir.read`) as an evsim Network at `dt` seconds per step.
+
+    NIR's own type check is skipped (nir 1.0.8 gets non-square convolution kernels wrong);
+    `from_nir` and `Network` check every shape themselves.
+    """
+    return from_nir(_nir().read(Path(path), type_check=False), dt)
 
 
 def describe(graph) -> str:
@@ -790,7 +799,7 @@ def main(argv=None) -> int:
             net = load(args.nir_file, args.dt)
             print(f"wrote {save_network(net, args.network)}: layers {net.layer_sizes}")
         else:
-            graph = _nir().read(Path(args.nir_file))
+            graph = _nir().read(Path(args.nir_file), type_check=False)
             print(describe(graph))
             if args.dt is not None:
                 net = from_nir(graph, args.dt)
