@@ -13,7 +13,7 @@ TTFS decision halts the run, and every operation is counted. NumPy and Numba onl
 __version__ = "0.1.0"
 
 from .decoding import ABSTAIN, DECODERS, decode, first_spike_step, predict, predictions_over_time
-from .encoding import ENCODERS, encode, spike_count
+from .encoding import ENCODERS, encode, encode_events, spike_count
 from .energy import (
     DATTA_65NM_32BIT,
     EnergyReport,
@@ -27,6 +27,7 @@ from .energy import (
     spike_ratio,
 )
 from .engine import SimulationResult, simulate
+from .events import InputEvents, input_events
 from .io import NetworkFileError, load_network, save_network
 from .metrics import (
     accuracy,
@@ -46,7 +47,7 @@ from .reference import reference_simulate
 
 __all__ = [
     "ABSTAIN", "AvgPool2d", "Conv2d", "DECODERS", "ENCODERS", "INPUT", "IF", "Identity", "LIF", "Dense", "Network", "NetworkFileError",
-    "Population", "SimulationResult", "decode", "encode", "first_spike_step", "load_network", "predict",
+    "InputEvents", "Population", "SimulationResult", "decode", "encode", "encode_events", "input_events", "first_spike_step", "load_network", "predict",
     "predictions_over_time", "reference_simulate", "save_network", "simulate", "spike_count",
     # interchange (NIR)
     "from_nir", "to_nir",

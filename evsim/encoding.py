@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .events import METHOD_CODES, InputEvents, deterministic_events, input_events
+
 # Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike.
 SPIKE_COUNT_GUARD = 1e-4
 
@@ -116,3 +118,37 @@ def encode(x, T: int, method: str | Sequence[str], seed=None, channel_axis: int 
         raise ValueError(f"channel_axis {channel_axis} is out of range for x of shape {arr.shape}")
     axis = channel_axis % arr.ndim + 1  # +1: the time axis comes first
     return np.concatenate([_encode_one(arr, T, m, rng) for m in methods], axis=axis)
+
+
+def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEvents:
+    """Encode a batch straight into `InputEvents`, the engine's sparse input form.
+
+    x: (B, ...) values in [0, 1]; method and seed as in `encode` (fused lists concatenate on axis 1,
+    the channel axis of the batch). The events equal `input_events(encode(x, T, method, seed), ...)`
+    with `input_kind` = the methods, but the current, RateSyn and TTFS encoders never build the
+    dense (T, B, ...) batch: work and memory grow with the events, not with T x n_in.
+    Poisson draws its random numbers densely (to keep `encode`'s draws) and is converted.
+    """
+    T = _check_T(T)
+    arr = _check_x(x)
+    if arr.ndim < 2:
+        raise ValueError(f"encode_events needs a batch (B, ...), got shape {arr.shape}")
+    methods = [method] if isinstance(method, str) else list(method)
+    if not methods:
+        raise ValueError("fused encoding needs at least one method")
+    for m in methods:
+        if not isinstance(m, str) or m not in ENCODERS:
+            raise ValueError(f"unknown encoding method {m!r}; choose from {ENCODERS} or a list of them (fused)")
+    B = arr.shape[0]
+    shape = (arr.shape[1] * len(methods),) + arr.shape[2:]
+    if "poisson" in methods:
+        dense = encode(arr, T, method, seed=seed)
+        return input_events(dense, shape, input_kind=methods)
+    flat = arr.reshape(B, -1).astype(np.float32)
+    n = flat.shape[1]
+    counts = spike_count(arr, T).reshape(B, n)
+    codes = np.repeat(np.array([METHOD_CODES[m] for m in methods], dtype=np.int64), n)
+    K = len(methods)
+    return deterministic_events(
+        np.ascontiguousarray(np.tile(flat, K)), np.ascontiguousarray(np.tile(counts, K)), codes, T, shape
+    )

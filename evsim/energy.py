@@ -3,7 +3,9 @@
 Units everywhere: energy in pJ, time in ns, power in nW, EDP in pJ*ns (= 1e-21 J*s). A power
 in nW times a time in ns is 1e-18 J = 1e-6 pJ, which is how leakage enters an energy in pJ.
 
-Per projection (layer) l with geometry C_in, C_out, kernel k, output H_out x W_out (`LayerGeometry`):
+Per projection (layer) l with geometry C_in, C_out, kernel k, output H_out x W_out (`LayerGeometry`;
+a dense layer is C_in = n_in, C_out = n_out, k = H_out = W_out = 1; an average pool is a depthwise
+layer with no stored weights, C_in = 1, C_out = C; an identity shortcut C_in = 1, C_out = n):
 
     FLOP   = C_in C_out k^2 H_out W_out              MACs of one ANN pass
     SOP    = xi FLOP                                                            (Eq. 33)
@@ -21,7 +23,8 @@ xi = (spikes that enter the projection over the simulated steps) / (number of pr
 neurons): spikes per presynaptic neuron over the whole run, which can exceed 1 (a neuron may
 spike at every step). With TTFS early exit only the steps up to the decision count. Then
 xi FLOP = spikes x (FLOP / n_source) charges every spike the layer's mean fan-out. A dense layer's
-fan-out is the same for every neuron, so this is exactly evsim's SOP count; in a convolution the
+fan-out is the same for every neuron, so this is evsim's SOP count by construction (not a finding);
+in a convolution the
 fan-out varies (neurons near image borders reach fewer output positions; stride and padding
 change it too), so the estimate differs from the exact count (with stride 1 and same padding it
 charges every spike the interior fan-out C_out k^2 and overestimates). That is why `sop_estimate`
@@ -29,21 +32,23 @@ is reported beside the exact `result.sops`, never instead of it (SPEC).
 
 Three reports, all `EnergyReport`:
 - `ann_energy(net)`: the ReLU ANN of the same architecture (Eq. 34-35 in every layer);
-- `snn_energy(net, result, inputs)`: the paper's SNN estimate (Eq. 36-37 with xi; Eq. 34-35 for
+- `snn_energy(net, result)`: the paper's SNN estimate (Eq. 36-37 with xi; Eq. 34-35 for
   float-fed layers);
 - `snn_energy_exact(net, result)`: evsim's extension, the same weight reads, delay and leakage
   but evsim's exact operation counts: exact SOPs x E_ac + exact MACs x E_mac. The MACs of a
-  float-fed layer are counted for every simulated step (one ANN pass per step), where the paper's
-  model charges that layer a single ANN pass.
+  float-fed layer are counted for every simulated step and every non-zero input value, times the
+  synapses it reaches (padding excluded), where the paper's model charges that layer one dense ANN
+  pass, C_in C_out k^2 H_out W_out.
 
 The delay models (Eq. 35, 37) do not depend on activity or on the number of steps (the paper
 leaves out the effect of spike sparsity on delay because it depends on hardware support); both
 SNN reports use them unchanged.
 
-Fused encodings: evsim runs an input with any float channel as a float input, so the whole first
-layer is MAC-fed and follows the ANN model; the paper instead sums an estimate per encoding
-(ANN model for the current channels, SNN model for the spike channels). Compute those parts
-separately if that split is needed.
+Fused encodings: the engine splits a fused first layer exactly (current channels cost MACs, spike
+channels SOPs; `simulate(..., input_kind=methods)` or `encode_events`), and `snn_energy_exact`
+charges each at its own rate. In the paper's estimate a layer with any float input follows the
+ANN model as a whole; the paper instead sums an estimate per encoding (ANN model for the current
+channels, SNN model for the spike channels): compute those parts separately if that split is needed.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .engine import SimulationResult
-from .network import INPUT, Dense, Network
+from .network import AvgPool2d, Conv2d, Dense, Identity, Network
 
 PJ_NS_TO_J_S = 1e-21  # 1 pJ * 1 ns = 1e-12 J * 1e-9 s
 NW_NS_TO_PJ = 1e-6  # 1 nW * 1 ns = 1e-18 J = 1e-6 pJ
@@ -117,8 +122,10 @@ DATTA_65NM_32BIT = HardwareModel()
 class LayerGeometry:
     """The shape of one layer (projection) as the energy model sees it.
 
-    c_in, c_out: input and output channels; k: kernel size (k x k); h_out, w_out: output size;
-    n_source: presynaptic neurons (the divisor of xi), C_in H_in W_in for a convolution.
+    c_in, c_out: input and output channels; k: kernel height (and width unless kw is given);
+    h_out, w_out: output size; n_source: presynaptic neurons (the divisor of xi), C_in H_in W_in
+    for a convolution; kw: kernel width (None: k); stored_weights: weights read from SRAM
+    (None: C_in C_out k kw; 0 for pooling and identity, whose weight is a constant).
     A dense layer n_in -> n_out is c_in = n_in, c_out = n_out, k = h_out = w_out = 1, n_source = n_in.
     """
 
@@ -128,34 +135,63 @@ class LayerGeometry:
     h_out: int = 1
     w_out: int = 1
     n_source: int | None = None
+    kw: int | None = None
+    stored_weights: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_source is None:
             object.__setattr__(self, "n_source", self.c_in)
+        if self.kw is None:
+            object.__setattr__(self, "kw", self.k)
+        if self.stored_weights is None:
+            object.__setattr__(self, "stored_weights", self.c_in * self.c_out * self.k * self.kw)
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"LayerGeometry.{f.name} must be a positive integer, got {v!r}")
+            lowest = 0 if f.name == "stored_weights" else 1
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lowest:
+                raise ValueError(f"LayerGeometry.{f.name} must be an integer >= {lowest}, got {v!r}")
             object.__setattr__(self, f.name, int(v))
 
     @property
     def n_weights(self) -> int:
-        """Weights of the layer, C_in C_out k^2: each is read from SRAM once (Eq. 34, 36)."""
-        return self.c_in * self.c_out * self.k**2
+        """Weights of the layer read from SRAM once each (Eq. 34, 36): C_in C_out k^2 for conv/dense."""
+        return self.stored_weights
 
     @property
     def flops(self) -> int:
         """MACs of one ANN pass, FLOP = C_in C_out k^2 H_out W_out (Eq. 33)."""
-        return self.n_weights * self.h_out * self.w_out
+        return self.c_in * self.c_out * self.k * self.kw * self.h_out * self.w_out
 
 
-def _dense_geometry(proj: Dense) -> LayerGeometry:
+def _dense_geometry(proj: Dense, source_shape, target_shape) -> LayerGeometry:
     return LayerGeometry(c_in=proj.n_in, c_out=proj.n_out, k=1, h_out=1, w_out=1, n_source=proj.n_in)
 
 
-GEOMETRY_RULES: dict[str, Callable[[object], LayerGeometry]] = {Dense.kind: _dense_geometry}
-"""Projection kind -> its `LayerGeometry`. A convolution projection plugs in by adding its rule
-(C_in, C_out, k, H_out, W_out and n_source = C_in H_in W_in)."""
+def _conv_geometry(proj: Conv2d, source_shape, target_shape) -> LayerGeometry:
+    c_out, c_in, kh, kw = proj.weight.shape
+    return LayerGeometry(c_in=c_in, c_out=c_out, k=kh, kw=kw, h_out=target_shape[1], w_out=target_shape[2],
+                         n_source=math.prod(source_shape))
+
+
+def _pool_geometry(proj: AvgPool2d, source_shape, target_shape) -> LayerGeometry:
+    # per channel: each output averages kh kw inputs (a depthwise layer with a constant weight)
+    kh, kw = proj.kernel_size
+    return LayerGeometry(c_in=1, c_out=target_shape[0], k=kh, kw=kw, h_out=target_shape[1], w_out=target_shape[2],
+                         n_source=math.prod(source_shape), stored_weights=0)
+
+
+def _identity_geometry(proj: Identity, source_shape, target_shape) -> LayerGeometry:
+    n = math.prod(source_shape)
+    return LayerGeometry(c_in=1, c_out=n, n_source=n, stored_weights=0)
+
+
+GEOMETRY_RULES: dict[str, Callable[[object, tuple, tuple], LayerGeometry]] = {
+    Dense.kind: _dense_geometry,
+    Conv2d.kind: _conv_geometry,
+    AvgPool2d.kind: _pool_geometry,
+    Identity.kind: _identity_geometry,
+}
+"""Projection kind -> its `LayerGeometry` from (projection, source shape, target shape)."""
 
 
 def network_geometry(net: Network) -> tuple[LayerGeometry, ...]:
@@ -167,7 +203,7 @@ def network_geometry(net: Network) -> tuple[LayerGeometry, ...]:
         rule = GEOMETRY_RULES.get(proj.kind)
         if rule is None:
             raise ValueError(f"projection {q} has kind {proj.kind!r}, which has no energy geometry rule")
-        out.append(rule(proj))
+        out.append(rule(proj, net.shape_of(proj.source), net.populations[proj.target].shape))
     return tuple(out)
 
 
@@ -239,86 +275,42 @@ def mac_layers(result: SimulationResult) -> np.ndarray:
     return (result.macs > 0).any(axis=0)
 
 
-def _input_spike_counts(net: Network, inputs, T: int, B: int, steps: np.ndarray) -> np.ndarray:
-    if inputs is None:
-        raise ValueError(
-            "inputs are needed: a projection reads spikes from the network input, and the result "
-            "does not keep them; pass the encoded batch given to simulate"
-        )
-    arr = np.asarray(inputs)
-    if arr.ndim < 3 or arr.shape[:2] != (T, B) or arr.shape[2:] not in (net.input_shape, (net.n_in,)):
-        raise ValueError(
-            f"inputs must be the simulated batch, shape ({T}, {B}, *{net.input_shape}), got {arr.shape}"
-        )
-    nonzero = arr.reshape(T, B, -1) != 0
-    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
-        raise ValueError("inputs contain NaN")
-    simulated = np.arange(T)[:, None] < steps[None, :]  # (T, B): steps before and at the exit
-    return (nonzero & simulated[:, :, None]).sum(axis=(0, 2), dtype=np.int64)
-
-
-def source_spike_counts(net: Network, result: SimulationResult, inputs=None) -> np.ndarray:
+def source_spike_counts(net: Network, result: SimulationResult) -> np.ndarray:
     """Spikes entering each projection: (B, L) int64, over the simulated steps of each sample.
 
-    Projection l counts the spikes of its source (the network input or a hidden population) up to
-    and including the exit step with early exit; a float-fed (MAC) projection counts 0.
-    inputs: the encoded batch given to `simulate`, (T, B, ...); needed only when a projection reads
-        spikes from the network input (the result does not keep them).
-    Hidden-population sources need `result.hidden_spikes` (simulate with record_hidden=True).
+    The engine reports them (`result.spikes_in`): projection l counts the spikes of its source up
+    to and including the exit step with early exit; float input values (MACs) are not spikes.
     """
-    T, B = _check_result(net, result)
-    mac = mac_layers(result)
-    n_hidden = len(net.populations) - 1
-    counts = np.zeros((B, len(net.projections)), dtype=np.int64)
-    input_counts = None
-    for q, proj in enumerate(net.projections):
-        if mac[q]:
-            continue
-        if proj.source == INPUT:
-            if input_counts is None:
-                input_counts = _input_spike_counts(net, inputs, T, B, result.steps)
-            counts[:, q] = input_counts
-        else:
-            if len(result.hidden_spikes) != n_hidden:
-                raise ValueError(
-                    "result has no hidden spikes: simulate with record_hidden=True to compute xi of hidden layers"
-                )
-            s = np.asarray(result.hidden_spikes[proj.source])
-            if s.shape[:2] != (T, B):
-                raise ValueError(f"hidden_spikes[{proj.source}] has shape {s.shape}, expected ({T}, {B}, n)")
-            counts[:, q] = (s != 0).sum(axis=(0, 2), dtype=np.int64)  # nothing is recorded after an exit
-    return counts
+    _check_result(net, result)
+    return result.spikes_in
 
 
-def spike_ratio(
-    net: Network, result: SimulationResult, inputs=None, geometry: Sequence[LayerGeometry] | None = None
-) -> np.ndarray:
+def spike_ratio(net: Network, result: SimulationResult, geometry: Sequence[LayerGeometry] | None = None) -> np.ndarray:
     """xi (Eq. 33) per sample and projection: (B, L) float64, spikes per presynaptic neuron.
 
     xi[b, l] = `source_spike_counts`[b, l] / n_source: the spikes that enter projection l over the
     simulated steps of sample b (up to the exit step with early exit) divided by the number of
     presynaptic neurons. It is a ratio over the whole run, not per step, so it may exceed 1.
     A float-fed (MAC) layer has no input spikes: its xi is 0 and it follows the ANN model
-    (`mac_layers`). inputs: see `source_spike_counts`.
+    (`mac_layers`).
     geometry: optional per-projection `LayerGeometry` (its n_source is the divisor).
     """
     geom = _geometry(net, geometry)
-    counts = source_spike_counts(net, result, inputs)
+    counts = source_spike_counts(net, result)
     return counts / np.array([g.n_source for g in geom], dtype=np.float64)[None, :]
 
 
-def sop_estimate(
-    net: Network, result: SimulationResult, inputs=None, geometry: Sequence[LayerGeometry] | None = None
-) -> np.ndarray:
+def sop_estimate(net: Network, result: SimulationResult, geometry: Sequence[LayerGeometry] | None = None) -> np.ndarray:
     """The paper's SOP estimate (Eq. 33), xi FLOP: (B, L) float64 synaptic operations per sample.
 
     Report it beside the exact count `result.sops` (B, L), never instead of it (SPEC). For dense
-    projections the two are equal (computed as spikes x FLOP / n_source, so exactly); for
-    convolutions the estimate ignores borders. Float-fed (MAC) layers do no SOPs: 0 here (their
-    MACs are `result.macs`).
+    projections the two are equal by construction (every neuron's fan-out is the mean fan-out,
+    computed as spikes x FLOP / n_source, so exactly); for convolutions the estimate charges every
+    spike the mean fan-out and so ignores where it is (borders, stride, padding). Float-fed (MAC)
+    layers do no SOPs: 0 here (their MACs are `result.macs`).
     """
     geom = _geometry(net, geometry)
-    counts = source_spike_counts(net, result, inputs)
+    counts = source_spike_counts(net, result)
     flops = np.array([g.flops for g in geom], dtype=np.int64)
     n_source = np.array([g.n_source for g in geom], dtype=np.int64)
     return (counts * flops[None, :]) / n_source[None, :]
@@ -444,21 +436,20 @@ def ann_energy(
 def snn_energy(
     net: Network,
     result: SimulationResult,
-    inputs=None,
     hw: HardwareModel = DATTA_65NM_32BIT,
     geometry: Sequence[LayerGeometry] | None = None,
 ) -> EnergyReport:
     """The paper's SNN estimate per sample: Eq. 36-37 with xi, Eq. 34-35 for float-fed layers.
 
-    result: `simulate(net, inputs, ...)` (record_hidden=True); inputs: that encoded batch, needed
-        when the input is spikes (xi of the first layer). A float-fed layer costs one ANN pass.
+    result: `simulate(net, inputs, ...)`. A float-fed layer costs one ANN pass (the paper's dense
+        MAC count C_in C_out k^2 H_out W_out, beside evsim's exact `result.macs`).
     Returns an `EnergyReport` (model "snn") with B samples; sops = xi FLOP (the estimate).
     """
     hw = _check_hw(hw)
     _check_result(net, result)
     geom = _geometry(net, geometry)
     ann = mac_layers(result)
-    sops = sop_estimate(net, result, inputs, geom)
+    sops = sop_estimate(net, result, geom)
     flops = np.array([g.flops for g in geom], dtype=np.float64)
     macs = np.where(ann[None, :], flops[None, :], 0.0) * np.ones_like(sops)
     compute = sops * hw.E_ac + macs * hw.E_mac

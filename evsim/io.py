@@ -1,14 +1,15 @@
 """Network files: `save_network` / `load_network` in HDF5. All of evsim's file I/O lives here.
 
-Layout (format "evsim.network", version 1)::
+Layout (format "evsim.network", version 2; version 1 files, dense-only, still load)::
 
     /                    attrs: format, format_version, evsim_version, input_shape
     /metadata            attrs: free-form provenance (str, int, float, bool)
     /populations/<p>     attrs: shape, neuron (kind), neuron_<field>...; dataset bias (optional)
-    /projections/<q>     attrs: kind, source, target, other scalar fields; one dataset per array
+    /projections/<q>     attrs: kind, source, target, other scalar fields (stride, padding and
+                         kernel_size as int pairs, scale); one dataset per array (weight)
 
-Records are written field by field from the dataclasses, so a new projection kind (Conv2d...)
-needs only its registry entry. Files are written to a temporary name and renamed into place:
+Records are written field by field from the dataclasses, so a new projection kind needs only its
+registry entry. Version 2 added the kinds conv2d, avgpool2d and identity. Files are written to a temporary name and renamed into place:
 an interrupted save never leaves a half-written file under the target name.
 """
 
@@ -28,7 +29,8 @@ from .network import PROJECTION_KINDS, Network, Population
 from .neurons import NEURON_KINDS
 
 FORMAT = "evsim.network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class NetworkFileError(ValueError):
@@ -157,9 +159,9 @@ def load_network(path) -> Network:
         if fmt != FORMAT:
             raise NetworkFileError(f"{path} is not an evsim network file (format attribute {fmt!r})")
         version = int(f.attrs.get("format_version", -1))
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise NetworkFileError(
-                f"{path} has network format version {version}; this evsim reads version {FORMAT_VERSION}"
+                f"{path} has network format version {version}; this evsim reads versions {READABLE_VERSIONS}"
             )
         try:
             populations = [

@@ -35,6 +35,7 @@ from bridges.conversion import convert
 from bridges.datasets import data_dir
 from evsim import energy, metrics
 
+from .content import content_hash
 from .models import ann_accuracy, get_ann, load_split
 from .results import StageCache, write_results
 
@@ -58,14 +59,14 @@ def simulate_chunks(net: evsim.Network, x: np.ndarray, encoder: str, seed: int, 
     parts: dict[str, list] = {k: [] for k in ("output_spikes", "sops", "macs", "sops_estimate", "energy_pj", "energy_exact_pj", "hidden_counts")}
     for c, lo in enumerate(range(0, len(x), CHUNK)):
         inputs = evsim.encode(x[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
-        res = evsim.simulate(net, inputs, decoder="rate")
+        res = evsim.simulate(net, inputs, decoder="rate", record_hidden=True)
         parts["output_spikes"].append(res.output_spikes)
         parts["sops"].append(res.sops)
         parts["macs"].append(res.macs)
         parts["hidden_counts"].append(res.hidden_spikes[0].sum(axis=2))
         if with_energy:
-            paper, exact = energy.snn_energy(net, res, inputs), energy.snn_energy_exact(net, res)
-            parts["sops_estimate"].append(energy.sop_estimate(net, res, inputs))
+            paper, exact = energy.snn_energy(net, res), energy.snn_energy_exact(net, res)
+            parts["sops_estimate"].append(energy.sop_estimate(net, res))
             parts["energy_pj"].append(paper.energy_pj)
             parts["energy_exact_pj"].append(exact.energy_pj)
     out = {k: np.concatenate(v, axis=1 if k in ("output_spikes", "hidden_counts") else 0) for k, v in parts.items() if v}
@@ -117,17 +118,20 @@ def main(argv=None) -> None:
         "test_samples": len(test.y), "encoder_seed": args.seed, "stability_trials": args.stability_trials,
         "threads": args.threads,
     }  # fmt: skip
-    stages = StageCache(args.out, settings)
+    stages = StageCache(args.out, settings, code="scenarios.fig2")
 
     victim, _ = get_ann("mnist", train, test, epochs, VICTIM_SEED)
     attackers = [get_ann("mnist", train, test, epochs, s)[0] for s in ATTACKER_SEEDS]
     net = convert(victim, torch.from_numpy(train.x[:10000]), percentile=args.percentile)
     x, y = test.x, test.y
+    # content keys: a stage is reused only with the same models and images (victim = the converted SNN)
+    attackers_key, test_key = content_hash(attackers), test.content
+    victim_inputs = {"victim": content_hash(victim), "snn": content_hash(net), "test": test_key}
 
     def attack_stage(eps: float):
         return stages.get(f"adv_eps{eps:g}", lambda: {
             "x_adv": np.stack([a.numpy() for a in black_box(attackers, torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=eps)])
-        })["x_adv"]  # fmt: skip
+        }, inputs={"attackers": attackers_key, "test": test_key})["x_adv"]  # fmt: skip
 
     x_adv = attack_stage(EPS)  # (attackers, N, 784)
     fg_bg = [metrics.split_perturbation(x, xa) for xa in x_adv]
@@ -179,7 +183,7 @@ def main(argv=None) -> None:
             out["perturbation_timing_bg"] = timing["bg"] / split if split else timing["bg"]
             return out
 
-        for key, value in stages.get(f"snn_{encoder}", run).items():
+        for key, value in stages.get(f"snn_{encoder}", run, inputs=victim_inputs | {"adv": stages.keys[f"adv_eps{EPS:g}"]}).items():
             data[f"snn/{encoder}/{key}"] = value
 
     def stability():
@@ -189,7 +193,7 @@ def main(argv=None) -> None:
             preds.append(evsim.decode(spikes, "rate"))
         return {"predictions": np.array(preds)}
 
-    data["snn/poisson/stability"] = metrics.stability(stages.get("stability", stability)["predictions"], y)
+    data["snn/poisson/stability"] = metrics.stability(stages.get("stability", stability, inputs=victim_inputs)["predictions"], y)
 
     sweep_acc = {"ann": []} | {e: [] for e in ENCODERS}
     for eps in tqdm(SWEEP, desc="eps sweep"):
@@ -204,7 +208,8 @@ def main(argv=None) -> None:
                 ])  # fmt: skip
             return res
 
-        point = stages.get(f"sweep_eps{eps:g}", sweep_point)
+        adv_inputs = {"attackers": attackers_key} if eps == 0 else {"adv": stages.key(f"adv_eps{eps:g}", {"attackers": attackers_key, "test": test_key})}
+        point = stages.get(f"sweep_eps{eps:g}", sweep_point, inputs=victim_inputs | adv_inputs)
         for key in sweep_acc:
             sweep_acc[key].append(float(point[key]))
     data["eps_sweep/eps"] = np.array(SWEEP)
@@ -217,7 +222,7 @@ def main(argv=None) -> None:
     data["ann/edp_pj_ns"] = float(ann.edp_pj_ns[0])
 
     settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings)
+    path = write_results(args.out, data, settings, stages=stages)
     summary(data)
     print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
 

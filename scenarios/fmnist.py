@@ -30,6 +30,7 @@ from bridges.snn import SpikingMLP
 from evsim import energy
 
 from .models import SNN_SETTINGS, Split, get_ann, get_snn, load_split
+from .results import StageCache
 
 DATASET = "fashion-mnist"
 NEURON, T = SNN_SETTINGS[DATASET]
@@ -52,6 +53,11 @@ class Run:
     loss_samples: int  # images for Eq. 31-32
     train: Split
     test: Split
+
+    def stages(self, scenario: str, settings: dict) -> StageCache:
+        """The finished stages of this run's result file, keyed by content (code: the scenario's
+        module and everything it imports); --recompute ignores them."""
+        return StageCache(self.args.out, settings, code=f"scenarios.{scenario}", recompute=self.args.recompute)
 
     def zoo(self) -> Zoo:
         return Zoo(self.train, self.test, self.ann_epochs, self.snn_epochs, full_train=len(self.train.y) == 60000)
@@ -84,6 +90,7 @@ def setup(name: str, description: str, argv=None, add_arguments=None) -> Run:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default=f"results/{name}.h5")
+    parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
@@ -179,14 +186,14 @@ def simulate_images(
     parts: dict[str, list] = {}
     for c, lo in enumerate(range(0, len(x), CHUNK)):
         inputs = evsim.encode(x[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
-        res = evsim.simulate(net, inputs, decoder=decoder, early_exit=exit_now, record_hidden=with_energy)
+        res = evsim.simulate(net, inputs, decoder=decoder, early_exit=exit_now)
         got = {
             "predictions": res.predictions, "first_spike_step": res.first_spike_step, "exit_step": res.exit_step,
             "steps": res.steps, "sops": res.sops, "macs": res.macs, "output_spikes": res.output_spikes,
         }  # fmt: skip
         if with_energy:
-            got["sops_estimate"] = energy.sop_estimate(net, res, inputs)
-            got["energy_pj"] = energy.snn_energy(net, res, inputs).total_energy_pj
+            got["sops_estimate"] = energy.sop_estimate(net, res)
+            got["energy_pj"] = energy.snn_energy(net, res).total_energy_pj
             got["energy_exact_pj"] = energy.snn_energy_exact(net, res).total_energy_pj
         for k, v in got.items():
             parts.setdefault(k, []).append(v)

@@ -8,7 +8,18 @@ import torch
 from hypothesis import strategies as st
 
 import evsim
-from evsim.network import INPUT, Dense, Network, Population
+from evsim.network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
+
+def assert_same_run(a: evsim.SimulationResult, b: evsim.SimulationResult) -> None:
+    """Two runs are the same: spikes of every recorded layer and every count the engine reports."""
+    np.testing.assert_array_equal(a.output_spikes, b.output_spikes)
+    assert len(a.hidden_spikes) == len(b.hidden_spikes)
+    for ha, hb in zip(a.hidden_spikes, b.hidden_spikes):
+        np.testing.assert_array_equal(ha, hb)
+    for name in ("predictions", "scores", "exit_step", "first_spike_step", "steps", "sops_per_step",
+                 "macs_per_step", "spikes_in", "values_in", "spike_counts", "membrane_updates"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
 
 neurons = st.one_of(
     st.builds(evsim.IF, theta=st.sampled_from([0.5, 1.0, 1.7]), reset=st.sampled_from(["subtract", "zero"])),
@@ -72,3 +83,95 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _weights(rng, draw, shape, fan_in):
+    """Gaussian weights with a positive mean, scaled by the fan-in to keep layers active."""
+    scale = draw(st.sampled_from([0.5, 1.5, 3.0])) / np.sqrt(fan_in)
+    return rng.normal(0.3 * scale, scale, shape)
+
+
+@st.composite
+def deep_networks(draw, in_channels: int | None = None, max_layers: int = 3) -> Network:
+    """A random convolutional network on a (C, H, W) input: 1..max_layers stages, each a
+    convolution (kernel 1-5 per axis, stride 1-2, padding 0-2), an average pool, or a residual
+    block (conv-conv with an identity or 1x1 strided-conv shortcut into the second population),
+    then a dense readout. Channels 1-9, biases and neurons drawn per population.
+    """
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    C = in_channels if in_channels is not None else draw(st.integers(1, 3))
+    shape = (C, draw(st.integers(3, 8)), draw(st.integers(3, 8)))
+    input_shape, node = shape, INPUT
+    same_neuron = draw(st.booleans())
+    first = draw(neurons)
+    populations, projections = [], []
+
+    def population(out_shape):
+        neuron = first if same_neuron else draw(neurons)
+        size = int(np.prod(out_shape))
+        bias = rng.normal(0.0, 0.1, size) if draw(st.booleans()) else None
+        populations.append(Population(out_shape, neuron, bias))
+        return len(populations) - 1
+
+    def conv_out(c_in, h, w, kh, kw, s, p):
+        return ((h + 2 * p[0] - kh) // s[0] + 1, (w + 2 * p[1] - kw) // s[1] + 1)
+
+    for _ in range(draw(st.integers(1, max_layers))):
+        c, h, w = shape
+        stage = draw(st.sampled_from(["conv", "conv", "pool", "residual"]))
+        if stage == "pool":
+            kh, kw = draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w)))
+            stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+            out = (c, (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1)
+            target = population(out)
+            projections.append(AvgPool2d(node, target, (kh, kw), stride))
+        elif stage == "conv":
+            kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+            stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+            pad = (max(draw(st.integers(0, 2)), -(-(kh - h) // 2)), max(draw(st.integers(0, 2)), -(-(kw - w) // 2)))
+            c_out = draw(st.integers(1, 9))
+            out = (c_out,) + conv_out(c, h, w, kh, kw, stride, pad)
+            target = population(out)
+            weight = _weights(rng, draw, (c_out, c, kh, kw), c * kh * kw)
+            projections.append(Conv2d(node, target, weight, stride=stride, padding=pad))
+        else:
+            k = draw(st.sampled_from([1, 3, 5]))
+            s = draw(st.integers(1, 2))
+            c_out = draw(st.integers(1, 9))
+            mid = (c_out, (h - 1) // s + 1, (w - 1) // s + 1)
+            a = population(mid)
+            projections.append(Conv2d(node, a, _weights(rng, draw, (c_out, c, k, k), c * k * k), s, k // 2))
+            out_pop = population(mid)
+            projections.append(Conv2d(a, out_pop, _weights(rng, draw, (c_out, c_out, k, k), c_out * k * k), 1, k // 2))
+            if s == 1 and c_out == c:
+                projections.append(Identity(node, out_pop, draw(st.sampled_from([1.0, 0.5]))))
+            else:
+                projections.append(Conv2d(node, out_pop, _weights(rng, draw, (c_out, c, 1, 1), c), s, 0))
+            target, out = out_pop, mid
+        node, shape = target, out
+    n_src = int(np.prod(shape))
+    n_out = draw(st.integers(1, 5))
+    readout = population((n_out,))
+    projections.append(Dense(node, readout, _weights(rng, draw, (n_out, n_src), n_src)))
+    return Network(input_shape, populations, projections)
+
+
+FUSED = (["current", "ratesyn_e", "ttfs"], ["poisson", "ttfs"], ["ratesyn_s", "current"])
+
+
+@st.composite
+def methods(draw):
+    """One encoder, or a fused list of them."""
+    return draw(st.one_of(st.sampled_from(evsim.ENCODERS), st.sampled_from(FUSED)))
+
+
+@st.composite
+def image_batches(draw, shape: tuple[int, ...], max_T: int = 12, max_B: int = 3):
+    """Images (B, *shape) in [0, 1] with dark backgrounds sometimes, and T."""
+    T = draw(st.integers(1, max_T))
+    B = draw(st.integers(1, max_B))
+    seed = draw(st.integers(0, 2**32 - 1))
+    x = np.random.default_rng(seed).random((B,) + tuple(shape))
+    if draw(st.booleans()):
+        x[x < 0.3] = 0.0
+    return x, T, seed

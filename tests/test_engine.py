@@ -5,25 +5,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-from conftest import encoded_batches, networks
+from conftest import assert_same_run, encoded_batches, networks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import evsim
 from evsim.network import INPUT, Dense, Network, Population
-
-
-def assert_same_run(a: evsim.SimulationResult, b: evsim.SimulationResult) -> None:
-    np.testing.assert_array_equal(a.output_spikes, b.output_spikes)
-    assert len(a.hidden_spikes) == len(b.hidden_spikes)
-    for ha, hb in zip(a.hidden_spikes, b.hidden_spikes):
-        np.testing.assert_array_equal(ha, hb)
-    np.testing.assert_array_equal(a.predictions, b.predictions)
-    np.testing.assert_array_equal(a.scores, b.scores)
-    np.testing.assert_array_equal(a.exit_step, b.exit_step)
-    np.testing.assert_array_equal(a.first_spike_step, b.first_spike_step)
-    np.testing.assert_array_equal(a.sops_per_step, b.sops_per_step)
-    np.testing.assert_array_equal(a.macs_per_step, b.macs_per_step)
 
 
 run_modes = st.sampled_from([("rate", False), ("ttfs", False), ("ttfs", True)])
@@ -35,7 +22,7 @@ def test_engine_equals_reference_float64(data, net, mode):
     """Spikes of every layer, predictions, exit steps, SOPs and MACs are identical in float64."""
     inputs = data.draw(encoded_batches(net.n_in))
     decoder, early_exit = mode
-    got = evsim.simulate(net, inputs, decoder=decoder, early_exit=early_exit, dtype=np.float64)
+    got = evsim.simulate(net, inputs, decoder=decoder, early_exit=early_exit, dtype=np.float64, record_hidden=True)
     want = evsim.reference_simulate(net, inputs, decoder=decoder, early_exit=early_exit, dtype=np.float64)
     assert_same_run(got, want)
 
@@ -47,7 +34,7 @@ def test_engine_float32_agrees_with_float64_reference():
     net = Network.dense(W, neuron=evsim.LIF(tau_m=10, tau_s=10))
     x = rng.random((400, 100))
     inputs = evsim.encode(x, 20, "ratesyn_e")
-    got = evsim.simulate(net, inputs, dtype=np.float32)
+    got = evsim.simulate(net, inputs, dtype=np.float32, record_hidden=True)
     want = evsim.reference_simulate(net, inputs, dtype=np.float64)
     same = (got.output_spikes == want.output_spikes).all(axis=(0, 2)) & (
         got.hidden_spikes[0] == want.hidden_spikes[0]
@@ -62,8 +49,8 @@ def test_early_exit_matches_full_run_and_stops_work(data, net):
     """Early exit keeps the TTFS prediction of the full run and does no work after its exit step."""
     inputs = data.draw(encoded_batches(net.n_in))
     T = inputs.shape[0]
-    full = evsim.simulate(net, inputs, decoder="ttfs", dtype=np.float64)
-    early = evsim.simulate(net, inputs, decoder="ttfs", early_exit=True, dtype=np.float64)
+    full = evsim.simulate(net, inputs, decoder="ttfs", dtype=np.float64, record_hidden=True)
+    early = evsim.simulate(net, inputs, decoder="ttfs", early_exit=True, dtype=np.float64, record_hidden=True)
     np.testing.assert_array_equal(early.predictions, full.predictions)
     np.testing.assert_array_equal(early.exit_step, full.first_spike_step)
     assert (full.exit_step == T).all()
@@ -97,7 +84,7 @@ def test_sops_hand_computed():
     step 1: input 2 spikes (2 SOPs), hidden 1 fires (1 SOP); step 2: nothing."""
     net = _chain_if()
     inputs = _spikes(3, 1, 3, [(0, 0, 0), (0, 0, 1), (1, 0, 2)])
-    res = evsim.simulate(net, inputs)
+    res = evsim.simulate(net, inputs, record_hidden=True)
     np.testing.assert_array_equal(res.sops_per_step[:, 0, :], [[4, 1], [2, 1], [0, 0]])
     np.testing.assert_array_equal(res.sops, [[6, 2]])
     np.testing.assert_array_equal(res.macs, [[0, 0]])
@@ -105,24 +92,26 @@ def test_sops_hand_computed():
     np.testing.assert_array_equal(res.output_spikes[:, 0, 0], [1, 1, 0])
     assert res.predictions.tolist() == [0]
     # early exit at the first output spike (step 0): only step 0's work is done
-    early = evsim.simulate(net, inputs, decoder="ttfs", early_exit=True)
+    early = evsim.simulate(net, inputs, decoder="ttfs", early_exit=True, record_hidden=True)
     np.testing.assert_array_equal(early.sops, [[4, 1]])
     assert early.exit_step.tolist() == [0] and early.steps.tolist() == [1]
 
 
-def test_macs_for_current_input_are_dense():
-    """A float input feeds layer 0 through MACs: n_in * n_out per simulated step, zeros included."""
+def test_macs_for_current_input_count_non_zero_values():
+    """A float input feeds layer 0 through MACs: each non-zero value costs its fan-out (n_out) per
+    simulated step; a zero value reaches nothing (SPEC "Deep networks": exact MACs)."""
     net = _chain_if()
     x = np.array([[0.0, 0.5, 0.25]])
     inputs = evsim.encode(x, 4, "current")
-    res = evsim.simulate(net, inputs)
-    np.testing.assert_array_equal(res.macs, [[4 * 3 * 2, 0]])
+    res = evsim.simulate(net, inputs, record_hidden=True)
+    np.testing.assert_array_equal(res.macs, [[4 * 2 * 2, 0]])  # 4 steps x 2 non-zero inputs x fan-out 2
+    np.testing.assert_array_equal(res.values_in, [[4 * 2, 0]])
     assert res.sops[0, 0] == 0
     # hidden 1 integrates 0.25 per step: fires at step 3 only, costing 1 SOP downstream
     np.testing.assert_array_equal(res.hidden_spikes[0][:, 0, 1], [0, 0, 0, 1])
     np.testing.assert_array_equal(res.sops, [[0, 1]])
     forced = evsim.simulate(net, evsim.encode(np.array([[1.0, 0.0, 1.0]]), 2, "current"), input_kind="current")
-    np.testing.assert_array_equal(forced.macs, [[12, 0]])
+    np.testing.assert_array_equal(forced.macs, [[8, 0]])  # 2 steps x 2 non-zero inputs x fan-out 2
 
 
 def test_skip_projection_counts_its_own_sops():
@@ -135,7 +124,7 @@ def test_skip_projection_counts_its_own_sops():
     ]
     net = Network((3,), pops, projs)
     inputs = _spikes(2, 1, 3, [(0, 0, 0), (1, 0, 1), (1, 0, 2)])
-    res = evsim.simulate(net, inputs)
+    res = evsim.simulate(net, inputs, record_hidden=True)
     np.testing.assert_array_equal(res.sops_per_step[:, 0, :], [[2, 0, 1], [4, 0, 2]])
     np.testing.assert_array_equal(res.output_spikes[:, 0, 0], [0, 1])  # 0.5 + 0.5 reaches theta = 1
 
@@ -144,12 +133,12 @@ def test_lif_trace_and_threshold_hand_computed():
     """LIF tau_m = tau_s = 2, one input spike of weight 1 at step 0: I = 1/2, U = 1/2 >= theta = 1/2."""
     net = Network.dense([np.array([[1.0]])], neuron=evsim.LIF(tau_m=2, tau_s=2, theta=0.5))
     inputs = _spikes(4, 1, 1, [(0, 0, 0)])
-    res = evsim.simulate(net, inputs, dtype=np.float64)
+    res = evsim.simulate(net, inputs, dtype=np.float64, record_hidden=True)
     # step 0: spike (>=) and hard reset; step 1: I = 1/4, U = 1/4; step 2: I = 1/8, U = 1/8 + 1/8 = 1/4
     np.testing.assert_array_equal(res.output_spikes[:, 0, 0], [1, 0, 0, 0])
     higher = Network.dense([np.array([[1.0]])], neuron=evsim.LIF(tau_m=2, tau_s=2, theta=0.5 + 1e-9))
     # U: 0.5, 0.5 (0.25 leak + 0.25 input), 0.375, ...: just below theta, never spikes
-    assert not evsim.simulate(higher, inputs, dtype=np.float64).output_spikes.any()
+    assert not evsim.simulate(higher, inputs, dtype=np.float64, record_hidden=True).output_spikes.any()
 
 
 @pytest.mark.parametrize("reset, steps", [("subtract", [1, 3, 4, 6, 7]), ("zero", [1, 3, 5, 7])])
@@ -158,13 +147,13 @@ def test_reset_modes_hand_computed(reset, steps):
     1.125, .75, 1.375, 1.0), zero reset drops it (U: .625, 1.25, .625, 1.25, ...)."""
     pop = Population((1,), evsim.IF(theta=1.0, reset=reset), bias=np.array([0.625]))
     net = Network((1,), [pop], [Dense(INPUT, 0, np.zeros((1, 1)))])
-    res = evsim.simulate(net, np.zeros((8, 1, 1), dtype=np.float32))
+    res = evsim.simulate(net, np.zeros((8, 1, 1), dtype=np.float32), record_hidden=True)
     assert np.flatnonzero(res.output_spikes[:, 0, 0]).tolist() == steps
 
 
 def test_silent_output_abstains():
     net = Network.dense([np.zeros((4, 3)), np.zeros((2, 4))])
-    res = evsim.simulate(net, np.ones((5, 2, 3), dtype=np.float32), decoder="ttfs", early_exit=True)
+    res = evsim.simulate(net, np.ones((5, 2, 3), dtype=np.float32), decoder="ttfs", early_exit=True, record_hidden=True)
     assert res.predictions.tolist() == [-1, -1]
     assert res.exit_step.tolist() == [5, 5] and res.first_spike_step.tolist() == [5, 5]
     np.testing.assert_array_equal(res.sops, [[5 * 3 * 4, 0], [5 * 3 * 4, 0]])
@@ -177,9 +166,9 @@ def test_results_do_not_depend_on_thread_count():
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = evsim.simulate(net, inputs)
+        one = evsim.simulate(net, inputs, record_hidden=True)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = evsim.simulate(net, inputs)
+        many = evsim.simulate(net, inputs, record_hidden=True)
     finally:
         numba.set_num_threads(before)
     assert_same_run(one, many)
@@ -192,9 +181,9 @@ def test_input_forms_are_equivalent():
     projs = [Dense(INPUT, 0, rng.normal(0.3, 0.5, (6, 12))), Dense(0, 1, rng.normal(0.3, 0.5, (3, 6)))]
     net = Network((3, 2, 2), pops, projs)
     spikes = rng.random((9, 4, 3, 2, 2)) < 0.4
-    base = evsim.simulate(net, spikes.reshape(9, 4, 12).astype(np.float32))
+    base = evsim.simulate(net, spikes.reshape(9, 4, 12).astype(np.float32), record_hidden=True)
     for form in (spikes, spikes.astype(np.uint8), spikes.astype(np.float64), spikes.astype(np.int32)):
-        assert_same_run(evsim.simulate(net, form), base)
+        assert_same_run(evsim.simulate(net, form, record_hidden=True), base)
     assert base.output_spikes.any()
 
 
@@ -202,7 +191,7 @@ def test_record_hidden_off_keeps_output_and_counts():
     rng = np.random.default_rng(11)
     net = Network.dense([rng.normal(0.2, 0.3, (20, 30)), rng.normal(0.2, 0.3, (4, 20))], neuron=evsim.LIF(8, 4))
     inputs = evsim.encode(rng.random((6, 30)), 10, "ratesyn_s")
-    full = evsim.simulate(net, inputs)
+    full = evsim.simulate(net, inputs, record_hidden=True)
     lean = evsim.simulate(net, inputs, record_hidden=False)
     assert lean.hidden_spikes == ()
     np.testing.assert_array_equal(lean.output_spikes, full.output_spikes)
@@ -213,7 +202,7 @@ def test_dtype_follows_request():
     net = _chain_if()
     inputs = _spikes(3, 1, 3, [(0, 0, 0)])
     for dtype in (np.float32, np.float64):
-        assert evsim.simulate(net, inputs, dtype=dtype).predictions.dtype == np.int64
+        assert evsim.simulate(net, inputs, dtype=dtype, record_hidden=True).predictions.dtype == np.int64
 
 
 @pytest.mark.parametrize(

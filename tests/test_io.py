@@ -117,3 +117,45 @@ def test_interrupted_write_leaves_nothing_behind(tmp_path):
 def test_save_rejects_non_network(tmp_path):
     with pytest.raises(ValueError, match="evsim.Network"):
         evsim.save_network({"W": np.ones(2)}, tmp_path / "n.h5")
+
+
+def _deep_network() -> Network:
+    from evsim.network import AvgPool2d, Conv2d, Identity
+
+    rng = np.random.default_rng(2)
+    lif = evsim.LIF(tau_m=2, tau_s=2)
+    pops = [Population((4, 6, 6), lif, bias=rng.normal(0, 0.1, 144)), Population((4, 6, 6), lif),
+            Population((4, 3, 3), evsim.IF(reset="zero")), Population((2,), lif)]
+    projs = [Conv2d(INPUT, 0, rng.normal(0.3, 0.3, (4, 2, 3, 3)), stride=1, padding=(1, 1)),
+             Conv2d(0, 1, rng.normal(0.3, 0.3, (4, 4, 3, 3)), padding=1), Identity(0, 1, 0.5),
+             AvgPool2d(1, 2, (2, 2)), Conv2d(INPUT, 2, rng.normal(0.3, 0.3, (4, 2, 1, 1)), stride=(2, 2)),
+             Dense(2, 3, rng.normal(0.5, 0.3, (2, 36)))]
+    return Network((2, 6, 6), pops, projs, metadata={"arch": "block"})
+
+
+def test_round_trip_of_every_projection_kind(tmp_path):
+    net = _deep_network()
+    back = evsim.load_network(evsim.save_network(net, tmp_path / "deep.h5"))
+    for a, b in zip(back.projections, net.projections):
+        assert type(a) is type(b)
+        for field in ("source", "target", "stride", "padding", "kernel_size", "scale"):
+            assert getattr(a, field, None) == getattr(b, field, None), field
+        if hasattr(a, "weight"):
+            np.testing.assert_array_equal(a.weight, b.weight)
+    inputs = evsim.encode_events(np.random.default_rng(1).random((4, 2, 6, 6)), 8, "ratesyn_e")
+    r1, r2 = evsim.simulate(net, inputs, record_hidden=True), evsim.simulate(back, inputs, record_hidden=True)
+    assert r1.spike_counts.sum() > 0
+    for h1, h2 in zip(r1.hidden_spikes + (r1.output_spikes,), r2.hidden_spikes + (r2.output_spikes,)):
+        np.testing.assert_array_equal(h1, h2)
+    np.testing.assert_array_equal(r1.sops, r2.sops)
+
+
+def test_version_1_files_still_load(tmp_path):
+    """Files written before the deep kinds (format version 1, dense only) load unchanged."""
+    net = _mixed_network()
+    path = evsim.save_network(net, tmp_path / "old.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = 1
+    back = evsim.load_network(path)
+    np.testing.assert_array_equal(back.projections[0].weight, net.projections[0].weight)
+    assert FORMAT_VERSION == 2

@@ -44,8 +44,9 @@ def test_torch_forward_equals_evsim_float64(neuron, seed, sizes, T, method, bias
     x = evsim.encode(np.random.default_rng(seed).random((4, sizes[0])), T, method, seed=seed)
     with torch.no_grad():
         out = model(torch.from_numpy(x).double())
-    res = evsim.simulate(to_evsim(model), x, dtype=np.float64)
+    res = evsim.simulate(to_evsim(model), x, dtype=np.float64, record_hidden=True)
     np.testing.assert_array_equal(out.spikes.numpy().astype(bool), res.output_spikes)
+    assert len(out.hidden) == len(res.hidden_spikes) == len(sizes) - 2
     for h_torch, h_evsim in zip(out.hidden, res.hidden_spikes):
         np.testing.assert_array_equal(h_torch.numpy().astype(bool), h_evsim)
 

@@ -1,0 +1,287 @@
+"""Input events: an encoded batch as sparse event lists, the form the engine reads.
+
+A dense encoded batch (T, B, *input_shape) holds mostly zeros: a TTFS input has at most one spike
+per pixel in T steps. `InputEvents` keeps only the non-zero entries, so the engine's input work is
+proportional to the input's spikes (and non-zero currents), not to T x n_in reads.
+
+Layout (CSR over (sample, step)): the events of sample b at step k are
+``index[offsets[b*T + k] : offsets[b*T + k + 1]]`` with values ``value[...]``, indices in increasing
+order within a step (so accumulation order, and with it float rounding, is that of a dense scan).
+Indices are flat (C, H, W)-major positions in the input. ``current`` marks, per input position,
+whether it carries a float current (its events cost multiply-accumulates, MACs) or spikes (each
+event costs one SOP per synapse reached).
+
+Build one with `input_events(inputs, input_shape, input_kind)` from a dense batch, or directly from
+images with `evsim.encode_events` (no dense batch is ever made for the deterministic encoders).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+INPUT_KINDS = ("auto", "spikes", "current")
+CURRENT = "current"
+
+
+@dataclass(frozen=True, eq=False)
+class InputEvents:
+    """A batch of B samples over T steps as event lists (see the module docstring).
+
+    T: steps. shape: per-sample input shape. offsets: (B*T + 1,) int64. index: (E,) int64 flat input
+    positions. value: (E,) float32 or float64 (1 for spikes). current: (n_in,) bool, the positions
+    fed by a float current (MACs) rather than spikes (SOPs).
+    """
+
+    T: int
+    shape: tuple[int, ...]
+    offsets: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+    current: np.ndarray
+
+    def __post_init__(self) -> None:
+        T, n = int(self.T), math.prod(self.shape)
+        if T < 1:
+            raise ValueError(f"InputEvents need T >= 1 steps, got {T}")
+        off, idx, val, cur = self.offsets, self.index, self.value, self.current
+        if off.ndim != 1 or off.shape[0] < T + 1 or (off.shape[0] - 1) % T:
+            raise ValueError(f"offsets must have B*T + 1 entries (T = {T}), got shape {off.shape}")
+        if idx.shape != val.shape or idx.ndim != 1 or off[0] != 0 or off[-1] != idx.shape[0]:
+            raise ValueError("index and value must be (E,) arrays that offsets span from 0 to E")
+        if np.any(np.diff(off) < 0):
+            raise ValueError("offsets must be non-decreasing")
+        if cur.shape != (n,) or cur.dtype != np.bool_:
+            raise ValueError(f"current must be a bool array of {n} input positions, got {cur.dtype} {cur.shape}")
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"event indices must lie in [0, {n}), got [{idx.min()}, {idx.max()}]")
+        if val.dtype not in (np.float32, np.float64) or not np.isfinite(val).all():
+            raise ValueError("event values must be finite float32 or float64 numbers")
+
+    @property
+    def B(self) -> int:
+        return (self.offsets.shape[0] - 1) // self.T
+
+    @property
+    def n_events(self) -> int:
+        return int(self.index.shape[0])
+
+    def to_dense(self) -> np.ndarray:
+        """The dense batch (T, B, *shape) in the value dtype."""
+        T, B, n = self.T, self.B, self.current.shape[0]
+        out = np.zeros((B * T, n), dtype=self.value.dtype)
+        rows = np.repeat(np.arange(B * T), np.diff(self.offsets))
+        out[rows, self.index] = self.value
+        return out.reshape(B, T, n).transpose(1, 0, 2).reshape((T, B) + tuple(self.shape))
+
+
+def current_mask(input_shape: tuple[int, ...], input_kind, is_binary: bool | None) -> np.ndarray:
+    """(n_in,) bool: which input positions carry float currents.
+
+    input_kind: "spikes", "current", "auto" (current unless every value is 0 or 1: `is_binary`), or a
+    sequence of kinds per channel block for a fused input, e.g. ["current", "ratesyn_e", "ttfs"]:
+    the channel axis (axis 0 of input_shape) splits into that many equal blocks in order, and a
+    block is current when its kind is "current" (any encoder name other than "current" is spikes).
+    """
+    n = math.prod(input_shape)
+    if isinstance(input_kind, str):
+        if input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {INPUT_KINDS} or a list of kinds per channel block, "
+                             f"got {input_kind!r}")
+        if input_kind == "auto":
+            return np.full(n, not is_binary, dtype=bool)
+        return np.full(n, input_kind == CURRENT, dtype=bool)
+    if not isinstance(input_kind, Sequence) or not input_kind:
+        raise ValueError(f"input_kind must be a string or a non-empty list of kinds, got {input_kind!r}")
+    for kind in input_kind:
+        if not isinstance(kind, str) or kind == "auto":
+            raise ValueError(f"input_kind blocks must be 'current', 'spikes' or encoder names, got {kind!r}")
+    K, C = len(input_kind), input_shape[0]
+    if C % K:
+        raise ValueError(f"input_kind has {K} blocks but the input has {C} channels (axis 0 of {input_shape})")
+    per_block = n // K
+    return np.repeat(np.array([k == CURRENT for k in input_kind], dtype=bool), per_block)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _scan_dense(flat):
+    """Count NaN/inf values and finite values other than 0 and 1 of a float array."""
+    nonfinite = 0
+    nonbinary = 0
+    for i in prange(flat.shape[0]):
+        v = flat[i]
+        if not np.isfinite(v):
+            nonfinite += 1
+        elif v != 0 and v != 1:
+            nonbinary += 1
+    return nonfinite, nonbinary
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _count_nonzero(x, counts):
+    """counts[b*T + k] = non-zero entries of x[k, b] (x: (T, B, n))."""
+    T, B, n = x.shape
+    for b in prange(B):
+        for k in range(T):
+            c = 0
+            row = x[k, b]
+            for j in range(n):
+                if row[j] != 0:
+                    c += 1
+            counts[b * T + k] = c
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _fill_events(x, offsets, index, value):
+    T, B, n = x.shape
+    for b in prange(B):
+        for k in range(T):
+            e = offsets[b * T + k]
+            row = x[k, b]
+            for j in range(n):
+                if row[j] != 0:
+                    index[e] = j
+                    value[e] = row[j]
+                    e += 1
+
+
+def _csr_from_dense(x: np.ndarray, value_dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    T, B, _ = x.shape
+    counts = np.empty(B * T, dtype=np.int64)
+    _count_nonzero(x, counts)
+    offsets = np.zeros(B * T + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    index = np.empty(offsets[-1], dtype=np.int64)
+    value = np.empty(offsets[-1], dtype=value_dtype)
+    _fill_events(x, offsets, index, value)
+    return offsets, index, value
+
+
+def input_events(inputs, input_shape: tuple[int, ...], input_kind="auto") -> InputEvents:
+    """Validate a dense encoded batch and turn it into `InputEvents`.
+
+    inputs: (T, B, *input_shape) or (T, B, n_in); bool, integer or float. Spikes must be 0/1.
+    input_kind: see `current_mask`. Values of current positions keep their float dtype (integers
+    become float64); spikes are stored as float32 ones.
+    Raises ValueError for a wrong shape, T or B < 1, NaN/inf, complex or non-numeric values, or
+    non-binary values on spike positions.
+    """
+    input_shape = tuple(input_shape)
+    n_in = math.prod(input_shape)
+    arr = np.asarray(inputs)
+    if arr.ndim < 3:
+        raise ValueError(f"inputs must have shape (T, B, ...) with an input per step and sample, got {arr.shape}")
+    T, B = arr.shape[:2]
+    if T < 1 or B < 1:
+        raise ValueError(f"inputs need T >= 1 steps and B >= 1 samples, got shape {arr.shape}")
+    if arr.shape[2:] not in (input_shape, (n_in,)):
+        raise ValueError(f"inputs have per-sample shape {arr.shape[2:]}, the network expects {input_shape}")
+    if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)) or np.iscomplexobj(arr):
+        raise ValueError(f"inputs must be real numbers or booleans, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr.reshape(T, B, n_in))
+    if arr.dtype == bool:
+        arr = arr.view(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        if arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64)
+        n_nonfinite, n_nonbinary = _scan_dense(arr.reshape(-1))
+        if n_nonfinite:
+            raise ValueError(f"inputs contain {n_nonfinite} NaN or inf value(s)")
+        is_binary = n_nonbinary == 0
+    else:
+        is_binary = bool(((arr == 0) | (arr == 1)).all())
+    mask = current_mask(input_shape, input_kind, is_binary)
+    if not is_binary and not mask.all():
+        spikes = arr[:, :, ~mask]
+        if not ((spikes == 0) | (spikes == 1)).all():
+            what = "input_kind='spikes'" if isinstance(input_kind, str) else "spike channels"
+            raise ValueError(f"{what} needs inputs of only 0 and 1")
+    value_dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else (np.float64 if mask.any() else np.float32)
+    offsets, index, value = _csr_from_dense(arr, value_dtype)
+    return InputEvents(T, input_shape, offsets, index, value, mask)
+
+
+# ---------------------------------------------------------------------------------------------
+# encoders straight to events
+# ---------------------------------------------------------------------------------------------
+
+CODE_CURRENT, CODE_RATESYN_S, CODE_RATESYN_E, CODE_TTFS = 0, 1, 2, 3
+METHOD_CODES = {"current": CODE_CURRENT, "ratesyn_s": CODE_RATESYN_S, "ratesyn_e": CODE_RATESYN_E, "ttfs": CODE_TTFS}
+
+
+@njit(cache=True, nogil=True)
+def _active(code, count, k, T):
+    if code == CODE_CURRENT:
+        return True
+    if code == CODE_RATESYN_S:
+        return k < count
+    if code == CODE_RATESYN_E:
+        return k >= T - count
+    return k == T - count
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _encode_counts(x, counts_n, codes, T, counts):
+    """Events per (sample, step) of the deterministic encoders.
+
+    x: (B, n) values; counts_n: (B, n) RateSyn counts n(x); codes: (n,) method per position.
+    Only positions with x != 0 can emit (every encoder is silent at 0), so each sample is
+    scanned once and its T steps loop over its non-zero positions only.
+    """
+    B, n = x.shape
+    for b in prange(B):
+        nz = np.empty(n, dtype=np.int64)
+        m = 0
+        for j in range(n):
+            if x[b, j] != 0:
+                nz[m] = j
+                m += 1
+        for k in range(T):
+            c = 0
+            for i in range(m):
+                j = nz[i]
+                if _active(codes[j], counts_n[b, j], k, T):
+                    c += 1
+            counts[b * T + k] = c
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _encode_fill(x, counts_n, codes, T, offsets, index, value):
+    B, n = x.shape
+    for b in prange(B):
+        nz = np.empty(n, dtype=np.int64)
+        m = 0
+        for j in range(n):
+            if x[b, j] != 0:
+                nz[m] = j
+                m += 1
+        for k in range(T):
+            e = offsets[b * T + k]
+            for i in range(m):
+                j = nz[i]
+                if _active(codes[j], counts_n[b, j], k, T):
+                    index[e] = j
+                    value[e] = x[b, j] if codes[j] == CODE_CURRENT else 1.0
+                    e += 1
+
+
+def deterministic_events(x_flat: np.ndarray, counts: np.ndarray, codes: np.ndarray, T: int,
+                         shape: tuple[int, ...]) -> InputEvents:
+    """Events of the current/RateSyn/TTFS encoders: x_flat (B, n) float32 in [0, 1] (fused
+    positions already laid out), counts (B, n) int64 = n(x), codes (n,) int64 per position."""
+    B = x_flat.shape[0]
+    per_step = np.empty(B * T, dtype=np.int64)
+    _encode_counts(x_flat, counts, codes, T, per_step)
+    offsets = np.zeros(B * T + 1, dtype=np.int64)
+    np.cumsum(per_step, out=offsets[1:])
+    index = np.empty(offsets[-1], dtype=np.int64)
+    value = np.empty(offsets[-1], dtype=np.float32)
+    _encode_fill(x_flat, counts, codes, T, offsets, index, value)
+    return InputEvents(T, shape, offsets, index, value, codes == CODE_CURRENT)
+
+
+__all__ = ["INPUT_KINDS", "InputEvents", "current_mask", "input_events"]
