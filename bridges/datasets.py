@@ -29,10 +29,13 @@ import stat
 import tarfile
 import urllib.request
 import warnings
+import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_path, write_bytes
 
 DATA_ENV = "EVSIM_DATA"
 CACHE_ENV = "EVSIM_CACHE"
@@ -146,8 +149,7 @@ def write_idx(path, array) -> Path:
         )
     header = bytes([0, 0, code, array.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
     raw = header + np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">")).tobytes()
-    path.write_bytes(gzip.compress(raw, mtime=0) if path.suffix == ".gz" else raw)
-    return path
+    return write_bytes(path, gzip.compress(raw, mtime=0) if path.suffix == ".gz" else raw)
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -243,9 +245,7 @@ def download_file(url: str, dest, md5: str) -> Path:
     network errors propagate as OSError / http.client.HTTPException, also leaving no file.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    try:
+    with atomic_path(dest) as tmp:
         fetch_url(url, tmp)
         got = file_md5(tmp)
         if got != md5:
@@ -253,9 +253,6 @@ def download_file(url: str, dest, md5: str) -> Path:
                 f"{url}: downloaded file has MD5 {got}, expected {md5} (transfer damaged or the file "
                 f"changed upstream); nothing was saved: try again, or fetch it by hand into {dest.parent}"
             )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 
@@ -507,32 +504,37 @@ def _cache_names(path: Path, split, size, stamp) -> tuple[str, str]:
 
 
 def _read_cache(file: Path):
+    """(images, labels, classes) from a cache file, or None (with a warning) when it is damaged or
+    malformed: the damaged file is removed and the caller decodes the source again."""
+    if not file.is_file():
+        return None
     try:
         with np.load(file, allow_pickle=False) as z:
             images, labels, classes = z["images"], z["labels"], [str(c) for c in z["classes"]]
         if images.ndim == 4 and images.dtype == np.uint8 and labels.shape == (len(images),):
             return images, labels.astype(np.int64), classes
-    except Exception:  # a damaged cache is rebuilt, never an error
-        pass
+        problem = f"unexpected arrays (images {images.dtype} {images.shape}, labels {labels.shape})"
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        problem = f"{type(err).__name__}: {err}"
+    warnings.warn(f"decoded-image cache {file} is damaged ({problem}); removing it and decoding the source again")
+    try:
+        file.unlink()
+    except OSError as err:
+        warnings.warn(f"could not remove the damaged cache {file} ({err}); it will be overwritten")
     return None
 
 
 def _write_cache(folder: Path, prefix: str, name: str, images, labels, classes) -> None:
     """Store the arrays atomically (temporary name, then rename) and drop older versions of the
     same source. Failure (read-only disk, full disk) only costs the next load some time."""
-    tmp = folder / f".{name}.{os.getpid()}.part"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        with atomic_path(folder / name) as tmp, open(tmp, "wb") as f:
             np.savez(f, images=images, labels=labels, classes=np.array(classes, dtype=str))
-        os.replace(tmp, folder / name)
         for old in folder.glob(prefix + "*.npz"):
             if old.name != name:
                 old.unlink(missing_ok=True)
     except OSError as err:
         warnings.warn(f"could not cache decoded images in {folder} ({err}); the next load decodes them again")
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _no_split(tree: dict, split, source) -> FileNotFoundError:

@@ -15,8 +15,6 @@ A model's `spec` (a plain dict) says how to rebuild it: {"kind": "ann"|"snn", "s
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from tqdm import tqdm
 import evsim
 
 from .ann import ReLUMLP
+from .atomic import atomic_path
 from .snn import SpikingMLP, decoder_scores
 
 CHECKPOINT_FORMAT = "evsim.bridges.checkpoint"
@@ -89,16 +88,8 @@ def build_model(spec: dict) -> torch.nn.Module:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _read_checkpoint(path: Path) -> dict:
@@ -145,6 +136,7 @@ def fit(
     checkpoint=None,
     evaluate: Callable[[torch.nn.Module], float] | None = None,
     desc: str = "train",
+    meta: dict | None = None,
 ) -> list[dict]:
     """Train `model` in place; returns the history [{epoch, loss, accuracy, seconds}, ...].
 
@@ -153,6 +145,8 @@ def fit(
         stochastic encoders, seeded by (seed, epoch, batch)).
     checkpoint: path of the checkpoint to write after every epoch and to resume from.
     evaluate(model) -> test accuracy after every epoch (stored in the history).
+    meta: what else the checkpoint must match to be resumed (e.g. {"key": content key of the code
+        and data}); stored in it, and a checkpoint with other meta is refused.
     """
     n = len(images)
     if n != len(labels) or n == 0:
@@ -168,6 +162,11 @@ def fit(
         if ckpt["spec"] != spec or not _can_continue(ckpt["config"], config):
             raise ValueError(
                 f"{path} was written with other settings ({ckpt['spec']}, {ckpt['config']}); "
+                "delete it or choose another checkpoint path"
+            )
+        if ckpt.get("meta") != meta:
+            raise ValueError(
+                f"{path} was written for {ckpt.get('meta')!r}, not {meta!r} (other code or data); "
                 "delete it or choose another checkpoint path"
             )
         if ckpt["epoch"] > config.epochs:
@@ -209,7 +208,7 @@ def fit(
             _atomic_torch_save(
                 {
                     "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "spec": spec,
-                    "config": dataclasses.asdict(config), "epoch": epoch + 1, "history": history,
+                    "config": dataclasses.asdict(config), "meta": meta, "epoch": epoch + 1, "history": history,
                     "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict() if sched is not None else None,
                 },  # fmt: skip

@@ -37,8 +37,9 @@ from bridges.sensitivity import directional_derivative, loss_change_surface
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
+from .content import content_hash
 from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, ann_predictions, black_box_fgsm, setup, simulate_images
-from .results import StageCache, write_results
+from .results import write_results
 
 ENCODERS = ("current", "poisson", "ratesyn_e")
 SNN_MODELS = ("cvt", "actbp", "tempbp")
@@ -82,7 +83,7 @@ def main(argv=None) -> None:
         "figs8_grid": list(t_grid), "figs8_v2": "FGSM direction at clip(x + 0.05 v1)",
         "directional_t": DIRECTIONAL_T,
     }  # fmt: skip
-    stages = StageCache(args.out, settings)
+    stages = run.stages("fig3", settings)
     zoo = run.zoo()
     x, y = run.test.x, run.test.y
 
@@ -93,6 +94,10 @@ def main(argv=None) -> None:
     group = {f"{m}_{g}": (zoo.ann(g) if m == "ann" else zoo.cvt(g) if m == "cvt" else zoo.snn(m, GROUP_ENCODER, seed=g))
              for g in GROUP_SEEDS for m in GROUP_MODELS}  # fmt: skip
     data: dict[str, object] = {}
+    # content keys: a stage is reused only with the same models and test images
+    test_key, attackers_key = run.test.content, content_hash(attackers)
+    sweep_inputs = {"test": test_key, "attackers": attackers_key, "ann": content_hash(zoo.ann()), "snns": content_hash(nets)}
+    group_inputs = {"test": test_key, "group": content_hash(group)}
 
     # Fig. 3B and 3C: black-box FGSM over eps, TAAcc from the same runs
     for eps in tqdm(SWEEP, desc="Fig. 3B: FGSM eps"):
@@ -106,7 +111,7 @@ def main(argv=None) -> None:
                 out[f"{m}/{e}/taacc"] = np.mean([metrics.taacc(s["output_spikes"], y, "rate") for s in sims], axis=0)
             return out
 
-        point = stages.get(f"fig3b_eps{eps:g}", sweep_point)
+        point = stages.get(f"fig3b_eps{eps:g}", sweep_point, inputs=sweep_inputs)
         for key, value in point.items():
             data.setdefault(f"fig3b/{key}", []).append(value)
     for key in [k for k in data if k.startswith("fig3b/")]:
@@ -118,7 +123,12 @@ def main(argv=None) -> None:
             data[key] = taacc
         else:
             data[key] = np.array([v.mean() for v in values])
-            data[key + "_per_attacker"] = np.array([np.broadcast_to(v, len(ATTACKER_SEEDS)) for v in values])
+            # eps 0 is not attacked: one clean run, no per-attacker values (NaN, see the attribute)
+            per_attacker = np.full((len(values), len(ATTACKER_SEEDS)), np.nan)
+            for i, v in enumerate(values):
+                if len(v) == len(ATTACKER_SEEDS):
+                    per_attacker[i] = v
+            data[key + "_per_attacker"] = per_attacker
     data["fig3b/eps"] = np.array(SWEEP)
 
     # Fig. 3D and Supp. Fig. S7: every model of both groups attacks (white-box), every model is judged
@@ -135,7 +145,7 @@ def main(argv=None) -> None:
                 preds.append(simulate_images(to_evsim(model), images, GROUP_ENCODER, "rate", args.seed)["predictions"])
         return np.stack(preds)
 
-    clean_pred = stages.get("fig3d_clean", lambda: {"predictions": judge(x)})["predictions"]
+    clean_pred = stages.get("fig3d_clean", lambda: {"predictions": judge(x)}, inputs=group_inputs)["predictions"]
     data["fig3d/clean_accuracy"] = (clean_pred == y).mean(axis=1)
     for attack, params in WHITE_BOX.items():
         accuracy = np.zeros((len(labels), len(labels)))
@@ -149,7 +159,7 @@ def main(argv=None) -> None:
                 adv = run_attack(make_attack(attack, model, **params), x, y, batch_size=500, seed=(args.seed, i))
                 return {"predictions": judge(adv.numpy())}
 
-            pred = stages.get(f"fig3d_{attack}_{label}", attack_stage)["predictions"]
+            pred = stages.get(f"fig3d_{attack}_{label}", attack_stage, inputs=group_inputs)["predictions"]
             accuracy[i] = (pred == y).mean(axis=1)
             asr[i] = [metrics.attack_success_rate(p, y) for p in pred]
             asr_correct[i] = [metrics.attack_success_rate(p, y, c) for p, c in zip(pred, clean_pred)]
@@ -167,14 +177,21 @@ def main(argv=None) -> None:
                 dd = directional_derivative(clf, xs, ys, t=DIRECTIONAL_T)
                 return {"loss_change": lc.loss_change, "agreement": lc.agreement, "directional_derivative": dd.mean}
 
-            for key, value in stages.get(f"figs8_{rule}_{e}", surface).items():
+            inputs = {"test": test_key, "model": content_hash(victims[(rule, e)])}
+            for key, value in stages.get(f"figs8_{rule}_{e}", surface, inputs=inputs).items():
                 data[f"figs8/{rule}/{e}/{key}"] = value
     data["figs8/t"] = t_grid
 
     settings["seconds"] = round(time.perf_counter() - started, 1)
     axes = {"rows": [f"attacker {v}" for v in labels], "columns": [f"victim {v}" for v in labels]}
     matrices = [f"fig3d/{a}/{k}" for a in WHITE_BOX for k in ("accuracy", "attack_success_rate", "attack_success_rate_correct")]
-    path = write_results(args.out, data, settings, {name: axes for name in matrices} | {"fig3d/clean_accuracy": {"models": labels}})
+    per_attacker = {
+        name: {"rows": [f"eps {v:g}" for v in SWEEP], "columns": [f"attacker seed {s}" for s in ATTACKER_SEEDS],
+               "note": "eps 0 is the clean run: no attacker, NaN"}
+        for name in data if name.endswith("_per_attacker")
+    }  # fmt: skip
+    extra = {name: axes for name in matrices} | {"fig3d/clean_accuracy": {"models": labels}} | per_attacker
+    path = write_results(args.out, data, settings, extra, stages=stages)
     summary(data)
     print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
 

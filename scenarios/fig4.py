@@ -37,8 +37,9 @@ from bridges.sensitivity import directional_derivative
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
+from .content import content_hash
 from .fmnist import EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
-from .results import StageCache, write_results
+from .results import write_results
 
 DECODERS = ("rate", "ttfs")
 # Fig. 4C and 4E: (encoder, decoder, training rule)
@@ -74,7 +75,7 @@ def main(argv=None) -> None:
         "fig4f_encoders": list(SOP_ENCODERS), "fig4f_rule": "actbp", "fig4f_eps": EPS,
         "fig4f_columns": ["clean", "attacked"], "energy_model": "Eq. 33-37, Table 2 (65 nm, 32 bit)",
     }  # fmt: skip
-    stages = StageCache(args.out, settings)
+    stages = run.stages("fig4", settings)
     zoo = run.zoo()
     x, y = run.test.x, run.test.y
 
@@ -83,6 +84,8 @@ def main(argv=None) -> None:
     models |= {(e, d, "actbp"): zoo.snn("actbp", e, d) for e in SOP_ENCODERS for d in DECODERS}
     nets = {key: to_evsim(model) for key, model in models.items()}
     data: dict[str, object] = {}
+    # content keys: a stage is reused only with the same models and test images
+    test_key, attackers_key = run.test.content, content_hash(attackers)
 
     # Fig. 4C: black-box FGSM over eps
     for eps in tqdm(SWEEP, desc="Fig. 4C: FGSM eps"):
@@ -96,7 +99,8 @@ def main(argv=None) -> None:
                 for e, d, r in ROBUSTNESS_MODELS
             }  # fmt: skip
 
-        for key, value in stages.get(f"fig4c_eps{eps:g}", sweep_point).items():
+        inputs = {"test": test_key, "attackers": attackers_key, "snns": content_hash([nets[m] for m in ROBUSTNESS_MODELS])}
+        for key, value in stages.get(f"fig4c_eps{eps:g}", sweep_point, inputs=inputs).items():
             data.setdefault(f"fig4c/{key}/accuracy", []).append(float(np.mean(value)))
     for e, d, r in ROBUSTNESS_MODELS:
         key = f"fig4c/{model_label(e, d, r)}/accuracy"
@@ -124,7 +128,8 @@ def main(argv=None) -> None:
                                                 np.mean([r["sops"].sum(axis=1).mean() for r in no_exit[1:]])])  # fmt: skip
             return out
 
-        return stages.get(f"fig4f_{e}_{d}", run)
+        inputs = {"test": test_key, "attackers": attackers_key, "snn": content_hash(nets[(e, d, "actbp")])}
+        return stages.get(f"fig4f_{e}_{d}", run, inputs=inputs)
 
     for e in tqdm(SOP_ENCODERS, desc="Fig. 4D/4F: SOPs and decision steps"):
         for d in DECODERS:
@@ -157,7 +162,7 @@ def main(argv=None) -> None:
         clean = evsim.encode(x, T, "ttfs")
         return {"zeta": np.mean([metrics.perturbation_timing(clean, evsim.encode(a, T, "ttfs")) for a in adv], axis=0)}
 
-    data["fig4d/zeta"] = stages.get("fig4d_zeta", timing)["zeta"]
+    data["fig4d/zeta"] = stages.get("fig4d_zeta", timing, inputs={"test": test_key, "attackers": attackers_key})["zeta"]
 
     # Fig. 4E: directional derivatives (Eq. 31) along each model's own FGSM direction
     xs, ys = torch.from_numpy(x[:n_loss]), torch.from_numpy(y[:n_loss])
@@ -167,12 +172,12 @@ def main(argv=None) -> None:
             dd = directional_derivative(clf, xs, ys, t=DIRECTIONAL_T)
             return {"mean": dd.mean, "values": dd.values.numpy()}
 
-        got = stages.get(f"fig4e_{model_label(e, d, r)}", derivative)
+        got = stages.get(f"fig4e_{model_label(e, d, r)}", derivative, inputs={"test": test_key, "model": content_hash(models[(e, d, r)])})
         data[f"fig4e/{model_label(e, d, r)}/directional_derivative"] = got["mean"]
         data[f"fig4e/{model_label(e, d, r)}/directional_derivative_per_sample"] = got["values"]
 
     settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings)
+    path = write_results(args.out, data, settings, stages=stages)
     summary(data)
     print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
 

@@ -1,18 +1,26 @@
 """The model zoo of the scenarios: trained once, cached as checkpoints, reused by every scenario.
 
 A model is named by what defines it (dataset, kind, training rule, encoder, decoder, T, seed,
-epochs); its checkpoint lives in `models/<dataset>/<name>_e<epochs>.pt` (or $EVSIM_MODELS).
-Asking again for the same model reloads it; an interrupted training resumes after its last
-finished epoch; a model asked for with more epochs than a cached one starts from a copy of the
-longest shorter one (so quick and full runs share their first epochs and keep both results).
+epochs) and keyed by content: its checkpoint lives in `models/<dataset>/<name>_e<epochs>_<key>.pt`
+(or $EVSIM_MODELS), where key hashes the model's spec, its training settings, the source of the
+code that trains it (`scenarios.models` and every project module it imports) and the training
+images and labels. A checkpoint made by other code or on other data has another key and is never
+reused (a note says so). Asking again for the same model reloads it. Training writes
+`<name>_e<epochs>_<key>.partial.pt` after every epoch (atomically) and renames it to the final name
+only when done, so a file without `.partial` always holds a finished model; an interrupted
+training resumes after its last finished epoch; a model asked for with more epochs than a
+finished one of the same key starts from (a copy of) the longest shorter one, so quick and full
+runs share their first epochs and keep both results.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-import shutil
+import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +28,13 @@ import torch
 
 import evsim
 from bridges.ann import ARCHITECTURES, ReLUMLP
+from bridges.atomic import atomic_path, sweep_orphans
 from bridges.datasets import load_idx_dataset
 from bridges.export import to_evsim
 from bridges.snn import SpikingMLP
 from bridges.training import TrainConfig, ann_loss, ann_spec, fit, snn_loss, snn_spec
+
+from .content import code_hash, content_hash
 
 MODELS_ENV = "EVSIM_MODELS"
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -47,6 +58,11 @@ class Split:
     x: np.ndarray
     y: np.ndarray
 
+    @cached_property
+    def content(self) -> str:
+        """Content hash of the images and labels (computed once)."""
+        return content_hash(self.x, self.y)
+
 
 def load_split(dataset: str, split: str, limit: int | None = None, root=None) -> Split:
     images, labels = load_idx_dataset(dataset, split, root)
@@ -67,17 +83,48 @@ def ann_accuracy(model: ReLUMLP, test: Split) -> float:
         return float((model(torch.from_numpy(test.x)).argmax(1).numpy() == test.y).mean())
 
 
-def checkpoint_path(dataset: str, stem: str, epochs: int) -> Path:
-    """models/<dataset>/<stem>_e<epochs>.pt; when it does not exist yet but a shorter run of the same
-    model does, the longest of those is copied there first, so training continues from it."""
-    folder = models_dir() / dataset
-    path = folder / f"{stem}_e{epochs}.pt"
-    if not path.exists() and folder.is_dir():
-        pattern = re.compile(re.escape(stem) + r"_e(\d+)\.pt")
-        shorter = [(int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.fullmatch(p.name)) and int(m.group(1)) < epochs]
+def checkpoint_path(dataset: str, stem: str, epochs: int, key: str) -> Path:
+    """models/<dataset>/<stem>_e<epochs>_<key>.pt: where the finished model of this content key lives."""
+    if not re.fullmatch(r"[0-9a-f]{16}", key):
+        raise ValueError(f"a checkpoint key is 16 hex digits, got {key!r}")
+    return models_dir() / dataset / f"{stem}_e{epochs}_{key}.pt"
+
+
+def training_key(stem: str, spec: dict, config: TrainConfig, train: Split) -> str:
+    """The content key of a model: spec, settings but the epoch count, training code and data."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "epochs"}
+    return content_hash(stem, spec, settings, code_hash("scenarios.models"), train.content)[:16]
+
+
+def train_or_load(
+    model: torch.nn.Module, spec: dict, train: Split, loss, config: TrainConfig, dataset: str, stem: str, evaluate, desc: str
+) -> list[dict]:
+    """Train `model` in place (or reload it) under its content-keyed checkpoint; returns its history."""
+    key = training_key(stem, spec, config, train)
+    final = checkpoint_path(dataset, stem, config.epochs, key)
+    folder = final.parent
+    for leftover in sweep_orphans(folder):
+        print(f"removed {leftover}: the temporary file of an interrupted write", file=sys.stderr)
+    pattern = re.compile(re.escape(stem) + r"_e(\d+)(?:_([0-9a-f]{16}))?\.pt")
+    found = [(m, p) for p in (folder.iterdir() if folder.is_dir() else ()) if (m := pattern.fullmatch(p.name))]
+    others = sorted(p.name for m, p in found if m.group(2) != key)
+    if others and not final.exists():
+        print(f"{desc}: not reusing {', '.join(others)} (made by other code, data or settings)", file=sys.stderr)
+    meta = {"key": key}
+    run = dict(evaluate=evaluate, desc=desc, meta=meta)
+    if final.exists():
+        return fit(model, spec, train.x, train.y, loss, config, checkpoint=final, **run)
+    partial = final.with_name(final.stem + ".partial.pt")
+    if not partial.exists():
+        shorter = [(int(m.group(1)), p) for m, p in found if m.group(2) == key and int(m.group(1)) < config.epochs]
         if shorter:
-            shutil.copyfile(max(shorter)[1], path)
-    return path
+            epochs, source = max(shorter)
+            print(f"{desc}: starting from the finished {epochs}-epoch model {source.name}", file=sys.stderr)
+            with atomic_path(partial) as tmp:
+                tmp.write_bytes(source.read_bytes())
+    history = fit(model, spec, train.x, train.y, loss, config, checkpoint=partial, **run)
+    os.replace(partial, final)
+    return history
 
 
 def get_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0, tag: str = "") -> tuple[ReLUMLP, list[dict]]:
@@ -87,10 +134,9 @@ def get_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0,
     training set (e.g. "_n1000"), so that they never stand in for the real ones."""
     torch.manual_seed(seed)
     model = ReLUMLP(ARCHITECTURES[dataset])
-    path = checkpoint_path(dataset, f"ann_seed{seed}{tag}", epochs)
-    history = fit(
-        model, ann_spec(model), train.x, train.y, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed),
-        checkpoint=path, evaluate=lambda m: ann_accuracy(m, test), desc=f"ANN {dataset} seed {seed}",
+    history = train_or_load(
+        model, ann_spec(model), train, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed), dataset,
+        f"ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test), desc=f"ANN {dataset} seed {seed}",
     )  # fmt: skip
     return model, history
 
@@ -105,10 +151,9 @@ def get_snn(
     torch.manual_seed(seed)
     model = SpikingMLP(ARCHITECTURES[dataset], neuron, rule=rule)
     enc_name = encoder if isinstance(encoder, str) else "+".join(encoder)
-    path = checkpoint_path(dataset, f"{rule}_{enc_name}_{decoder}_T{T}_seed{seed}{tag}", epochs)
-    history = fit(
-        model, snn_spec(model, encoder, T, decoder), train.x, train.y, snn_loss(encoder, T, decoder),
-        TrainConfig(epochs=epochs, lr=SNN_LR, seed=seed), checkpoint=path,
+    history = train_or_load(
+        model, snn_spec(model, encoder, T, decoder), train, snn_loss(encoder, T, decoder),
+        TrainConfig(epochs=epochs, lr=SNN_LR, seed=seed), dataset, f"{rule}_{enc_name}_{decoder}_T{T}_seed{seed}{tag}",
         evaluate=lambda m: snn_accuracy(m, test, encoder, T, decoder), desc=f"{rule} {enc_name} {decoder}",
     )  # fmt: skip
     return model, history

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from scenarios.results import StageCache, write_results
+from scenarios.results import StageCache, StaleStageError, write_results
 
 
 def test_write_results_stores_settings_provenance_and_dataset_attributes(tmp_path):
@@ -42,3 +42,67 @@ def test_stage_cache_recomputes_only_when_the_settings_change(tmp_path):
     assert set(again) == {"x", "cvt/current/accuracy"}  # a resumed run gets back what the first one stored
     for name in first:
         np.testing.assert_array_equal(again[name], first[name])
+
+
+def test_stage_cache_reports_provenance_and_the_result_file_stores_it(tmp_path):
+    logs = []
+    cache = StageCache(tmp_path / "r.h5", {"eps": 0.1}, log=logs.append)
+    cache.get("a/b", lambda: {"x": np.arange(3)})
+    info = cache.provenance["a/b"]
+    assert info["cached"] is False and len(info["code_hash"]) == 64 and info["host"] and info["git_revision"]
+    assert info["seconds"] >= 0 and "version_numpy" in info
+    again = StageCache(tmp_path / "r.h5", {"eps": 0.1}, log=logs.append)
+    again.get("a/b", lambda: {"x": np.arange(3)})
+    assert again.provenance["a/b"]["cached"] is True and again.keys["a/b"] == cache.keys["a/b"]
+    assert logs[-1] == "stage a/b: loaded (finished earlier)"
+    write_results(tmp_path / "r.h5", {"x": np.arange(3)}, {"scenario": "demo"}, stages=again)
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        group = f["provenance/stages/a__b"]
+        assert group.attrs["stage"] == "a/b" and bool(group.attrs["cached"]) is True
+        assert group.attrs["code_hash"] == info["code_hash"] and group.attrs["key"] == info["key"]
+
+
+def test_a_damaged_stage_file_is_reported_and_recomputed(tmp_path):
+    logs = []
+    StageCache(tmp_path / "r.h5", {}).get("s", lambda: {"x": np.arange(3)})
+    stage = tmp_path / "r.h5.stages" / "s.h5"
+    stage.write_bytes(stage.read_bytes()[:100])  # truncated
+    got = StageCache(tmp_path / "r.h5", {}, log=logs.append).get("s", lambda: {"x": np.arange(4)})
+    assert len(got["x"]) == 4 and "damaged" in logs[0] and "recomputing" in logs[0]
+
+
+def test_a_stale_stage_is_refused_with_a_message_naming_recompute(tmp_path):
+    StageCache(tmp_path / "r.h5", {}).get("s", lambda: {"x": 1}, inputs={"model": "aaa"})
+    strict = StageCache(tmp_path / "r.h5", {}, on_stale="refuse", log=lambda _: None)
+    with pytest.raises(StaleStageError, match=r"stale: it was computed with other input model.*--recompute"):
+        strict.get("s", lambda: {"x": 2}, inputs={"model": "bbb"})
+    forced = StageCache(tmp_path / "r.h5", {}, recompute=True, log=lambda _: None)
+    assert forced.get("s", lambda: {"x": 2}, inputs={"model": "aaa"})["x"] == 2
+
+
+def _graph(tmp_path, code_a, code_b, model, log):
+    """A synthetic stage graph: data -> prepare (code a) -> attack (code b, reads prepare) and
+    simulate (code a, reads the model and prepare); sweep (code b) reads only the model."""
+    cache = StageCache(tmp_path / "r.h5", {"T": 10}, log=log)
+    prep = cache.get("prepare", lambda: {"x": np.arange(4)}, inputs={"data": "d1"}, code=[code_a])
+    cache.get("attack", lambda: {"x": prep["x"] + 1}, inputs={"prepare": cache.keys["prepare"]}, code=[code_b])
+    cache.get("simulate", lambda: {"x": prep["x"] * 2}, inputs={"prepare": cache.keys["prepare"], "model": model}, code=[code_a])
+    cache.get("sweep", lambda: {"x": np.zeros(2)}, inputs={"model": model}, code=[code_b])
+    return {name: info["cached"] for name, info in cache.provenance.items()}
+
+
+def test_a_code_or_model_change_invalidates_exactly_the_stages_that_depend_on_it(tmp_path):
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("A = 1\n")
+    b.write_text("B = 1\n")
+    logs = []
+    assert _graph(tmp_path, a, b, "m1", logs.append) == dict.fromkeys(["prepare", "attack", "simulate", "sweep"], False)
+    assert all(_graph(tmp_path, a, b, "m1", logs.append).values())  # nothing changed: all reused
+    b.write_text("B = 2\n")  # code of attack and sweep
+    assert _graph(tmp_path, a, b, "m1", logs.append) == {"prepare": True, "attack": False, "simulate": True, "sweep": False}
+    assert "stage attack: not reused, it was computed with other code; recomputing" in logs
+    logs.clear()
+    assert _graph(tmp_path, a, b, "m2", logs.append) == {"prepare": True, "attack": True, "simulate": False, "sweep": False}
+    assert "stage simulate: not reused, it was computed with other input model; recomputing" in logs
+    a.write_text("A = 2\n")  # prepare's code: everything downstream of it recomputes, sweep does not
+    assert _graph(tmp_path, a, b, "m2", logs.append) == {"prepare": False, "attack": False, "simulate": False, "sweep": True}

@@ -112,22 +112,6 @@ def test_plot_rejects_foreign_files(tmp_path):
         plot_file(tmp_path / "missing.h5")
 
 
-def test_model_checkpoints_keep_each_epoch_count_and_start_from_the_longest_shorter(tmp_path, monkeypatch):
-    from scenarios.models import checkpoint_path
-
-    monkeypatch.setenv("EVSIM_MODELS", str(tmp_path))
-    assert checkpoint_path("mnist", "ann_seed0", 10) == tmp_path / "mnist" / "ann_seed0_e10.pt"
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    for epochs in (5, 10, 200):
-        (folder / f"ann_seed0_e{epochs}.pt").write_text(str(epochs))
-    (folder / "ann_seed01_e50.pt").write_text("another model")
-    path = checkpoint_path("mnist", "ann_seed0", 100)
-    assert path.name == "ann_seed0_e100.pt" and path.read_text() == "10"  # e10 copied; e200 is longer
-    assert (folder / "ann_seed0_e10.pt").read_text() == "10"  # the quick model stays as it was
-    assert not checkpoint_path("mnist", "ann_seed0", 3).exists()  # nothing shorter than 3 epochs
-
-
 SMALL = ["--train-samples", "2000", "--test-samples", "60", "--loss-samples", "20", "--ann-epochs", "1", "--snn-epochs", "1"]
 
 
