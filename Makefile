@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	# torchattacks' declared requirements would downgrade requests and pull CUDA torch: it needs
 	# only torch, numpy and scipy at run time
 	$(PY) -m pip install --quiet --no-deps torchattacks==3.5.1
+	# the NIR interchange tests and scenario check evsim against snnTorch, Norse and SpikingJelly; their
+	# declared requirements would replace the pinned torch (SpikingJelly's also pull torchvision)
+	$(PY) -m pip install --quiet --no-deps snntorch==1.0.0 nirtorch==2.6 norse==1.1.0 spikingjelly==2.0.0 loguru==0.7.3
 	touch $@
 
 install: $(STAMP)
