@@ -559,3 +559,87 @@ def test_snntorch_model_runs_identically_in_evsim(tmp_path):
 def _write(path, graph):
     nir.write(path, graph)
     return path
+
+
+# ------------------------------------------------------------------------- SpikingJelly 2.0 and Norse 1.1
+
+
+def _dense_spikes(seed: int, T: int = 20, B: int = 8, n: int = 12) -> np.ndarray:
+    return spike_batch(np.random.default_rng(seed), T, B, (n,), 0.4)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_spikingjelly_both_ways():
+    """SpikingJelly 2.0 writes LIF (tau = tau dt, r = 1 with decay_input) and IF (r = 1/dt) with an
+    explicit dt, as evsim does: its LIF/IF models run identically in evsim, and evsim's IF with reset
+    to zero runs identically in SpikingJelly. It reads CubaLIF only in snnTorch's form
+    (w_in = tau_syn/dt), so evsim's LIF (w_in = 1) is refused there with its own clear error."""
+    pytest.importorskip("spikingjelly")
+    import torch
+    from spikingjelly.activation_based import functional, layer, neuron
+    from spikingjelly.activation_based.nir_exchange import export_to_nir, import_from_nir
+
+    dt = 1e-3
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(layer.Linear(12, 20, bias=False), neuron.LIFNode(tau=3.0, v_reset=0.0),
+                                layer.Linear(20, 6, bias=False), neuron.IFNode(v_reset=0.0))
+    with torch.no_grad():
+        model[0].weight.mul_(3)
+        model[2].weight.mul_(2)
+    net = from_nir(export_to_nir(model, torch.zeros(1, 12), dt=dt), dt)
+    assert net.populations[0].neuron == evsim.LIF(tau_m=3.0, tau_s=1.0) and net.populations[1].neuron == evsim.IF(reset="zero")
+    x = _dense_spikes(0)
+    hidden = []
+    handle = model[1].register_forward_hook(lambda m, i, o: hidden.append(o.numpy() > 0))
+    functional.reset_net(model)
+    with torch.no_grad():
+        out = np.array([model(torch.tensor(x[k])).numpy() > 0 for k in range(len(x))])
+    handle.remove()
+    res = evsim.simulate(net, x, dtype=np.float64, record_hidden=True)
+    assert np.array_equal(np.array(hidden), res.hidden_spikes[0]) and np.array_equal(out, res.output_spikes)
+    assert out.any()
+
+    rng = np.random.default_rng(1)
+    ours = Network.dense([rng.normal(0.3, 1, (20, 12)), rng.normal(0.3, 1, (6, 20))], neuron=evsim.IF(reset="zero"))
+    theirs = import_from_nir(to_nir(ours, dt), dt=dt)
+    state, out = None, []
+    with torch.no_grad():
+        for k in range(len(x)):
+            o, state = theirs(torch.tensor(x[k]), state)
+            out.append(o.numpy() > 0)
+    res = evsim.simulate(ours, x, dtype=np.float64)
+    assert np.array_equal(np.array(out), res.output_spikes) and res.output_spikes.any()
+    with pytest.raises(ValueError, match="w_in must equal tau_syn / dt"):
+        import_from_nir(to_nir(Network.dense([np.eye(3)], neuron=evsim.LIF(5, 2)), dt), dt=dt)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_norse_reads_evsim_exactly_but_writes_a_wrong_tau():
+    """Norse 1.1 reads evsim's CubaLIF as NIR's forward Euler (its synapse and membrane cells at its
+    dt): identical spikes. Its export writes tau_mem = dt / tau_mem_inv (norse issue #411) instead of
+    1 / tau_mem_inv, so evsim refuses its graphs at the dt they were built for."""
+    pytest.importorskip("norse")
+    import torch
+    import norse.torch as norse
+    from norse.torch.utils.export_nir import to_nir as norse_to_nir
+    from norse.torch.utils.import_nir import from_nir as norse_from_nir
+
+    dt = 1e-3
+    rng = np.random.default_rng(0)
+    ours = Network.dense([rng.normal(0.3, 1.0, (20, 12)), rng.normal(0.3, 1.0, (6, 20)) / 2],
+                         neuron=evsim.LIF(tau_m=5, tau_s=3))
+    x = _dense_spikes(2)
+    theirs = norse_from_nir(to_nir(ours, dt), dt=dt)
+    state, out = None, []
+    with torch.no_grad():
+        for k in range(len(x)):
+            o, state = theirs(torch.tensor(x[k]), state)
+            out.append(o.numpy() > 0)
+    res = evsim.simulate(ours, x, dtype=np.float64)
+    assert np.array_equal(np.array(out), res.output_spikes) and res.output_spikes.any()
+
+    model = norse.SequentialState(torch.nn.Linear(12, 20, bias=False), norse.LIFCell())
+    graph = norse_to_nir(model, torch.zeros(1, 12), dt=dt)
+    with pytest.raises(ValueError, match=r"tau_mem/dt = .* < 1"):
+        from_nir(graph, dt)
