@@ -35,6 +35,7 @@ from .metrics import (
     cumulative_hidden_rate,
     foreground_mask,
     hidden_rate,
+    perturbation_counts,
     perturbation_timing,
     split_perturbation,
     stability,
@@ -53,7 +54,7 @@ __all__ = [
     "from_nir", "to_nir",
     # metrics
     "accuracy", "attack_success_rate", "cumulative_hidden_rate", "foreground_mask", "hidden_rate",
-    "perturbation_timing", "split_perturbation", "stability", "taacc",
+    "perturbation_counts", "perturbation_timing", "split_perturbation", "stability", "taacc",
     # energy
     "DATTA_65NM_32BIT", "EnergyReport", "HardwareModel", "LayerGeometry", "ann_energy", "network_geometry",
     "snn_energy", "snn_energy_exact", "sop_estimate", "spike_ratio",

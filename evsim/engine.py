@@ -300,16 +300,19 @@ def _conv_add(target, weights, q, idx, val, n, use_val):
         pos = i // c_in
         x = pos % w_in
         y = pos // w_in
-        for ky in range(kh):
-            ny = y + py - ky  # = oy * sy for the output row oy whose window puts y at ky
-            if ny < 0 or ny % sy != 0 or ny // sy >= h_out:
-                continue
-            oy = ny // sy
-            for kx in range(kw):
-                nx = x + px - kx
-                if nx < 0 or nx % sx != 0 or nx // sx >= w_out:
-                    continue
-                ox = nx // sx
+        # output rows oy whose window covers y: 0 <= ky = y + py - oy*sy < kh (likewise columns);
+        # the ranges are found once per event so the inner loops do no division
+        oy_lo = max(0, (y + py - kh + sy) // sy)
+        oy_hi = min(h_out - 1, (y + py) // sy)
+        ox_lo = max(0, (x + px - kw + sx) // sx)
+        ox_hi = min(w_out - 1, (x + px) // sx)
+        if oy_hi < oy_lo or ox_hi < ox_lo:
+            continue
+        ops += (oy_hi - oy_lo + 1) * (ox_hi - ox_lo + 1) * c_out
+        for oy in range(oy_lo, oy_hi + 1):
+            ky = y + py - oy * sy
+            for ox in range(ox_lo, ox_hi + 1):
+                kx = x + px - ox * sx
                 wbase = ((c * kh + ky) * kw + kx) * c_out
                 row = weights[wbase : wbase + c_out]
                 tbase = (oy * w_out + ox) * c_out
@@ -321,7 +324,6 @@ def _conv_add(target, weights, q, idx, val, n, use_val):
                 else:
                     for o in range(c_out):
                         out[o] += row[o]
-                ops += c_out
     return ops
 
 

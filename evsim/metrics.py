@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .decoding import ABSTAIN, predictions_over_time
+from .encoding import ENCODERS, _check_T, _check_x, spike_count
 
 FOREGROUND_THRESHOLD = 0.2  # paper, Methods: MNIST pixels above 0.2 are foreground
 
@@ -236,6 +237,51 @@ def perturbation_timing(clean_encoded, attacked_encoded, where=None) -> np.ndarr
     return counts / total
 
 
+def _steps_in_ranges(start: np.ndarray, stop: np.ndarray, T: int) -> np.ndarray:
+    """(T,) int64: for each step k, how many half-open ranges [start, stop) hold it."""
+    start, stop = start.ravel(), stop.ravel()
+    keep = stop > start
+    edges = np.bincount(start[keep], minlength=T + 1) - np.bincount(stop[keep], minlength=T + 1)
+    return np.cumsum(edges[:T]).astype(np.int64)
+
+
+def perturbation_counts(x_clean, x_adv, T: int, method: str, seed=None) -> np.ndarray:
+    """Encoded values a perturbation changes, per step: (T,) int64, without encoding either batch.
+
+    Equals ``(encode(x_clean, T, method, seed) != encode(x_adv, T, method, seed)).reshape(T, -1).sum(1)``
+    (the numerator of zeta, `perturbation_timing`), computed from the spike counts n(x): a pixel
+    whose count moves from n to n' changes RateSynS at steps [min, max), RateSynE at
+    [T - max, T - min), TTFS at its two first-spike steps; the current encoding changes at every
+    step where the float32 values differ; Poisson (same draws u for both) where u lies between them.
+    x_clean, x_adv: images of one shape, values in [0, 1]. seed: as in `encode` (Poisson only).
+    """
+    T = _check_T(T)
+    xc, xa = _check_x(x_clean), _check_x(x_adv)
+    if xc.shape != xa.shape:
+        raise ValueError(f"x_clean {xc.shape} and x_adv {xa.shape} differ in shape")
+    if method not in ENCODERS:
+        raise ValueError(f"unknown encoding method {method!r}; choose from {ENCODERS}")
+    if method == "current":
+        return np.full(T, int((xc.astype(np.float32) != xa.astype(np.float32)).sum()), dtype=np.int64)
+    if method == "poisson":
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        u = rng.random((T,) + xc.shape)  # encode's draws: spike iff u < x
+        lo, hi = np.minimum(xc, xa), np.maximum(xc, xa)
+        return ((u >= lo) & (u < hi)).reshape(T, -1).sum(axis=1, dtype=np.int64)
+    nc, na = spike_count(xc, T), spike_count(xa, T)
+    lo, hi = np.minimum(nc, na), np.maximum(nc, na)
+    if method == "ratesyn_s":
+        return _steps_in_ranges(lo, hi, T)
+    if method == "ratesyn_e":
+        return _steps_in_ranges(T - hi, T - lo, T)
+    moved = nc != na  # ttfs: the old and the new first-spike step both change (a silent side has none)
+    counts = np.zeros(T, dtype=np.int64)
+    for n in (nc, na):
+        fires = moved & (n > 0)
+        counts += np.bincount((T - n)[fires], minlength=T)[:T]
+    return counts
+
+
 def foreground_mask(x, threshold: float = FOREGROUND_THRESHOLD) -> np.ndarray:
     """Foreground pixels of images x in [0, 1]: bool array of x's shape, True where x > threshold.
 
@@ -318,6 +364,7 @@ def hidden_rate(hidden_spikes) -> np.ndarray:
 
 
 __all__ = [
+    "perturbation_counts",
     "FOREGROUND_THRESHOLD", "accuracy", "attack_success_rate", "cumulative_hidden_rate", "foreground_mask",
     "hidden_rate", "perturbation_timing", "split_perturbation", "stability", "taacc",
 ]

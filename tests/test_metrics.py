@@ -334,3 +334,30 @@ def test_hidden_rates_reject_bad_input():
         cumulative_hidden_rate(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="differ in"):
         hidden_rate([np.zeros((2, 1, 2)), np.zeros((3, 1, 2))])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    T=st.integers(1, 40),
+    method=st.sampled_from(evsim.ENCODERS),
+    shape=st.sampled_from([(7,), (3, 5), (2, 1, 4, 4)]),
+    eps=st.sampled_from([0.0, 0.02, 0.1, 0.5]),
+)
+def test_perturbation_counts_equal_counting_dense_encodings(seed, T, method, shape, eps):
+    """The counts from n(x) equal the differences of the two dense encodings, step by step."""
+    rng = np.random.default_rng(seed)
+    x = rng.random(shape)
+    x[x < 0.3] = 0.0
+    x_adv = np.clip(x + eps * np.sign(rng.normal(size=shape)), 0, 1).astype(np.float32)
+    want = (evsim.encode(x, T, method, seed=seed) != evsim.encode(x_adv, T, method, seed=seed)).reshape(T, -1).sum(1)
+    np.testing.assert_array_equal(evsim.perturbation_counts(x, x_adv, T, method, seed=seed), want)
+
+
+def test_perturbation_counts_reject_bad_input():
+    with pytest.raises(ValueError, match="differ in shape"):
+        evsim.perturbation_counts(np.zeros(3), np.zeros(4), 5, "ttfs")
+    with pytest.raises(ValueError, match="unknown encoding"):
+        evsim.perturbation_counts(np.zeros(3), np.zeros(3), 5, "latency")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        evsim.perturbation_counts(np.zeros(3), np.full(3, 1.5), 5, "ttfs")
