@@ -100,6 +100,7 @@ def write_results(
     record = stages.provenance if isinstance(stages, StageCache) else dict(stages or {})
     if any(name.split("/")[0] == "provenance" for name in datasets):
         raise ValueError("dataset names must not start with 'provenance/': that group holds the stages' provenance")
+    sweep_orphans(path.parent)  # what an earlier, killed write of a result left behind
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in {**provenance(), **settings}.items():
             f.attrs[key] = _attribute(value)

@@ -1,0 +1,196 @@
+"""Results you can trust: reruns from scratch are bit-identical, and a run killed at random moments
+(SIGKILL during training, attacks, simulation and writing) resumes to the same file, leaves no
+damaged file behind and never recomputes a finished stage or retrains a finished model.
+
+The scenario is `scenarios.smoke` (Fig. 2's pipeline on a subset of MNIST), run as a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from bridges.atomic import atomic_path, orphans, sweep_orphans
+from bridges.datasets import data_dir
+
+needs_mnist = pytest.mark.skipif(not (data_dir() / "mnist").is_dir(), reason="MNIST not in the data directory ($EVSIM_DATA)")
+
+SMOKE = ["-m", "scenarios.smoke", "--train-samples", "3000", "--test-samples", "80", "--epochs", "3", "--threads", "1"]
+PHASES = ("training", "attack", "simulation", "writing")
+# (phase to kill in, longest random delay after its marker in s). A resumed run skips finished
+# phases, so a kill waits for the first marker at or after its phase.
+KILLS = [("training", 0.8), ("training", 1.5), ("attack", 0.002), ("simulation", 0.05), ("simulation", 0.05),
+         ("writing", 0.003), ("writing", 0.01)]  # fmt: skip
+
+
+class Run:
+    """One subprocess of the smoke scenario writing into `folder`, optionally SIGKILLed `delay` s
+    after it prints `phase <target>` (or a later phase's marker)."""
+
+    def __init__(self, folder: Path, target: str | None = None, delay: float = 0.0):
+        env = os.environ | {"EVSIM_MODELS": str(folder / "models"), "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, *SMOKE, "--out", str(folder / "smoke.h5")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.seen = threading.Event()
+        self.target = target
+        reader = threading.Thread(target=self._read, daemon=True)
+        reader.start()
+        if target is not None:
+            while not self.seen.wait(0.01) and self.proc.poll() is None:
+                pass
+            if self.proc.poll() is None:
+                time.sleep(delay)
+                self.proc.send_signal(signal.SIGKILL)
+        self.returncode = self.proc.wait(timeout=300)
+        reader.join(timeout=10)
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+            if self.target and line.startswith("phase "):
+                current = line.split()[1]
+                if current in PHASES and PHASES.index(current) >= PHASES.index(self.target):
+                    self.seen.set()
+
+    @property
+    def killed(self) -> bool:
+        return self.returncode == -signal.SIGKILL
+
+    @property
+    def last_phase(self) -> str:
+        return next((line[6:] for line in reversed(self.lines) if line.startswith("phase ")), "start-up")
+
+    def computed(self) -> set[str]:
+        return {line.split(":")[0][6:] for line in self.lines if line.startswith("stage ") and ": computed" in line}
+
+
+def datasets(path: Path) -> dict[str, np.ndarray]:
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def finished(folder: Path) -> dict[Path, tuple[int, int]]:
+    """Finished stage files and finished model checkpoints -> (inode, mtime): what must never be redone."""
+    files = list((folder / "smoke.h5.stages").glob("*.h5")) + [
+        p for p in (folder / "models" / "mnist").glob("*.pt") if not p.name.endswith(".partial.pt")
+    ]
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in files if p.exists()}
+
+
+def assert_nothing_damaged(folder: Path) -> None:
+    """Every file under its real name is complete: checkpoints load, HDF5 files open with their key."""
+    for p in folder.rglob("*"):
+        if p.is_dir() or p.name.startswith("."):
+            continue
+        if p.suffix == ".pt":
+            ckpt = torch.load(p, map_location="cpu", weights_only=True)
+            assert ckpt["format"] == "evsim.bridges.checkpoint", p
+        elif p.suffix == ".h5":
+            with h5py.File(p, "r") as f:
+                assert "key" in f.attrs or "scenario" in f.attrs, p
+        else:
+            raise AssertionError(f"unexpected file {p}")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    if not (data_dir() / "mnist").is_dir():
+        pytest.skip("MNIST not in the data directory ($EVSIM_DATA)")
+    folder = tmp_path_factory.mktemp("reference")
+    run = Run(folder)
+    assert run.returncode == 0, "\n".join(run.lines[-20:])
+    return folder
+
+
+@needs_mnist
+def test_two_runs_from_scratch_in_clean_folders_give_bit_identical_results(reference, tmp_path):
+    run = Run(tmp_path)
+    assert run.returncode == 0, "\n".join(run.lines[-20:])
+    first, second = datasets(reference / "smoke.h5"), datasets(tmp_path / "smoke.h5")
+    assert set(first) == set(second) and len(first) == 19
+    for name in first:
+        assert first[name].dtype == second[name].dtype, name
+        np.testing.assert_array_equal(second[name], first[name], err_msg=name)
+    with h5py.File(reference / "smoke.h5", "r") as a, h5py.File(tmp_path / "smoke.h5", "r") as b:
+        for stage in a["provenance/stages"]:  # both computed every stage, with the same content keys
+            assert a[f"provenance/stages/{stage}"].attrs["key"] == b[f"provenance/stages/{stage}"].attrs["key"]
+            assert not b[f"provenance/stages/{stage}"].attrs["cached"]
+
+
+@needs_mnist
+def test_a_run_killed_at_random_moments_resumes_to_the_same_file_and_loses_no_stage(reference, tmp_path):
+    rng = np.random.default_rng(13)
+    kills, lost, phases = 0, 0, []
+    for target, longest in KILLS:
+        before = finished(tmp_path)
+        run = Run(tmp_path, target, float(rng.uniform(0, longest)))
+        if run.killed:
+            kills += 1
+            phases.append(run.last_phase)
+        assert run.killed or run.returncode == 0, "\n".join(run.lines[-20:])
+        assert_nothing_damaged(tmp_path)
+        after = finished(tmp_path)
+        redone = [p.name for p, stamp in before.items() if after.get(p) != stamp]
+        redone += sorted(run.computed() & {p.stem for p in before if p.suffix == ".h5"})
+        lost += len(redone)
+        assert not redone, f"finished work done again after a kill in {target}: {redone}"
+    final = Run(tmp_path)
+    assert final.returncode == 0, "\n".join(final.lines[-20:])
+    print(f"\nfault injection: {kills} SIGKILLs survived (in: {', '.join(phases)}); stages or models lost: {lost}")
+    assert kills >= 5
+    assert not list(tmp_path.rglob(".*.tmp")) and not list(tmp_path.rglob("*.partial.pt"))
+    assert_nothing_damaged(tmp_path)
+    want, got = datasets(reference / "smoke.h5"), datasets(tmp_path / "smoke.h5")
+    assert set(got) == set(want)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+WRITER = """
+import sys, time
+from bridges.atomic import atomic_path
+with atomic_path(sys.argv[1]) as tmp, open(tmp, "wb") as f:
+    for _ in range(400):
+        f.write(b"new" * 1000); f.flush(); time.sleep(0.005)
+        print("writing", flush=True)
+"""
+
+
+def test_a_write_killed_midway_leaves_the_old_file_and_an_orphan_that_is_swept(tmp_path):
+    target = tmp_path / "result.h5"
+    target.write_bytes(b"old complete content")
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    for _ in range(20):
+        proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert target.read_bytes() == b"old complete content"
+    (leftover,) = orphans(tmp_path)
+    assert leftover.name.startswith(".result.h5.") and leftover.stat().st_size > 0
+    assert sweep_orphans(tmp_path) == [leftover] and not leftover.exists()
+
+
+def test_a_failed_write_leaves_nothing_and_a_live_writers_file_is_never_swept(tmp_path):
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "a.npz") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("disk full")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(tmp_path / "b.bin") as tmp:
+        tmp.write_bytes(b"in progress")
+        assert orphans(tmp_path) == []  # ours, and we are alive
+    assert (tmp_path / "b.bin").read_bytes() == b"in progress"
