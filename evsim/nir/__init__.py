@@ -329,8 +329,9 @@ def _tau_steps(name: str, what: str, tau: float, dt: float) -> float:
     steps = tau / dt
     if not steps >= 1:
         raise ValueError(
-            f"node {name!r}: {what}/dt = {tau!r}/{dt!r} = {steps:.6g} < 1 step; forward Euler at this dt would not "
-            "be a decay (1 - dt/tau < 0). Use a smaller dt (snnTorch graphs: dt=1e-4)"
+            f"node {name!r}: {what}/dt = {tau!r}/{dt!r} = {steps!r} < 1 step; forward Euler at this dt would not "
+            "be a decay (1 - dt/tau < 0). Read the graph at the dt it was written for (snnTorch 1.0: 1e-4; "
+            "Norse 1.1 writes tau = dt/tau_mem_inv, norse issue #411)"
         )
     return steps
 
