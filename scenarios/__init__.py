@@ -8,5 +8,7 @@ SCENARIOS = {
     "plot": ("scenarios.plot", "Draw a scenario's figures from its HDF5 file"),
     "train_fmnist": ("scenarios.train_fmnist", "Train Fashion-MNIST SNNs with Act-BP and Temp-BP for every encoder"),
     "bench_engine": ("scenarios.bench_engine", "Engine benchmark: event-driven evsim against dense time-stepped torch"),
+    "bench_resnet": ("scenarios.bench_resnet", "Deep-network benchmark: a ResNet18 SNN on CIFAR-10, evsim against dense torch"),
     "bench_training": ("scenarios.bench_training", "Training benchmark: Act-BP and Temp-BP against snnTorch"),
+    "interop": ("scenarios.interop", "NIR interchange: spikes and predictions identical with snnTorch, Norse and SpikingJelly?"),
 }

@@ -1,0 +1,248 @@
+"""Deep-network benchmark: a ResNet18-topology SNN on CIFAR-10 in evsim against dense torch.
+
+Network (the CIFAR variant of ResNet18): a 3x3 stem with 64 channels; [2, 2, 2, 2] basic blocks
+of 64-128-256-512 channels, each conv3x3 -> LIF -> conv3x3 (+ shortcut) -> LIF, the shortcut an
+identity or, where the block halves the resolution, a 1x1 stride-2 convolution, added as current
+into the block's second population (the authors' res_block); global average pooling folded into
+the classifier (its weights / 16, repeated over the 4x4 positions). LIF tau_m = tau_s = 2, theta 1,
+T = 10 (Table 1). Input: the fused encoding current + RateSynE + TTFS of real CIFAR-10 test images
+(9 channels; the current part costs MACs, the spike parts SOPs).
+
+Weights: no CIFAR-10 SNN is trained yet (that is the CIFAR-10 issue), so the weights are scaled
+Gaussian ones, calibrated population by population (bisection on each population's input scale,
+on four training images) to a target activity (default 10% of neurons spiking per step): the
+file and the output say so. Replace them with trained weights when those exist (`--network`).
+
+Measured in one run with the same thread count: evsim on the whole test set (rate decoding, all T
+steps, exact SOPs and MACs), and on a subset evsim against the dense time-stepped torch loop of
+`bridges.timestep` (conv2d per step, batch 64); then time per image against SOPs per image over an
+activity sweep (the calibrated network at several input scales). Results: results/bench_resnet.h5.
+
+    python -m scenarios bench_resnet [--samples 10000] [--baseline-samples 256] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+
+import numba
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import evsim
+from bridges.datasets import cifar10_source, load_cifar10
+from bridges.timestep import DenseSimulator
+from evsim.network import INPUT, Conv2d, Dense, Identity, Network, Population
+
+from .results import write_results
+
+T = 10
+TAU = 2.0
+METHODS = ("current", "ratesyn_e", "ttfs")
+STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))  # (channels, stride of the first block)
+
+
+def resnet18(rng: np.random.Generator, in_channels: int = 9, classes: int = 10, scales=None) -> Network:
+    """The ResNet18 SNN (CIFAR variant) with N(0, 1/fan_in) weights times a scale per population.
+
+    scales: (P,) multipliers of every projection into population p (default ones).
+    Populations: stem, then two per block (after conv1, after conv2 + shortcut), then the output.
+    """
+    lif = evsim.LIF(tau_m=TAU, tau_s=TAU)
+    pops, projs, specs = [], [], []
+
+    def conv(source, c_in, c_out, k, stride, target):
+        weight = rng.standard_normal((c_out, c_in, k, k)) / np.sqrt(c_in * k * k)
+        specs.append((len(projs), target))
+        projs.append(Conv2d(source, target, weight, stride=stride, padding=k // 2))
+
+    size = 32
+    pops.append(Population((64, size, size), lif))
+    conv(INPUT, in_channels, 64, 3, 1, 0)
+    node, channels = 0, 64
+    for width, first_stride in STAGES:
+        for block in range(2):
+            stride = first_stride if block == 0 else 1
+            size_out = (size - 1) // stride + 1
+            a = len(pops)
+            pops.append(Population((width, size_out, size_out), lif))
+            conv(node, channels, width, 3, stride, a)
+            b = len(pops)
+            pops.append(Population((width, size_out, size_out), lif))
+            conv(a, width, width, 3, 1, b)
+            if stride == 1 and channels == width:
+                specs.append((len(projs), b))
+                projs.append(Identity(node, b))
+            else:
+                conv(node, channels, width, 1, stride, b)
+            node, channels, size = b, width, size_out
+    out = len(pops)
+    pops.append(Population((classes,), lif))
+    fc = rng.standard_normal((classes, channels)) / np.sqrt(channels)
+    # global average pooling folded into the classifier: weight / (H W), repeated over positions
+    folded = np.repeat(fc[:, :, None], size * size, axis=2).reshape(classes, -1) / (size * size)
+    specs.append((len(projs), out))
+    projs.append(Dense(node, out, folded))
+    if scales is not None:
+        projs = [_scaled(p, scales[target]) for p, (_, target) in zip(projs, specs)]
+    return Network((in_channels, 32, 32), pops, projs, metadata={"architecture": "resnet18-cifar", "weights": "random"})
+
+
+def _scaled(proj, s: float):
+    if isinstance(proj, Identity):
+        return Identity(proj.source, proj.target, proj.scale * s)
+    if isinstance(proj, Conv2d):
+        return Conv2d(proj.source, proj.target, proj.weight * s, proj.stride, proj.padding)
+    return Dense(proj.source, proj.target, proj.weight * s)
+
+
+def truncated(net: Network, last: int) -> Network:
+    """Populations 0..last and the projections among them (population `last` becomes the output)."""
+    projs = [p for p in net.projections if p.target <= last]
+    return Network(net.input_shape, net.populations[: last + 1], projs)
+
+
+def calibrate(seed: int, events: evsim.InputEvents, target_rate: float, iterations: int = 8) -> tuple[Network, np.ndarray]:
+    """Scales per population so that each hidden population spikes at about `target_rate` per
+    neuron and step on `events` (bisection in log scale, one population at a time, in order)."""
+    base = resnet18(np.random.default_rng(seed))
+    P = len(base.populations)
+    scales = np.ones(P)
+    for p in tqdm(range(P - 1), desc="calibrate activity", unit="population"):
+        lo, hi = np.log(0.1), np.log(50.0)
+        for _ in range(iterations):
+            scales[p] = np.exp((lo + hi) / 2)
+            net = truncated(resnet18(np.random.default_rng(seed), scales=scales), p)
+            res = evsim.simulate(net, events)
+            rate = res.spike_counts[:, p].sum() / (res.steps.sum() * net.populations[p].size)
+            if rate < target_rate:
+                lo = np.log(scales[p])
+            else:
+                hi = np.log(scales[p])
+        scales[p] = np.exp((lo + hi) / 2)
+    scales[P - 1] = 4.0  # the readout: enough drive that the output spikes
+    return resnet18(np.random.default_rng(seed), scales=scales), scales
+
+
+def simulate_chunks(net: Network, x: np.ndarray, chunk: int, desc: str) -> tuple[float, dict[str, np.ndarray]]:
+    """evsim on images x (N, 3, 32, 32) in [0, 1], `chunk` at a time; seconds in the engine and the
+    per-image counts. Encoding happens outside the timing, as the baseline's does."""
+    seconds, parts = 0.0, {"sops": [], "macs": [], "predictions": [], "spike_counts": [], "steps": []}
+    for lo in tqdm(range(0, len(x), chunk), desc=desc, unit="chunk", leave=False):
+        events = evsim.encode_events(x[lo : lo + chunk], T, list(METHODS))
+        start = time.perf_counter()
+        res = evsim.simulate(net, events)
+        seconds += time.perf_counter() - start
+        for k in parts:
+            parts[k].append(getattr(res, k))
+    return seconds, {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m scenarios bench_resnet", description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=10000, help="test images for evsim's whole-set run (max 10000)")
+    parser.add_argument("--baseline-samples", type=int, default=256, help="test images for the side-by-side comparison")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for evsim and torch alike")
+    parser.add_argument("--batch", type=int, default=64, help="batch size of the torch baseline")
+    parser.add_argument("--chunk", type=int, default=256, help="images per evsim call")
+    parser.add_argument("--activity", type=float, default=0.10, help="calibration target: spikes per neuron and step")
+    parser.add_argument("--sweep", type=float, nargs="*", default=[0.25, 0.5, 1.0], help="input scales of the activity sweep")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
+    parser.add_argument("--out", default="results/bench_resnet.h5")
+    args = parser.parse_args(argv)
+    if not 1 <= args.samples <= 10000 or not 1 <= args.baseline_samples <= args.samples:
+        parser.error("--samples must lie in 1..10000 and --baseline-samples in 1..samples")
+    if min(args.threads, args.batch, args.chunk) < 1:
+        parser.error("--threads, --batch and --chunk must be >= 1")
+    if not 0 < args.activity < 1 or any(s <= 0 or s > 1 for s in args.sweep):
+        parser.error("--activity must lie in (0, 1) and --sweep scales in (0, 1]")
+
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(args.threads)
+    source = cifar10_source("test", args.data)
+    label = "CIFAR-10 (JPEG mirror)" if source == "jpeg" else "CIFAR-10"
+    test_x, test_y = load_cifar10("test", args.data)
+    train_x, _ = load_cifar10("train", args.data)
+    x = test_x[: args.samples].astype(np.float32) / 255.0
+    print(f"{label}: {len(x)} test images; {args.threads} thread(s)")
+
+    cal = evsim.encode_events(train_x[:4].astype(np.float32) / 255.0, T, list(METHODS))
+    net, scales = calibrate(args.seed, cal, args.activity)
+    n_neurons = sum(p.size for p in net.populations)
+    print(f"ResNet18 SNN: {len(net.populations)} populations, {n_neurons:,} neurons, "
+          f"{int(net.n_synapses().sum()):,} synapses; random weights calibrated to {args.activity:.0%} activity")  # fmt: skip
+
+    evsim.simulate(net, evsim.encode_events(x[:2], T, list(METHODS)))  # compile outside the timing
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t_all, all_counts = simulate_chunks(net, x, args.chunk, "evsim, whole test set")
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sops_img = all_counts["sops"].sum(axis=1)
+    macs_img = all_counts["macs"].sum(axis=1)
+    hidden = all_counts["spike_counts"][:, :-1].sum(axis=1) / (T * (n_neurons - net.n_out))
+    print(f"\nevsim, {len(x)} images, rate decoding, all {T} steps: {t_all:.1f} s ({len(x) / t_all:.2f} samples/s), "
+          f"{sops_img.mean():,.0f} SOPs + {macs_img.mean():,.0f} MACs per image, "
+          f"{sops_img.sum() / t_all / 1e9:.2f} GSOP/s, hidden activity {hidden.mean():.1%} per step; "
+          f"peak RSS {rss_after / 2**20:.2f} GiB")  # fmt: skip
+
+    # side by side on a subset: evsim and the dense torch loop, same images, same threads
+    xb = x[: args.baseline_samples]
+    t_ev, sub = simulate_chunks(net, xb, args.chunk, "evsim, subset")
+    dense_inputs = evsim.encode(xb, T, list(METHODS))
+    sim = DenseSimulator(net)
+    sim.run(dense_inputs[:, :2], args.batch)  # warm up
+    start = time.perf_counter()
+    dense_out, _ = sim.run(dense_inputs, args.batch)
+    t_dense = time.perf_counter() - start
+    agree = float((evsim.decode(dense_out, "rate") == sub["predictions"]).mean())
+    ratio = t_dense / t_ev
+    print(f"side by side, {len(xb)} images: evsim {len(xb) / t_ev:.2f} samples/s, dense torch (batch {args.batch}) "
+          f"{len(xb) / t_dense:.2f} samples/s: evsim {ratio:.2f}x; identical predictions {agree:.2%}")  # fmt: skip
+
+    # cost against SOPs: the same network, input scaled to vary the activity
+    sweep_sops, sweep_t, sweep_rate = [], [], []
+    xs = x[: args.baseline_samples]
+    print(f"\nactivity sweep ({len(xs)} images):\n  {'input scale':<12}{'activity':>9}{'SOPs/image':>14}{'ms/image':>10}{'GSOP/s':>8}")
+    for s in args.sweep:
+        t, c = simulate_chunks(net, xs * np.float32(s), args.chunk, f"sweep x{s}")
+        sops = c["sops"].sum(axis=1).mean()
+        act = (c["spike_counts"][:, :-1].sum(axis=1) / (T * (n_neurons - net.n_out))).mean()
+        sweep_sops.append(sops)
+        sweep_t.append(t / len(xs))
+        sweep_rate.append(act)
+        print(f"  {s:<12}{act:>9.1%}{sops:>14,.0f}{1e3 * t / len(xs):>10.1f}{sops * len(xs) / t / 1e9:>8.2f}")
+    slope, intercept = np.polyfit(sweep_sops, sweep_t, 1)
+    print(f"  time per image = {intercept * 1e3:.2f} ms + {slope * 1e12:.1f} ps x SOPs ({1 / slope / 1e9:.1f} GSOP/s marginal)")
+
+    settings = {
+        "scenario": "bench_resnet", "dataset": label, "cifar10_source": source, "samples": len(x),
+        "baseline_samples": len(xb), "threads": args.threads, "baseline_batch": args.batch, "chunk": args.chunk,
+        "seed": args.seed, "T": T, "tau_m": TAU, "tau_s": TAU, "theta": 1.0, "neuron": "lif",
+        "architecture": "resnet18-cifar", "weights": "random, calibrated per population", "target_activity": args.activity,
+        "encoder": list(METHODS), "decoder": "rate", "early_exit": False, "dtype": "float32",
+        "sweep_input_scales": list(args.sweep),
+    }  # fmt: skip
+    path = write_results(
+        args.out,
+        {
+            "whole_set/seconds": t_all, "whole_set/samples_per_s": len(x) / t_all, "whole_set/sops_per_image": sops_img,
+            "whole_set/macs_per_image": macs_img, "whole_set/hidden_activity": hidden,
+            "whole_set/gsop_per_s": sops_img.sum() / t_all / 1e9, "whole_set/peak_rss_bytes": rss_after * 1024,
+            "whole_set/rss_before_bytes": rss_before * 1024,
+            "side_by_side/evsim_samples_per_s": len(xb) / t_ev, "side_by_side/dense_samples_per_s": len(xb) / t_dense,
+            "side_by_side/ratio": ratio, "side_by_side/identical_predictions": agree,
+            "sweep/sops_per_image": sweep_sops, "sweep/s_per_image": sweep_t, "sweep/activity": sweep_rate,
+            "sweep/fit_s_per_sop": slope, "sweep/fit_s_intercept": intercept, "calibration/scales": scales,
+            "sops_per_layer": all_counts["sops"].mean(axis=0),
+        },  # fmt: skip
+        settings,
+    )
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
