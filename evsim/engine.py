@@ -378,26 +378,29 @@ def _project(target, weights, maps, scale, q, idx, val, n, use_val):
 
 
 @njit(cache=True, nogil=True)
-def _integrate(membrane, current, bias, decay_m, theta, reset_zero, events, spikes, record_offset):
+def _integrate(membrane, current, bias, decay_m, theta, reset_zero, fired, events, spikes, record_offset):
     """Update one population's membranes (n,) in place; write its spike positions to `events`.
 
+    Two passes: a branch-free one over all neurons (vectorised: membrane, spike flag, reset),
+    then a compaction of the flags into event positions. fired: (n,) uint8 scratch.
     spikes: this step's record row, written at record_offset (skipped when it is -1).
     Returns the number of spikes.
     """
-    count = 0
-    for i in range(membrane.shape[0]):
+    n = membrane.shape[0]
+    for i in range(n):
         u = decay_m * membrane[i] + current[i] + bias[i]
-        if u >= theta:
-            events[count] = i
-            count += 1
-            if record_offset >= 0:
-                spikes[record_offset + i] = 1
-            if reset_zero:
-                membrane[i] = 0
-            else:
-                membrane[i] = u - theta
-        else:
-            membrane[i] = u
+        f = u >= theta
+        fired[i] = f
+        reset = 0.0 if reset_zero else u - theta
+        membrane[i] = reset if f else u
+    count = 0
+    for i in range(n):
+        events[count] = i
+        count += fired[i]
+    if record_offset >= 0 and count > 0:
+        row = spikes[record_offset : record_offset + n]
+        for i in range(n):
+            row[i] = fired[i]
     return count
 
 
@@ -418,6 +421,7 @@ def _run(
         membrane = np.empty(N, dtype=bias.dtype)
         current = np.empty(N, dtype=bias.dtype)
         events = np.empty(N, dtype=np.int64)  # population p's spikes of this step at its offset
+        fired = np.empty(N, dtype=np.uint8)
         n_events = np.zeros(P, dtype=np.int64)
         in_spikes = np.empty(n_in, dtype=np.int64)
         in_currents = np.empty(n_in, dtype=np.int64)
@@ -469,7 +473,7 @@ def _run(
                             spikes_in_out[b, l] += n_events[src]
                     n_events[p] = _integrate(
                         membrane[lo:hi], target, bias[lo:hi], pop_f[p, F_DECAY_M], pop_f[p, F_THETA],
-                        pops[p, P_RESET_ZERO] != 0, events[lo:hi], spikes_out[k, b], pops[p, P_RECORD],
+                        pops[p, P_RESET_ZERO] != 0, fired[lo:hi], events[lo:hi], spikes_out[k, b], pops[p, P_RECORD],
                     )  # fmt: skip
                     counts_out[b, p] += n_events[p]
                     updates_out[b, p] += hi - lo
