@@ -98,6 +98,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/fig2.h5")
+    parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")
     args = parser.parse_args(argv)
     epochs = (100 if args.full else 10) if args.ann_epochs is None else args.ann_epochs
     if epochs < 1 or not 1 <= args.test_samples <= 10000 or args.stability_trials < 1 or args.threads < 1:
@@ -120,7 +121,7 @@ def main(argv=None) -> None:
         "test_samples": len(test.y), "encoder_seed": args.seed, "stability_trials": args.stability_trials,
         "threads": args.threads,
     }  # fmt: skip
-    stages = StageCache(args.out, settings, code="scenarios.fig2")
+    stages = StageCache(args.out, settings, code="scenarios.fig2", recompute=args.recompute)
 
     victim, _ = get_ann("mnist", train, test, epochs, VICTIM_SEED)
     attackers = [get_ann("mnist", train, test, epochs, s)[0] for s in ATTACKER_SEEDS]

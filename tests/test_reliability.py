@@ -19,7 +19,11 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import assert_same_run, encoded_batches, networks
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import evsim
 from bridges.atomic import atomic_path, orphans, sweep_orphans
 from bridges.datasets import data_dir
 
@@ -194,3 +198,65 @@ def test_a_failed_write_leaves_nothing_and_a_live_writers_file_is_never_swept(tm
         tmp.write_bytes(b"in progress")
         assert orphans(tmp_path) == []  # ours, and we are alive
     assert (tmp_path / "b.bin").read_bytes() == b"in progress"
+
+
+# ------------------------------------------------------------------------------- slow: -m slow
+
+FUZZ = {"networks": 0}
+
+
+@pytest.mark.slow
+@settings(max_examples=10_000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), net=networks(max_populations=4, max_size=24), mode=st.sampled_from([("rate", False), ("ttfs", False), ("ttfs", True)]))
+def test_fuzz_simulate_against_the_reference_on_10000_random_networks(data, net, mode):
+    """evsim.simulate and evsim.reference_simulate agree exactly (float64) on every layer's spikes,
+    predictions, exit steps and counts, for 10,000 random networks (mixed IF/LIF, skips, biases)."""
+    inputs = data.draw(encoded_batches(net.n_in))
+    decoder, early_exit = mode
+    got = evsim.simulate(net, inputs, decoder=decoder, early_exit=early_exit, dtype=np.float64, record_hidden=True)
+    want = evsim.reference_simulate(net, inputs, decoder=decoder, early_exit=early_exit, dtype=np.float64)
+    assert_same_run(got, want)
+    FUZZ["networks"] += 1
+
+
+@pytest.mark.slow
+def test_fuzz_count():
+    """Runs after the fuzz (file order) and reports how many networks it compared."""
+    print(f"\nfuzzed networks compared with the reference: {FUZZ['networks']}")
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_fig2_twice_from_scratch_gives_bit_identical_datasets(tmp_path, monkeypatch):
+    from scenarios.__main__ import main as scenarios_main
+
+    args = ["fig2", "--test-samples", "100", "--ann-epochs", "1", "--stability-trials", "2", "--threads", "1"]
+    for run in ("a", "b"):
+        monkeypatch.setenv("EVSIM_MODELS", str(tmp_path / run / "models"))
+        scenarios_main([*args, "--out", str(tmp_path / run / "fig2.h5")])
+    first, second = datasets(tmp_path / "a" / "fig2.h5"), datasets(tmp_path / "b" / "fig2.h5")
+    assert set(first) == set(second) and len(first) > 50
+    for name in first:
+        np.testing.assert_array_equal(second[name], first[name], err_msg=name)
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_many_kills_at_random_moments(reference, tmp_path):
+    """The fault injection with 20 kills at uniformly random moments of the whole run."""
+    rng = np.random.default_rng(29)
+    kills = 0
+    for _ in range(20):
+        before = finished(tmp_path)
+        run = Run(tmp_path, "training", float(rng.uniform(0, 6)))
+        kills += run.killed
+        assert run.killed or run.returncode == 0
+        assert_nothing_damaged(tmp_path)
+        after = finished(tmp_path)
+        assert all(after.get(p) == stamp for p, stamp in before.items())
+        assert not run.computed() & {p.stem for p in before if p.suffix == ".h5"}
+    assert Run(tmp_path).returncode == 0
+    print(f"\nslow fault injection: {kills} of 20 SIGKILLs landed before the run finished; 0 stages lost")
+    want, got = datasets(reference / "smoke.h5"), datasets(tmp_path / "smoke.h5")
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
