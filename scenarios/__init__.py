@@ -11,5 +11,4 @@ SCENARIOS = {
     "bench_resnet": ("scenarios.bench_resnet", "Deep-network benchmark: a ResNet18 SNN on CIFAR-10, evsim against dense torch"),
     "bench_training": ("scenarios.bench_training", "Training benchmark: Act-BP and Temp-BP against snnTorch"),
     "interop": ("scenarios.interop", "NIR interchange: spikes and predictions identical with snnTorch, Norse and SpikingJelly?"),
-    "interop": ("scenarios.interop", "NIR interchange: spikes and predictions identical with snnTorch, Norse and SpikingJelly?"),
 }
