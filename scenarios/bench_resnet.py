@@ -34,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 import evsim
+from evsim import energy
 from bridges.datasets import cifar10_source, load_cifar10
 from bridges.timestep import DenseSimulator
 from evsim.network import INPUT, Conv2d, Dense, Identity, Network, Population
@@ -131,14 +132,14 @@ def calibrate(seed: int, events: evsim.InputEvents, target_rate: float, iteratio
 def simulate_chunks(net: Network, x: np.ndarray, chunk: int, desc: str) -> tuple[float, dict[str, np.ndarray]]:
     """evsim on images x (N, 3, 32, 32) in [0, 1], `chunk` at a time; seconds in the engine and the
     per-image counts. Encoding happens outside the timing, as the baseline's does."""
-    seconds, parts = 0.0, {"sops": [], "macs": [], "predictions": [], "spike_counts": [], "steps": []}
+    seconds, parts = 0.0, {"sops": [], "macs": [], "predictions": [], "spike_counts": [], "steps": [], "sops_estimate": []}
     for lo in tqdm(range(0, len(x), chunk), desc=desc, unit="chunk", leave=False):
         events = evsim.encode_events(x[lo : lo + chunk], T, list(METHODS))
         start = time.perf_counter()
         res = evsim.simulate(net, events)
         seconds += time.perf_counter() - start
         for k in parts:
-            parts[k].append(getattr(res, k))
+            parts[k].append(energy.sop_estimate(net, res) if k == "sops_estimate" else getattr(res, k))
     return seconds, {k: np.concatenate(v) for k, v in parts.items()}
 
 
@@ -184,6 +185,10 @@ def main(argv=None) -> None:
     sops_img = all_counts["sops"].sum(axis=1)
     macs_img = all_counts["macs"].sum(axis=1)
     hidden = all_counts["spike_counts"][:, :-1].sum(axis=1) / (T * (n_neurons - net.n_out))
+    exact_layer, estimate_layer = all_counts["sops"].mean(axis=0), all_counts["sops_estimate"].mean(axis=0)
+    spiking = exact_layer > 0
+    print(f"paper's estimate xi*FLOP / exact SOPs: {estimate_layer.sum() / exact_layer.sum():.4f} in total, "
+          f"{(estimate_layer[spiking] / exact_layer[spiking]).min():.4f}..{(estimate_layer[spiking] / exact_layer[spiking]).max():.4f} per layer")  # fmt: skip
     print(f"\nevsim, {len(x)} images, rate decoding, all {T} steps: {t_all:.1f} s ({len(x) / t_all:.2f} samples/s), "
           f"{sops_img.mean():,.0f} SOPs + {macs_img.mean():,.0f} MACs per image, "
           f"{sops_img.sum() / t_all / 1e9:.2f} GSOP/s, hidden activity {hidden.mean():.1%} per step; "
@@ -237,7 +242,7 @@ def main(argv=None) -> None:
             "side_by_side/ratio": ratio, "side_by_side/identical_predictions": agree,
             "sweep/sops_per_image": sweep_sops, "sweep/s_per_image": sweep_t, "sweep/activity": sweep_rate,
             "sweep/fit_s_per_sop": slope, "sweep/fit_s_intercept": intercept, "calibration/scales": scales,
-            "sops_per_layer": all_counts["sops"].mean(axis=0),
+            "sops_per_layer": exact_layer, "sops_estimate_per_layer": estimate_layer,
         },  # fmt: skip
         settings,
     )
