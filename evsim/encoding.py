@@ -127,7 +127,8 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
     the channel axis of the batch). The events equal `input_events(encode(x, T, method, seed), ...)`
     with `input_kind` = the methods, but the current, RateSyn and TTFS encoders never build the
     dense (T, B, ...) batch: work and memory grow with the events, not with T x n_in.
-    Poisson draws its random numbers densely (to keep `encode`'s draws) and is converted.
+    Poisson draws `encode`'s random numbers one step at a time (the same stream); in a fused list
+    it is encoded densely and converted.
     """
     T = _check_T(T)
     arr = _check_x(x)
@@ -141,6 +142,8 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
             raise ValueError(f"unknown encoding method {m!r}; choose from {ENCODERS} or a list of them (fused)")
     B = arr.shape[0]
     shape = (arr.shape[1] * len(methods),) + arr.shape[2:]
+    if methods == ["poisson"]:
+        return _poisson_events(arr, T, seed, shape)
     if "poisson" in methods:
         dense = encode(arr, T, method, seed=seed)
         return input_events(dense, shape, input_kind=methods)
@@ -152,3 +155,15 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
     return deterministic_events(
         np.ascontiguousarray(np.tile(flat, K)), np.ascontiguousarray(np.tile(counts, K)), codes, T, shape
     )
+
+
+def _poisson_events(x: np.ndarray, T: int, seed, shape: tuple[int, ...]) -> InputEvents:
+    """Poisson events with `encode`'s draws: rng.random((T, *x.shape)) fills step after step, so
+    drawing x.shape T times gives the same numbers, and only a bool (T, B, n) mask is kept."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    B = x.shape[0]
+    flat = x.reshape(B, -1)
+    spikes = np.empty((T,) + flat.shape, dtype=bool)
+    for k in range(T):
+        np.less(rng.random(flat.shape), flat, out=spikes[k])
+    return input_events(spikes, shape, input_kind="spikes")

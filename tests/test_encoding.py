@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import evsim
 from evsim.encoding import ENCODERS, encode, spike_count
 
 SPIKE_ENCODERS = ("poisson", "ratesyn_s", "ratesyn_e", "ttfs")
@@ -564,3 +565,24 @@ def test_channel_axis_out_of_range_raises(shape, axis):
     """A fused channel_axis outside x's dimensions is an error."""
     with pytest.raises(ValueError, match="channel_axis"):
         encode(np.full(shape, 0.5), 10, ["current", "ratesyn_s"], channel_axis=axis)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    T=st.integers(1, 30),
+    method=st.one_of(st.sampled_from(evsim.ENCODERS), st.sampled_from([["current", "ratesyn_e", "ttfs"], ["ttfs", "poisson"]])),
+    shape=st.sampled_from([(4, 9), (3, 2, 3, 3), (1, 1)]),
+)
+def test_encode_events_equal_the_dense_encoding(seed, T, method, shape):
+    """Events straight from the encoder equal the dense encoding turned into events: same steps,
+    indices, values, the same draws for Poisson, and the current mask of the fused blocks."""
+    x = np.random.default_rng(seed).random(shape)
+    x[x < 0.3] = 0.0
+    got = evsim.encode_events(x, T, method, seed=seed)
+    kind = "auto" if isinstance(method, str) and method != "current" else ([method] if isinstance(method, str) else method)
+    want = evsim.input_events(evsim.encode(x, T, method, seed=seed), got.shape, input_kind=kind)
+    for name in ("offsets", "index", "value", "current"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    assert got.T == T and got.B == shape[0]
+    np.testing.assert_array_equal(got.to_dense(), evsim.encode(x, T, method, seed=seed).reshape((T,) + (shape[0],) + got.shape))
