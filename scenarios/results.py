@@ -122,7 +122,7 @@ def _stage_file_stem(name: str) -> str:
 
 def project_code_hash() -> str:
     """Hash of every module of evsim, bridges and scenarios (the default code of a stage)."""
-    return files_hash(p for pkg in PROJECT_PACKAGES for p in (REPO / pkg).glob("*.py"))
+    return files_hash(p for pkg in PROJECT_PACKAGES for p in (REPO / pkg).rglob("*.py"))
 
 
 class StaleStageError(RuntimeError):

@@ -2,12 +2,16 @@
 (SIGKILL during training, attacks, simulation and writing) resumes to the same file, leaves no
 damaged file behind and never recomputes a finished stage or retrains a finished model.
 
-The scenario is `scenarios.smoke` (Fig. 2's pipeline on a subset of MNIST), run as a subprocess.
+The scenario is `scenarios.smoke` (Fig. 2's pipeline on a subset of MNIST), run as a subprocess
+from a copy of the source taken when the module starts (with Numba's caches): stage keys hash the
+code, so edits others make in the working tree meanwhile must not reach the runs. The same copy
+lets a test edit the code and see which stages are recomputed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +30,7 @@ from hypothesis import strategies as st
 import evsim
 from bridges.atomic import atomic_path, orphans, sweep_orphans
 from bridges.datasets import data_dir
+from scenarios.content import PACKAGES, REPO
 
 needs_mnist = pytest.mark.skipif(not (data_dir() / "mnist").is_dir(), reason="MNIST not in the data directory ($EVSIM_DATA)")
 
@@ -37,15 +42,30 @@ KILLS = [("training", 0.8), ("training", 1.5), ("attack", 0.002), ("simulation",
          ("writing", 0.003), ("writing", 0.01)]  # fmt: skip
 
 
-class Run:
-    """One subprocess of the smoke scenario writing into `folder`, optionally SIGKILLed `delay` s
-    after it prints `phase <target>` (or a later phase's marker)."""
+def copy_source(dest: Path, origin: Path = REPO) -> Path:
+    """The project's packages copied from `origin` to `dest` (times kept: Numba's caches stay valid)."""
+    for pkg in PACKAGES:
+        shutil.copytree(origin / pkg, dest / pkg, symlinks=True)
+    return dest
 
-    def __init__(self, folder: Path, target: str | None = None, delay: float = 0.0):
-        env = os.environ | {"EVSIM_MODELS": str(folder / "models"), "PYTHONUNBUFFERED": "1"}
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    return copy_source(tmp_path_factory.mktemp("source"))
+
+
+class Run:
+    """One subprocess of the smoke scenario (code from `source`) writing into `folder`, optionally
+    SIGKILLed `delay` s after it prints `phase <target>` (or a later phase's marker)."""
+
+    def __init__(self, source: Path, folder: Path, target: str | None = None, delay: float = 0.0):
+        env = os.environ | {
+            "EVSIM_MODELS": str(folder / "models"), "EVSIM_DATA": str(data_dir().resolve()), "PYTHONPATH": str(source),
+            "PYTHONUNBUFFERED": "1",
+        }  # fmt: skip
         self.proc = subprocess.Popen(
             [sys.executable, *SMOKE, "--out", str(folder / "smoke.h5")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=source,
         )  # fmt: skip
         self.lines: list[str] = []
         self.seen = threading.Event()
@@ -80,6 +100,10 @@ class Run:
     def computed(self) -> set[str]:
         return {line.split(":")[0][6:] for line in self.lines if line.startswith("stage ") and ": computed" in line}
 
+    def trained(self) -> int:
+        """How many training epochs this run did."""
+        return sum(1 for line in self.lines if " epoch " in line and ": loss " in line)
+
 
 def datasets(path: Path) -> dict[str, np.ndarray]:
     out = {}
@@ -112,18 +136,18 @@ def assert_nothing_damaged(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, source):
     if not (data_dir() / "mnist").is_dir():
         pytest.skip("MNIST not in the data directory ($EVSIM_DATA)")
     folder = tmp_path_factory.mktemp("reference")
-    run = Run(folder)
+    run = Run(source, folder)
     assert run.returncode == 0, "\n".join(run.lines[-20:])
     return folder
 
 
 @needs_mnist
-def test_two_runs_from_scratch_in_clean_folders_give_bit_identical_results(reference, tmp_path):
-    run = Run(tmp_path)
+def test_two_runs_from_scratch_in_clean_folders_give_bit_identical_results(source, reference, tmp_path):
+    run = Run(source, tmp_path)
     assert run.returncode == 0, "\n".join(run.lines[-20:])
     first, second = datasets(reference / "smoke.h5"), datasets(tmp_path / "smoke.h5")
     assert set(first) == set(second) and len(first) == 19
@@ -137,12 +161,12 @@ def test_two_runs_from_scratch_in_clean_folders_give_bit_identical_results(refer
 
 
 @needs_mnist
-def test_a_run_killed_at_random_moments_resumes_to_the_same_file_and_loses_no_stage(reference, tmp_path):
+def test_a_run_killed_at_random_moments_resumes_to_the_same_file_and_loses_no_stage(source, reference, tmp_path):
     rng = np.random.default_rng(13)
     kills, lost, phases = 0, 0, []
     for target, longest in KILLS:
         before = finished(tmp_path)
-        run = Run(tmp_path, target, float(rng.uniform(0, longest)))
+        run = Run(source, tmp_path, target, float(rng.uniform(0, longest)))
         if run.killed:
             kills += 1
             phases.append(run.last_phase)
@@ -153,7 +177,7 @@ def test_a_run_killed_at_random_moments_resumes_to_the_same_file_and_loses_no_st
         redone += sorted(run.computed() & {p.stem for p in before if p.suffix == ".h5"})
         lost += len(redone)
         assert not redone, f"finished work done again after a kill in {target}: {redone}"
-    final = Run(tmp_path)
+    final = Run(source, tmp_path)
     assert final.returncode == 0, "\n".join(final.lines[-20:])
     print(f"\nfault injection: {kills} SIGKILLs survived (in: {', '.join(phases)}); stages or models lost: {lost}")
     assert kills >= 5
@@ -163,6 +187,31 @@ def test_a_run_killed_at_random_moments_resumes_to_the_same_file_and_loses_no_st
     assert set(got) == set(want)
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+@needs_mnist
+def test_a_code_edit_recomputes_the_stages_whose_code_changed_and_nothing_else(source, reference, tmp_path):
+    """On a finished run: an edit to a module the scenario does not import recomputes nothing; an
+    edit to the scenario's own module recomputes its stages but retrains no model (the training
+    code does not import it); the file stays the same, now with fresh stage provenance."""
+    code = copy_source(tmp_path / "source", source)  # the code the reference ran
+    folder = tmp_path / "run"
+    shutil.copytree(reference, folder)
+    with (code / "scenarios" / "plot.py").open("a") as f:
+        f.write("\n# an edit elsewhere\n")
+    run = Run(code, folder)
+    assert run.returncode == 0 and run.computed() == set() and run.trained() == 0, run.lines[-10:]
+    with (code / "scenarios" / "smoke.py").open("a") as f:
+        f.write("\n# an edit to the scenario\n")
+    run = Run(code, folder)
+    assert run.returncode == 0 and run.trained() == 0
+    assert run.computed() == {"adv", "snn_current", "snn_poisson", "snn_ratesyn_e"}
+    assert any("not reused, it was computed with other code" in line for line in run.lines)
+    want, got = datasets(reference / "smoke.h5"), datasets(folder / "smoke.h5")
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    with h5py.File(folder / "smoke.h5", "r") as f:
+        assert not any(f[f"provenance/stages/{s}"].attrs["cached"] for s in f["provenance/stages"])
 
 
 WRITER = """
@@ -242,20 +291,21 @@ def test_fig2_twice_from_scratch_gives_bit_identical_datasets(tmp_path, monkeypa
 
 @pytest.mark.slow
 @needs_mnist
-def test_many_kills_at_random_moments(reference, tmp_path):
+def test_many_kills_at_random_moments(source, reference, tmp_path):
     """The fault injection with 20 kills at uniformly random moments of the whole run."""
     rng = np.random.default_rng(29)
     kills = 0
     for _ in range(20):
         before = finished(tmp_path)
-        run = Run(tmp_path, "training", float(rng.uniform(0, 6)))
+        run = Run(source, tmp_path, "training", float(rng.uniform(0, 6)))
         kills += run.killed
         assert run.killed or run.returncode == 0
         assert_nothing_damaged(tmp_path)
         after = finished(tmp_path)
-        assert all(after.get(p) == stamp for p, stamp in before.items())
-        assert not run.computed() & {p.stem for p in before if p.suffix == ".h5"}
-    assert Run(tmp_path).returncode == 0
+        redone = [p.name for p, stamp in before.items() if after.get(p) != stamp]
+        redone += sorted(run.computed() & {p.stem for p in before if p.suffix == ".h5"})
+        assert not redone, "\n".join([f"finished work done again: {redone}"] + run.lines[-30:])
+    assert Run(source, tmp_path).returncode == 0
     print(f"\nslow fault injection: {kills} of 20 SIGKILLs landed before the run finished; 0 stages lost")
     want, got = datasets(reference / "smoke.h5"), datasets(tmp_path / "smoke.h5")
     for name in want:
