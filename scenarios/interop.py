@@ -45,6 +45,7 @@ DT = 1e-3  # the step for Norse and SpikingJelly (both take dt as an argument)
 # the snnTorch Synaptic settings whose NIR export evsim runs exactly; the defaults differ in each
 SNNTORCH_EXACT = {"reset_mechanism": "zero", "reset_delay": False}
 SNNTORCH_DEFAULTS = {"reset_mechanism": "subtract", "reset_delay": True}
+CONV_TRAIN = 6400  # training images for the convolutional snnTorch model (100 batches of 64)
 
 
 def agreement(ours: list[np.ndarray], theirs: list[np.ndarray]) -> float:
@@ -253,6 +254,44 @@ def main(argv=None) -> None:
                         snntorch_to_ours(SNNTORCH_EXACT, bias=True, tag="bias"), labels))
     rows.append(attempt("snnTorch 1.0", "snnTorch -> evsim", "read at dt=1e-3 instead of 1e-4",
                         snntorch_to_ours(SNNTORCH_EXACT, dt=1e-3, tag="dt"), labels))
+
+    def snntorch_conv_to_ours():
+        """A convolutional model (conv 3x3 -> avg pool 2 -> dense), briefly trained in snnTorch."""
+        import snntorch as snn
+        import snntorch.utils
+
+        def syn(shape, **kw):
+            return snn.Synaptic(alpha=torch.full(shape, 0.9), beta=torch.full(shape, 0.9), threshold=torch.ones(shape),
+                                init_hidden=True, **SNNTORCH_EXACT, **kw)
+
+        torch.manual_seed(args.seed)
+        conv_model = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 8, 3, padding=1, bias=False), syn((8, 28, 28)), torch.nn.AvgPool2d(2), syn((8, 14, 14)),
+            torch.nn.Flatten(), torch.nn.Linear(8 * 14 * 14, 10, bias=False), syn((10,), output=True))
+        opt = torch.optim.Adam(conv_model.parameters(), 1e-3)
+        rng = np.random.default_rng(args.seed)
+        for i in range(0, CONV_TRAIN, 64):
+            b = rng.integers(0, len(train.x), 64)
+            x = torch.tensor(evsim.encode(train.x[b], T, ENCODER).reshape(T, 64, 1, 28, 28))
+            snntorch.utils.reset(conv_model)
+            counts = sum(conv_model(x[k])[0] for k in range(T))
+            loss = torch.nn.functional.cross_entropy(counts, torch.tensor(train.y[b]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with contextlib.redirect_stdout(io.StringIO()):
+            graph = export_to_nir(conv_model, torch.zeros(1, 1, 28, 28), ignore_dims=[0])
+        path = workdir / "snntorch_conv.nir"
+        nir.write(path, graph)
+        net = evsim.nir.load(path, SNNTORCH_DT)
+        images = inputs.reshape(T, -1, 1, 28, 28)
+        spikes, res = evsim_run(net, images)
+        theirs = [s.reshape(e.shape) for s, e in zip(run_snntorch(conv_model, images), spikes)]
+        return spikes, theirs, res, (f"trained on {CONV_TRAIN} images; after the pool the CubaLIF's input factor "
+                                     "w_in r dt / tau_mem goes into theta (a pool has no weights)")
+
+    rows.append(attempt("snnTorch 1.0", "snnTorch -> evsim", "conv 3x3 + avg pool 2 + dense, exact settings",
+                        snntorch_conv_to_ours, labels))
 
     # --- Norse
     def ours_to_norse():
