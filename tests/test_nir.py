@@ -425,6 +425,11 @@ def test_export_errors_name_the_population():
     net = Network((4,), [Population((1, 2, 2), evsim.LIF(2, 2))], [Dense(INPUT, 0, np.eye(4))])
     with pytest.raises(ValueError, match="projection 0 .*restores a \\(C, H, W\\)"):
         to_nir(net, 1e-3)
+    # a hidden population that feeds nothing would be a second NIR output
+    net = Network((2,), [Population((2,), evsim.LIF(2, 2)), Population((2,), evsim.LIF(2, 2))],
+                  [Dense(INPUT, 0, np.eye(2)), Dense(INPUT, 1, np.eye(2))])
+    with pytest.raises(ValueError, match=r"population\(s\) \[0\] feed no projection"):
+        to_nir(net, 1e-3)
     with pytest.raises(ValueError, match="'a/b'"):
         to_nir(Network.dense([np.eye(2)], neuron=evsim.LIF(2, 2), metadata={"a/b": 1}), 1e-3)
 
@@ -445,6 +450,14 @@ def test_command_line_export_import_inspect(tmp_path, capsys):
     assert_same_network(net, evsim.load_network(tmp_path / "back.h5"))
     with pytest.raises(SystemExit):
         main(["import", str(tmp_path / "net.nir"), str(tmp_path / "back.h5")])  # --dt is required
+    # the module runs as `python -m evsim.nir` (a package with __main__, so no runpy warning)
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-W", "error", "-m", "evsim.nir", "inspect", str(tmp_path / "net.nir")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "population_1: IF" in done.stdout
 
 
 # --------------------------------------------------------------------------------- snnTorch 1.0

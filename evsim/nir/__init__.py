@@ -195,6 +195,13 @@ def to_nir(net: Network, dt: float, *, lossy_reset: bool = False):
         if "/" in key:
             raise ValueError(f"metadata key {key!r} holds '/', which NIR's HDF5 files read as a group path")
 
+    sources = {proj.source for proj in net.projections}
+    dead = [p for p in range(len(net.populations) - 1) if p not in sources]
+    if dead:
+        raise ValueError(
+            f"population(s) {dead} feed no projection: NIR would make each a second graph output, and evsim's "
+            "output is the last population alone"
+        )
     nodes = {"input": nir.Input(input_type=np.array(net.input_shape))}
     edges: list[tuple[str, str]] = []
     lossy = []
