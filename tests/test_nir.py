@@ -700,3 +700,35 @@ def test_snntorch_convolutional_model_in_evsim():
     assert np.array_equal(theirs["1"].reshape(ours[0].shape), ours[0])  # before the pool: exact
     for name, spikes in zip(["3", "6"], ours[1:]):
         assert np.mean(theirs[name].reshape(spikes.shape) == spikes) > 0.99
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_deep_evsim_model_runs_identically_in_snntorch():
+    """Conv2d, AvgPool2d and a residual block (two edges into one node) written by evsim run in
+    snnTorch's import_from_nir with identical spikes in every layer. The readout is a convolution:
+    snnTorch 1.0 reads NIR's Flatten(start_dim=0) as torch's Flatten(0, -1), which flattens the
+    batch too, so no graph with a Flatten (its own exports included) runs there."""
+    pytest.importorskip("snntorch")
+    pytest.importorskip("nirtorch")
+    import contextlib
+    import io
+
+    from snntorch.import_nir import import_from_nir
+
+    rng = np.random.default_rng(3)
+    w = lambda *shape: rng.normal(0.15, 0.5, shape) * 6 / math.sqrt(math.prod(shape[1:]))  # noqa: E731
+    lif = evsim.LIF(tau_m=10, tau_s=5, theta=1.0)
+    pops = [Population(s, lif) for s in [(4, 8, 8), (4, 4, 4), (4, 4, 4), (4, 4, 4), (2, 4, 4)]]
+    projs = [Conv2d(INPUT, 0, w(4, 1, 3, 3), padding=1), AvgPool2d(0, 1, 2), Conv2d(1, 2, w(4, 4, 3, 3), padding=1),
+             Conv2d(2, 3, w(4, 4, 3, 3), padding=1), Identity(1, 3), Conv2d(3, 4, w(2, 4, 3, 3), padding=1)]
+    net = Network((1, 8, 8), pops, projs)
+    x = spike_batch(rng, 12, 6, (1, 8, 8), 0.4)
+    res = evsim.simulate(net, x, dtype=np.float64, record_hidden=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # snnTorch prints each threshold it rescales
+        model = import_from_nir(to_nir(net, 1e-4))
+    theirs = run_snntorch(model, x)
+    ours = list(res.hidden_spikes) + [res.output_spikes]
+    assert list(theirs) == [f"population_{p}" for p in range(5)]
+    for spikes, mine in zip(theirs.values(), ours):
+        assert np.array_equal(spikes.reshape(mine.shape), mine)
+    assert all(0.05 < s.mean() < 0.9 for s in ours)

@@ -143,6 +143,8 @@ def _bias_carrier(net: Network, p: int) -> int | None:
 
 def _neuron_node(nir, pop: Population, p: int, dt: float, lossy_reset: bool):
     neuron, shape = pop.neuron, pop.shape
+    if not isinstance(neuron, (IF, LIF)):  # e.g. a quantised (fixed-point) population
+        raise ValueError(f"population {p} has {type(neuron).__name__} neurons; NIR carries float IF and LIF only")
     if neuron.reset == "subtract" and not lossy_reset:
         raise ValueError(
             f"population {p} ({neuron.kind.upper()}) resets by subtraction, which NIR cannot express: NIR "
@@ -221,6 +223,8 @@ def to_nir(net: Network, dt: float, *, lossy_reset: bool = False):
             carriers[q] = p
 
     for q, proj in enumerate(net.projections):
+        if getattr(proj, "exponent", None) is not None:
+            raise ValueError(f"projection {q} holds quantised integer weights; export the float network to NIR")
         src_shape, tgt_shape = net.shape_of(proj.source), net.populations[proj.target].shape
         src = "input" if proj.source == INPUT else _population_name(proj.source)
         tgt = _population_name(proj.target)
