@@ -73,8 +73,8 @@ Frameworks (see the README's "Interchange (NIR)" for the measured agreement):
   which evsim refuses as ``tau/dt < 1``.
 - SpikingJelly 2.0 takes dt explicitly and writes IF with ``r = 1/dt`` and LIF as evsim reads them;
   it reads CubaLIF only in snnTorch's form (``w_in = tau_syn/dt``), so it refuses evsim's LIF.
-- Sinabs was not checked (not installed here). Any tool that means IF's ``r`` as a per-step gain (``r = 1``)
-  is read exactly at ``dt=1``.
+- Sinabs 3.1.3 writes IAF as IF with ``r = 1`` (a per-step gain): read it at ``dt=1``. It writes its
+  default subtractive, multi-spike IAF as the same hard-reset IF, which no reader can tell apart.
 """
 
 from __future__ import annotations
