@@ -114,7 +114,8 @@ def _reach(size_in: int, size_out: int, kernel: int, stride: int, padding: int) 
     counts = np.zeros(size_in, dtype=np.int64)
     for o in range(size_out):
         lo = o * stride - padding
-        counts[max(lo, 0) : min(lo + kernel, size_in)] += 1
+        # a window wholly in the padding reaches nothing (a negative slice end would wrap around)
+        counts[max(lo, 0) : max(min(lo + kernel, size_in), 0)] += 1
     return counts
 
 
