@@ -9,7 +9,13 @@ Layout (format "evsim.network", version 2; version 1 files, dense-only, still lo
                          kernel_size as int pairs, scale); one dataset per array (weight)
 
 Records are written field by field from the dataclasses, so a new projection kind needs only its
-registry entry. Version 2 added the kinds conv2d, avgpool2d and identity. Files are written to a temporary name and renamed into place:
+registry entry. Version 2 added the kinds conv2d, avgpool2d and identity. Fixed-point networks
+(`evsim.quantize`) use the same layout with optional parts: a root attribute `fixed_point`
+(weight, state, decay bits), neuron kind "int" (integer theta, d_m, d_s), int64 `bias` and
+`weight` datasets, an `exponent` attribute per projection and an integer `weight` attribute on
+avgpool2d. Fields that are None are not written and read back as their default, so float files are
+unchanged and version 2 still describes both (an older evsim refuses a fixed-point file: it does
+not know the neuron kind "int"). Files are written to a temporary name and renamed into place:
 an interrupted save never leaves a half-written file under the target name.
 """
 
@@ -31,6 +37,10 @@ from .neurons import NEURON_KINDS
 FORMAT = "evsim.network"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+
+
+# projection fields that only fixed-point networks set (None otherwise, and then not written)
+_OPTIONAL_FIELDS = ("exponent", "weight")
 
 
 class NetworkFileError(ValueError):
@@ -89,6 +99,8 @@ def save_network(net: Network, path) -> Path:
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["evsim_version"] = __version__
         f.attrs["input_shape"] = np.asarray(net.input_shape, dtype=np.int64)
+        if net.fixed_point is not None:
+            f.attrs["fixed_point"] = np.asarray(net.fixed_point, dtype=np.int64)
         meta = f.create_group("metadata")
         for key, value in net.metadata.items():
             meta.attrs[key] = value
@@ -105,6 +117,8 @@ def save_network(net: Network, path) -> Path:
             g.attrs["kind"] = proj.kind
             for fld in dataclasses.fields(proj):
                 value = getattr(proj, fld.name)
+                if value is None:  # an optional field (a float network's exponent): its default on reading
+                    continue
                 if isinstance(value, np.ndarray):
                     g.create_dataset(fld.name, data=value)
                 else:
@@ -129,7 +143,7 @@ def _read_projection(group: h5py.Group):
     for fld in dataclasses.fields(cls):
         if fld.name in group:
             values[fld.name] = group[fld.name][()]
-        else:
+        elif fld.name in group.attrs or fld.name not in _OPTIONAL_FIELDS:  # a missing stride is damage
             values[fld.name] = _from_attr(group.attrs[fld.name])
     return cls(**values)
 
@@ -174,7 +188,8 @@ def load_network(path) -> Network:
             ]
             projections = [_read_projection(g) for g in _indexed(f["projections"], "projections")]
             metadata = {k: _from_attr(v) for k, v in f["metadata"].attrs.items()}
-            return Network(_from_attr(f.attrs["input_shape"]), populations, projections, metadata)
+            fixed_point = _from_attr(f.attrs["fixed_point"]) if "fixed_point" in f.attrs else None
+            return Network(_from_attr(f.attrs["input_shape"]), populations, projections, metadata, fixed_point)
         except NetworkFileError as err:
             raise NetworkFileError(f"{path} is a damaged evsim network file: {err}") from None
         except (KeyError, ValueError, TypeError, OSError) as err:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .neurons import IF, LIF, Neuron
+from .neurons import IF, LIF, IntNeuron, Neuron
 
 INPUT = -1  # source index of the network input
 
@@ -44,6 +44,35 @@ def _frozen_array(value, name: str, ndim: int) -> np.ndarray:
         raise ValueError(f"{name} contains non-finite values (NaN or inf)")
     arr.setflags(write=False)
     return arr
+
+
+def _frozen_int_array(value, name: str, ndim: int) -> np.ndarray:
+    """A read-only int64 copy of integer-valued `value` (weights and biases of a quantised network)."""
+    arr = np.array(value, copy=True)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if arr.dtype.kind not in "iub":
+        if arr.dtype.kind != "f" or not np.isfinite(arr).all() or (arr != np.round(arr)).any() or (
+            np.abs(arr) >= 2.0**62).any():
+            raise ValueError(f"{name} of a fixed-point projection or population must hold integers")
+    arr = arr.astype(np.int64)
+    arr.setflags(write=False)
+    return arr
+
+
+def _exponent(value) -> int | None:
+    """None (a float projection) or the integer weight exponent e >= 0 of a quantised one."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"exponent must be None or an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _int_scalar(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value != round(value):
+        raise ValueError(f"{name} of a fixed-point projection must be an integer, got {value!r}")
+    return int(value)
 
 
 def _shape_tuple(shape, name: str) -> tuple[int, ...]:
@@ -60,9 +89,9 @@ class Population:
     """A layer of neurons.
 
     shape: layer shape, e.g. (500,) or (C, H, W); neurons are indexed flat in C order.
-    neuron: `IF` or `LIF` parameters, shared by the layer.
+    neuron: `IF` or `LIF` parameters, shared by the layer (`IntNeuron` in a quantised network).
     bias: None or float array of `size` values, added to the membrane every step (a folded
-        BatchNorm or a converted ANN bias).
+        BatchNorm or a converted ANN bias); int64 in state units for an `IntNeuron` population.
     """
 
     shape: tuple[int, ...]
@@ -71,10 +100,13 @@ class Population:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", _shape_tuple(self.shape, "population shape"))
-        if not isinstance(self.neuron, (IF, LIF)):
+        if not isinstance(self.neuron, (IF, LIF, IntNeuron)):
             raise ValueError(f"neuron must be evsim.IF or evsim.LIF, got {self.neuron!r}")
         if self.bias is not None:
-            bias = _frozen_array(self.bias, "bias", 1)
+            if isinstance(self.neuron, IntNeuron):
+                bias = _frozen_int_array(self.bias, "bias", 1)
+            else:
+                bias = _frozen_array(self.bias, "bias", 1)
             if bias.shape[0] != self.size:
                 raise ValueError(f"bias has {bias.shape[0]} values for a population of {self.size} neurons")
             object.__setattr__(self, "bias", bias)
@@ -125,15 +157,22 @@ class Dense:
 
     The source is read flattened in (C, H, W) order, so a flatten needs no layer of its own. A
     spike of source neuron j reaches all n_target synapses: fan-out n_target SOPs.
+    exponent: None, or in a quantised network the e >= 0 of weight = mantissa * 2**e (the
+    weight is then int64, the effective integer, target's input gain folded in).
     """
 
     source: int
     target: int
     weight: np.ndarray
+    exponent: int | None = None
 
     kind = "dense"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "exponent", _exponent(self.exponent))
+        if self.exponent is not None:
+            object.__setattr__(self, "weight", _frozen_int_array(self.weight, "dense weight", 2))
+            return
         object.__setattr__(self, "weight", _frozen_array(self.weight, "dense weight", 2))
 
     @property
@@ -164,6 +203,7 @@ class Conv2d:
     H_out = floor((H + 2 padding - kh) / stride) + 1 (likewise W_out).
     A spike at (c, y, x) reaches C_out x (output rows whose window covers y) x (output columns
     whose window covers x) synapses, padding excluded: that is its SOP count (SPEC "Deep networks").
+    exponent: None, or the weight exponent of a quantised network (int64 weights, as `Dense`).
     """
 
     source: int
@@ -171,11 +211,16 @@ class Conv2d:
     weight: np.ndarray
     stride: tuple[int, int] = 1
     padding: tuple[int, int] = 0
+    exponent: int | None = None
 
     kind = "conv2d"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weight", _frozen_array(self.weight, "conv2d weight (C_out, C_in, kh, kw)", 4))
+        object.__setattr__(self, "exponent", _exponent(self.exponent))
+        if self.exponent is not None:
+            object.__setattr__(self, "weight", _frozen_int_array(self.weight, "conv2d weight (C_out, C_in, kh, kw)", 4))
+        else:
+            object.__setattr__(self, "weight", _frozen_array(self.weight, "conv2d weight (C_out, C_in, kh, kw)", 4))
         if min(self.weight.shape) < 1:
             raise ValueError(f"conv2d weight has an empty axis: shape {self.weight.shape}")
         object.__setattr__(self, "stride", _pair(self.stride, "conv2d stride", 1))
@@ -210,16 +255,25 @@ class AvgPool2d:
 
     kernel_size, stride: int or (h, w); stride defaults to kernel_size. Source (C, H, W), target
     (C, H_out, W_out). A spike adds 1/(kh kw) to each window that holds it: one SOP per window.
+    weight, exponent: None in a float network; in a quantised one the integer a spike adds to each
+    window (1/(kh kw) times the target's gain, in its state unit) and its exponent.
     """
 
     source: int
     target: int
     kernel_size: tuple[int, int]
     stride: tuple[int, int] | None = None
+    weight: int | None = None
+    exponent: int | None = None
 
     kind = "avgpool2d"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "exponent", _exponent(self.exponent))
+        if (self.weight is None) != (self.exponent is None):
+            raise ValueError("avgpool2d weight and exponent are set together (a quantised network) or not at all")
+        if self.weight is not None:
+            object.__setattr__(self, "weight", _int_scalar(self.weight, "avgpool2d weight"))
         object.__setattr__(self, "kernel_size", _pair(self.kernel_size, "avgpool2d kernel_size", 1))
         stride = self.kernel_size if self.stride is None else self.stride
         object.__setattr__(self, "stride", _pair(stride, "avgpool2d stride", 1))
@@ -244,15 +298,21 @@ class AvgPool2d:
 class Identity:
     """One-to-one projection (a residual shortcut): flat source neuron i drives target neuron i
     with weight `scale`. Source and target must have the same number of neurons; one SOP per spike.
+    exponent: None, or in a quantised network the exponent of the integer `scale`.
     """
 
     source: int
     target: int
     scale: float = 1.0
+    exponent: int | None = None
 
     kind = "identity"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "exponent", _exponent(self.exponent))
+        if self.exponent is not None:
+            object.__setattr__(self, "scale", _int_scalar(self.scale, "identity scale"))
+            return
         if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.integer, np.floating)):
             raise ValueError(f"identity scale must be a real number, got {self.scale!r}")
         if not math.isfinite(self.scale):
@@ -277,12 +337,15 @@ class Network:
 
     Use `Network.dense` for a stack of fully connected layers.
     metadata: free-form provenance (str, int, float or bool values), saved with the network.
+    fixed_point: None for a float network; (weight_bits, state_bits, decay_bits) for a quantised
+        one (`evsim.quantize`): `IntNeuron` populations, integer weights with exponents.
     """
 
     input_shape: tuple[int, ...]
     populations: tuple[Population, ...]
     projections: tuple[Projection, ...]
     metadata: Mapping[str, object] = field(default_factory=dict)
+    fixed_point: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", _shape_tuple(self.input_shape, "input_shape"))
@@ -330,6 +393,48 @@ class Network:
         for key, value in self.metadata.items():
             if not isinstance(key, str) or not isinstance(value, (str, int, float, bool, np.generic)):
                 raise ValueError(f"metadata must map str to str/int/float/bool, got {key!r}: {value!r}")
+        self._check_fixed_point()
+
+    def _check_fixed_point(self) -> None:
+        """A float network has no integer parts; a fixed-point one has only integer parts, in range."""
+        if self.fixed_point is None:
+            for p, pop in enumerate(self.populations):
+                if isinstance(pop.neuron, IntNeuron):
+                    raise ValueError(f"population {p} has an IntNeuron but the network has no fixed_point "
+                                     "(build fixed-point networks with evsim.quantize)")
+            for q, proj in enumerate(self.projections):
+                if proj.exponent is not None:
+                    raise ValueError(f"projection {q} has an exponent but the network has no fixed_point")
+            return
+        try:
+            bits = tuple(self.fixed_point)
+        except TypeError:
+            bits = ()
+        if len(bits) != 3 or not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool) for b in bits):
+            raise ValueError(f"fixed_point must be (weight_bits, state_bits, decay_bits), got {self.fixed_point!r}")
+        W, S, D = (int(b) for b in bits)
+        object.__setattr__(self, "fixed_point", (W, S, D))
+        # S <= 40 and D <= 20 keep every int64 product (I * (2**D - d)) and per-step sum exact
+        if min(W, S, D) < 2 or S > 40 or D > 20 or W > S:
+            raise ValueError(f"fixed_point (W, S, D) = {(W, S, D)} needs 2 <= W <= S <= 40 and 2 <= D <= 20")
+        s_max, m_max = 2 ** (S - 1) - 1, 2 ** (W - 1) - 1
+        for p, pop in enumerate(self.populations):
+            nrn = pop.neuron
+            if not isinstance(nrn, IntNeuron):
+                raise ValueError(f"population {p} of a fixed-point network needs an evsim.IntNeuron, got {nrn!r}")
+            if nrn.theta > s_max or max(nrn.d_m, nrn.d_s) > 2**D:
+                raise ValueError(f"population {p}: theta must be <= 2**(S-1) - 1 = {s_max} and d_m, d_s <= 2**D = "
+                                 f"{2**D}, got {nrn}")
+            if pop.bias is not None and pop.bias.size and np.abs(pop.bias).max() > s_max:
+                raise ValueError(f"population {p}: bias exceeds the state range +-{s_max}")
+        for q, proj in enumerate(self.projections):
+            if proj.exponent is None:
+                raise ValueError(f"projection {q} of a fixed-point network has no exponent (not quantised)")
+            w = np.asarray(proj.scale if isinstance(proj, Identity) else proj.weight, dtype=np.int64)
+            step = np.int64(1) << proj.exponent
+            if (w % step).any() or (np.abs(w // step) > m_max).any():
+                raise ValueError(f"projection {q}: weights must be mantissa * 2**{proj.exponent} with |mantissa| <= "
+                                 f"2**(W-1) - 1 = {m_max}")
 
     @classmethod
     def dense(

@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 RESET_MODES = ("zero", "subtract")
 
 
@@ -105,6 +107,44 @@ class LIF:
         return 1.0 / self.tau_s
 
 
+def _check_int(name: str, value, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class IntNeuron:
+    """Fixed-point neuron of a quantised network (SPEC "Fixed-point mode"; built by `evsim.quantize`).
+
+    All values are integers in the population's state unit; decays are numerators out of
+    2**D, D = the network's decay_bits (`Network.fixed_point[2]`)::
+
+        I = trunc(I * (2**D - d_s) / 2**D) + sum of this step's integer weights
+        U = trunc(U * (2**D - d_m) / 2**D) + I + b
+        spike when U >= theta; reset to 0 ("zero") or U -= theta ("subtract")
+
+    theta: integer threshold (>= 1). d_m, d_s: decay numerators in [0, 2**D]; IF is d_m = 0,
+    d_s = 2**D (no leak, no current memory); LIF is d_m = round(2**D / tau_m), d_s =
+    round(2**D / tau_s). The input gain (1/tau_s) is folded into the integer weights.
+    """
+
+    theta: int
+    d_m: int
+    d_s: int
+    reset: str = "zero"
+
+    kind = "int"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "theta", _check_int("theta", self.theta, 1))
+        object.__setattr__(self, "d_m", _check_int("d_m", self.d_m, 0))
+        object.__setattr__(self, "d_s", _check_int("d_s", self.d_s, 0))
+        _check_reset(self.reset)
+
+
 Neuron = IF | LIF
 
-NEURON_KINDS: dict[str, type] = {IF.kind: IF, LIF.kind: LIF}
+NEURON_KINDS: dict[str, type] = {IF.kind: IF, LIF.kind: LIF, IntNeuron.kind: IntNeuron}
