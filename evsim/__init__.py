@@ -28,6 +28,7 @@ from .energy import (
 )
 from .engine import SimulationResult, simulate
 from .events import InputEvents, input_events
+from .fixed import quantize, reference_fixed
 from .io import NetworkFileError, load_network, save_network
 from .metrics import (
     accuracy,
@@ -42,7 +43,7 @@ from .metrics import (
     taacc,
 )
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
-from .neurons import IF, LIF
+from .neurons import IF, LIF, IntNeuron
 from .nir import from_nir, to_nir
 from .reference import reference_simulate
 
@@ -50,6 +51,8 @@ __all__ = [
     "ABSTAIN", "AvgPool2d", "Conv2d", "DECODERS", "ENCODERS", "INPUT", "IF", "Identity", "LIF", "Dense", "Network", "NetworkFileError",
     "InputEvents", "Population", "SimulationResult", "decode", "encode", "encode_events", "input_events", "first_spike_step", "load_network", "predict",
     "predictions_over_time", "reference_simulate", "save_network", "simulate", "spike_count",
+    # fixed-point mode
+    "IntNeuron", "quantize", "reference_fixed",
     # interchange (NIR)
     "from_nir", "to_nir",
     # metrics

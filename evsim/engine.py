@@ -169,6 +169,8 @@ def _plan(net: Network, dtype: np.dtype) -> _Plan:
 
 
 def _build_plan(net: Network, dtype: np.dtype) -> _Plan:
+    if net.fixed_point is not None:  # a quantised network never runs in float arithmetic by accident
+        raise ValueError("the float engine cannot run a fixed-point network; evsim.simulate runs it with integer kernels")
     pops = net.populations
     orders = tuple(internal_order(p.shape) for p in pops)
     in_order = internal_order(net.input_shape)
@@ -529,7 +531,13 @@ def simulate(
         that memory grows with B x neurons, not T x B x neurons.
 
     Returns a `SimulationResult`; SOPs and MACs are exact counts per sample and projection.
+    A fixed-point network (`evsim.quantize`) runs with integer kernels (`evsim.fixed`): spike
+    inputs only, `dtype` ignored.
     """
+    if isinstance(net, Network) and net.fixed_point is not None:
+        from .fixed import simulate_fixed  # here: fixed imports this module
+
+        return simulate_fixed(net, inputs, decoder, early_exit, dtype, input_kind, record_hidden)
     dt = check_options(decoder, early_exit, dtype)
     if not isinstance(net, Network):
         raise ValueError(f"net must be an evsim.Network, got {type(net).__name__}")

@@ -142,6 +142,8 @@ def reference_simulate(
     dt = _options(decoder, early_exit, dtype)
     if not isinstance(net, Network):
         raise ValueError(f"net must be an evsim.Network, got {type(net).__name__}")
+    if net.fixed_point is not None:
+        raise ValueError("reference_simulate is the float reference; a fixed-point network's is evsim.fixed.reference_fixed")
     x, current = _inputs(net, inputs, input_kind)
     x = x.astype(dt)
     T, B, _ = x.shape
