@@ -215,6 +215,56 @@ class StageCache:
         changed += [f"input {k}" for k in sorted(set(old_inputs) | set(new_inputs)) if old_inputs.get(k) != new_inputs.get(k)]
         return "it was computed with other " + ", ".join(c.replace("code_hash", "code") for c in changed or ["content"])
 
+    def lookup(self, name: str, inputs: Mapping[str, str] | None = None, code=None) -> dict[str, np.ndarray] | None:
+        """The arrays of stage `name` if it finished with this key, else None (a stale or damaged
+        file is reported; with on_stale="refuse" a stale one raises StaleStageError)."""
+        want = self._describe(name, inputs, code)
+        path = self._file(name)
+        if not path.exists() or self.recompute:
+            return None
+        arrays, stored, why = self._load(path, want)
+        if arrays is not None:
+            self.keys[name] = want["key"]
+            keep = ("git_revision", "host", "seconds", "created", "python") + tuple(k for k in stored if k.startswith("version_"))
+            self.provenance[name] = {
+                "key": want["key"], "code_hash": want["code_hash"], "inputs": want["inputs"],
+                **{k: stored[k] for k in keep if k in stored}, "cached": True,
+            }  # fmt: skip
+            self.log(f"stage {name}: loaded (finished earlier)")
+            return arrays
+        if self.on_stale == "refuse" and stored:
+            raise StaleStageError(
+                f"stage {name!r} in {path} is stale: {why}. Rerun with --recompute to compute it again, "
+                f"or delete {self.folder}"
+            )
+        self.log(f"stage {name}: not reused, {why}; recomputing")
+        return None
+
+    def store(
+        self, name: str, arrays: Mapping[str, object], inputs: Mapping[str, str] | None = None, code=None,
+        seconds: float = 0.0, host: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Save the computed arrays of stage `name` (atomically) and record their provenance.
+        seconds, host: how long it took and where (a task run elsewhere says so)."""
+        want = self._describe(name, inputs, code)
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        info = {
+            "key": want["key"], "code_hash": want["code_hash"], "inputs": want["inputs"], "settings": want["settings"],
+            **self._base, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(float(seconds), 3),
+        }  # fmt: skip
+        if host is not None:
+            info["host"] = host
+        with atomic_path(self._file(name)) as tmp, h5py.File(tmp, "w") as f:
+            for k, v in info.items():
+                f.attrs[k] = _attribute(v)
+            for k, v in arrays.items():
+                f.create_dataset(k, data=v)
+        self.keys[name] = want["key"]
+        self.provenance[name] = {k: v for k, v in info.items() if k != "settings"} | {"cached": False}
+        self.log(f"stage {name}: computed in {info['seconds']:.1f} s")
+        return arrays
+
     def get(self, name: str, compute, inputs: Mapping[str, str] | None = None, code=None) -> dict[str, np.ndarray]:
         """The arrays of stage `name`: loaded if finished with this key, else compute() and saved.
 
@@ -222,41 +272,9 @@ class StageCache:
         (use `scenarios.content.content_hash` and `.keys[stage]`); code: project modules whose
         source (with their imports) computes it, default the cache's.
         """
-        want = self._describe(name, inputs, code)
-        path = self._file(name)
-        if path.exists() and not self.recompute:
-            arrays, stored, why = self._load(path, want)
-            if arrays is not None:
-                self.keys[name] = want["key"]
-                keep = ("git_revision", "host", "seconds", "created", "python") + tuple(k for k in stored if k.startswith("version_"))
-                self.provenance[name] = {
-                    "key": want["key"], "code_hash": want["code_hash"], "inputs": want["inputs"],
-                    **{k: stored[k] for k in keep if k in stored}, "cached": True,
-                }  # fmt: skip
-                self.log(f"stage {name}: loaded (finished earlier)")
-                return arrays
-            if self.on_stale == "refuse" and stored:
-                raise StaleStageError(
-                    f"stage {name!r} in {path} is stale: {why}. Rerun with --recompute to compute it again, "
-                    f"or delete {self.folder}"
-                )
-            self.log(f"stage {name}: not reused, {why}; recomputing")
+        arrays = self.lookup(name, inputs, code)
+        if arrays is not None:
+            return arrays
         started = time.perf_counter()
-        arrays = {k: np.asarray(v) for k, v in compute().items()}
-        seconds = round(time.perf_counter() - started, 3)
-        info = {
-            "key": want["key"], "code_hash": want["code_hash"], "inputs": want["inputs"], "settings": want["settings"],
-            **self._base, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "seconds": seconds,
-        }  # fmt: skip
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-            for k, v in info.items():
-                f.attrs[k] = _attribute(v)
-            for k, v in arrays.items():
-                f.create_dataset(k, data=v)
-        self.keys[name] = want["key"]
-        self.provenance[name] = {k: v for k, v in info.items() if k != "settings"} | {"cached": False}
-        self.log(f"stage {name}: computed in {seconds:.1f} s")
-        return arrays
-
-
+        computed = compute()
+        return self.store(name, computed, inputs, code, seconds=time.perf_counter() - started)

@@ -7,13 +7,21 @@ encodings, clean and attacked; the result file holds accuracies and SOPs and eve
 provenance. It prints `phase <what>` lines on stderr (training, attack, simulation, writing) so a
 test can interrupt it at a chosen moment. Its stages and models resume like the real scenarios'.
 
-    python -m scenarios.smoke --out results/smoke.h5 [--train-samples 1000] [--test-samples 100]
+Its work is written as pure tasks (`scenarios.tasks`): each model is trained by one task, the
+attack task reads the attackers' weights, each simulation task the victim's and the attack's
+output. Serially they run one after another in this process; with `--ray [ADDRESS]` they run as
+Ray tasks (a local Ray with --workers CPUs, or a cluster), the three models at once, then the
+simulations at once; the driver alone writes stage files and the result.
+
+    python -m scenarios.smoke --out results/smoke.h5 [--train-samples 1000] [--test-samples 100] [--ray [ADDRESS]]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,9 +32,12 @@ from bridges.conversion import convert
 from bridges.datasets import data_dir
 from evsim import metrics
 
+from bridges.ann import ARCHITECTURES, ReLUMLP
+
 from .content import content_hash
-from .models import get_ann, load_split
+from .models import MODELS_ENV, REPO_MODELS, get_ann, load_split
 from .results import StageCache, write_results
+from .tasks import make_runner
 
 ENCODERS = ("current", "poisson", "ratesyn_e")
 T = 12
@@ -38,65 +49,123 @@ def phase(what: str) -> None:
     print(f"phase {what}", file=sys.stderr, flush=True)
 
 
+# ------------------------------------------------------------------ tasks: values in, values out
+
+
+def train_task(seed: int, epochs: int, train_samples: int, test_samples: int, data: str, models: str) -> dict:
+    """Train (or reload from `models`) the ANN of `seed` on the first `train_samples` MNIST images;
+    returns its state dict (NumPy arrays)."""
+    os.environ[MODELS_ENV] = models
+    train = load_split("mnist", "train", train_samples, root=data)
+    test = load_split("mnist", "test", test_samples, root=data)
+    model = get_ann("mnist", train, test, epochs, seed, f"_n{train_samples}")[0]
+    return {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+def model_from(state: dict) -> ReLUMLP:
+    model = ReLUMLP(ARCHITECTURES["mnist"])
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})  # Ray hands read-only arrays
+    return model.eval()
+
+
+def attack_task(x: np.ndarray, y: np.ndarray, *attacker_states: dict) -> dict:
+    """Black-box FGSM images (attackers, N, 784) of x from each attacker."""
+    phase("attack")
+    attackers = [model_from(s) for s in attacker_states]
+    adv = black_box(attackers, torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=EPS)
+    return {"x_adv": np.stack([a.numpy() for a in adv])}
+
+
+def simulate_task(encoder: str, seed: int, x: np.ndarray, y: np.ndarray, adv: dict, victim: dict, train_x: np.ndarray) -> dict:
+    """The converted victim in evsim on clean and attacked images: TAAcc and SOPs per run."""
+    phase(f"simulation {encoder}")
+    net = convert(model_from(victim), torch.from_numpy(train_x), percentile=99.9)
+    out = {}
+    for name, images in [("clean", x)] + [(f"attacker{s}", a) for s, a in zip(ATTACKER_SEEDS, adv["x_adv"])]:
+        spikes = evsim.encode(images, T, encoder, seed=np.random.default_rng([seed, 0]))
+        res = evsim.simulate(net, spikes, decoder="rate")
+        out[f"{name}/taacc"] = metrics.taacc(res.output_spikes, y, "rate")
+        out[f"{name}/sops"] = res.sops.mean(axis=0)
+    return out
+
+
+# ------------------------------------------------------------------ the driver
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scenarios.smoke", description=__doc__.split("\n")[0])
     parser.add_argument("--train-samples", type=int, default=1000, help="training images (1..60000)")
     parser.add_argument("--test-samples", type=int, default=100, help="test images (1..10000)")
     parser.add_argument("--epochs", type=int, default=2, help="ANN epochs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="threads per task")
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/smoke.h5")
     parser.add_argument("--recompute", action="store_true", help="recompute every stage")
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="run the tasks on Ray: a local instance, or the cluster at ADDRESS")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.threads < 1:
-        parser.error("--epochs and --threads must be >= 1")
+    if args.epochs < 1 or args.threads < 1 or (args.workers is not None and args.workers < 1):
+        parser.error("--epochs, --threads and --workers must be >= 1")
     if not 1 <= args.train_samples <= 60000 or not 1 <= args.test_samples <= 10000:
         parser.error("--train-samples must lie in 1..60000, --test-samples in 1..10000")
     torch.set_num_threads(args.threads)
-    root = data_dir(args.data)
+    root = str(data_dir(args.data).resolve())
     train = load_split("mnist", "train", args.train_samples, root=root)
     test = load_split("mnist", "test", args.test_samples, root=root)
     settings = {
         "scenario": "smoke", "dataset": "mnist", "train_samples": len(train.y), "test_samples": len(test.y),
         "ann_epochs": args.epochs, "T": T, "attack": "fgsm", "attack_eps": EPS, "attacker_seeds": list(ATTACKER_SEEDS),
-        "encoders": list(ENCODERS), "encoder_seed": args.seed,
+        "encoders": list(ENCODERS), "encoder_seed": args.seed, "threads_per_task": args.threads,
     }  # fmt: skip
     stages = StageCache(args.out, settings, code="scenarios.smoke", recompute=args.recompute)
-    tag = f"_n{len(train.y)}"
+    runner = make_runner(args.ray, args.workers)
+    try:
+        data = run(args, runner, stages, train, test, root)
+    finally:
+        runner.shutdown()
+    phase("writing")
+    write_results(args.out, data, settings | {"runner": runner.name}, stages=stages)
+    phase("done")
+
+
+def run(args, runner, stages: StageCache, train, test, root: str) -> dict:
+    """Submit the tasks whose stages are not finished, save each stage as it arrives; the datasets."""
+    x, y, cpus = test.x, test.y, args.threads
+    models = str(Path(os.environ.get(MODELS_ENV) or REPO_MODELS).resolve())
     phase("training")
-    victim = get_ann("mnist", train, test, args.epochs, 0, tag)[0]
-    attackers = [get_ann("mnist", train, test, args.epochs, s, tag)[0] for s in ATTACKER_SEEDS]
-    net = convert(victim, torch.from_numpy(train.x), percentile=99.9)
-    x, y = test.x, test.y
-    inputs = {"test": test.content, "attackers": content_hash(attackers)}
-
-    def attack():
-        phase("attack")
-        adv = black_box(attackers, torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=EPS)
-        return {"x_adv": np.stack([a.numpy() for a in adv])}
-
-    x_adv = stages.get("adv", attack, inputs=inputs)["x_adv"]
+    trained = {
+        s: runner.submit(train_task, s, args.epochs, len(train.y), len(test.y), root, models, cpus=cpus)
+        for s in (0, *ATTACKER_SEEDS)
+    }  # fmt: skip
+    states = {s: runner.get(h) for s, h in trained.items()}  # the keys need the weights
+    net = convert(model_from(states[0]), torch.from_numpy(train.x), percentile=99.9)
+    attack_inputs = {"test": test.content, "attackers": content_hash([states[s] for s in ATTACKER_SEEDS])}
+    adv = stages.lookup("adv", attack_inputs)
+    pending = {}
+    if adv is None:
+        adv = pending["adv"] = runner.submit(attack_task, x, y, *[trained[s] for s in ATTACKER_SEEDS], cpus=cpus)
+    adv_key = stages.key("adv", attack_inputs)
+    snn_inputs = {"test": test.content, "snn": content_hash(net), "adv": adv_key}
+    results = {}
+    for encoder in ENCODERS:
+        name = f"snn_{encoder}"
+        results[name] = stages.lookup(name, snn_inputs)
+        if results[name] is None:
+            pending[name] = runner.submit(simulate_task, encoder, args.seed, x, y, adv, trained[0], train.x, cpus=cpus)
+    names = {id(h): n for n, h in pending.items()}
+    for handle in runner.as_completed(list(pending.values())):  # each saved as soon as it is done
+        name, done = names[id(handle)], runner.outcome(handle)
+        inputs = attack_inputs if name == "adv" else snn_inputs
+        results[name] = stages.store(name, done.value, inputs, seconds=done.seconds, host=done.host)
     data: dict[str, object] = {}
     with torch.no_grad():
-        data["ann/accuracy_clean"] = float((victim(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
-    snn_inputs = {"test": test.content, "snn": content_hash(net), "adv": stages.keys["adv"]}
+        data["ann/accuracy_clean"] = float((model_from(states[0])(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
     for encoder in ENCODERS:
-        def simulate(encoder=encoder):
-            phase(f"simulation {encoder}")
-            out = {}
-            for name, images in [("clean", x)] + [(f"attacker{s}", a) for s, a in zip(ATTACKER_SEEDS, x_adv)]:
-                spikes = evsim.encode(images, T, encoder, seed=np.random.default_rng([args.seed, 0]))
-                res = evsim.simulate(net, spikes, decoder="rate")
-                out[f"{name}/taacc"] = metrics.taacc(res.output_spikes, y, "rate")
-                out[f"{name}/sops"] = res.sops.mean(axis=0)
-            return out
-
-        for key, value in stages.get(f"snn_{encoder}", simulate, inputs=snn_inputs).items():
+        for key, value in results[f"snn_{encoder}"].items():
             data[f"snn/{encoder}/{key}"] = value
-    phase("writing")
-    write_results(args.out, data, settings, stages=stages)
-    phase("done")
+    return data
 
 
 if __name__ == "__main__":
