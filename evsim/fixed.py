@@ -148,9 +148,10 @@ def _population_fits(net: Network, p: int, bound: float, weight_bits: int, state
     for q, proj in enumerate(net.projections):
         if proj.target != p:
             continue
-        m, e = _mantissa_exponent(_real_weights(proj, pop.neuron.input_gain, unit), weight_bits)
+        real = _real_weights(proj, pop.neuron.input_gain, unit)
+        m, e = _mantissa_exponent(real, weight_bits)
         top = int(np.abs(m).max(initial=0))
-        if top and top < 2 ** (weight_bits - 2):
+        if np.any(real != 0) and top < 2 ** (weight_bits - 2):  # all rounding to 0 is the worst waste
             return (f"projection {q}'s largest weight is {top} state units, which leaves the top bit of a "
                     f"{weight_bits}-bit mantissa unused")
     return None

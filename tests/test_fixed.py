@@ -238,10 +238,10 @@ def test_quantizer_properties(net, W, D):
         return
     _, S, _ = fixed.fixed_point
     assert fixed.fixed_point == (W, S, D)
-    for proj, m in zip(fixed.projections, mantissas(fixed)):
+    for proj, m, pf in zip(fixed.projections, mantissas(fixed), net.projections):
         assert proj.exponent >= 0
         assert np.abs(m).max() <= 2 ** (W - 1) - 1
-        if m.any():
+        if isinstance(pf, AvgPool2d) or np.any(pf.scale if isinstance(pf, Identity) else pf.weight):
             assert np.abs(m).max() >= 2 ** (W - 2), "top mantissa bit unused"
         w = proj.scale if isinstance(proj, Identity) else proj.weight
         np.testing.assert_array_equal(w, np.asarray(m) << proj.exponent)
