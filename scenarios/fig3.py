@@ -85,6 +85,9 @@ def main(argv=None) -> None:
     }  # fmt: skip
     stages = run.stages("fig3", settings)
     zoo = run.zoo()
+    run.train_models(zoo, [("ann", s) for s in (0, *ATTACKER_SEEDS)]
+                     + [("snn", m, e, "rate", 0) for m in RULES for e in ENCODERS]
+                     + [("snn", m, GROUP_ENCODER, "rate", g) for m in RULES for g in GROUP_SEEDS if g != 0])  # fmt: skip
     x, y = run.test.x, run.test.y
 
     # every model first (each trained once, then reloaded), so the evaluation below runs on a warm zoo

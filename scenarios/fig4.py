@@ -38,7 +38,7 @@ from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
 from .content import content_hash
-from .fmnist import EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
+from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
 from .results import write_results
 
 DECODERS = ("rate", "ttfs")
@@ -77,6 +77,9 @@ def main(argv=None) -> None:
     }  # fmt: skip
     stages = run.stages("fig4", settings)
     zoo = run.zoo()
+    run.train_models(zoo, [("ann", s) for s in ATTACKER_SEEDS]
+                     + [("snn", r, e, d, 0) for e, d, r in ROBUSTNESS_MODELS]
+                     + [("snn", "actbp", e, d, 0) for e in SOP_ENCODERS for d in DECODERS])  # fmt: skip
     x, y = run.test.x, run.test.y
 
     attackers = zoo.attackers()

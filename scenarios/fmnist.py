@@ -5,8 +5,11 @@
 1-5 craft the black-box attacks, and accuracies under attack are means over the five. Every
 model comes from `scenarios.models` (trained once, cached in models/, shared by both scenarios).
 
-- `setup`: the command line both share (quick or --full, epochs, image counts, threads), checked,
-  and the data it asks for;
+- `setup`: the command line both share (quick or --full, epochs, image counts, threads, --ray),
+  checked, and the data it asks for;
+- `Run.train_models`: with --ray, every model the scenario needs is trained at once as Ray tasks
+  (one task per model, its checkpoint written into models/, which every worker must see); the
+  scenario then reloads them. Without --ray they are trained on first use, one after another;
 - `Zoo`: the models of one run (epochs, seeds), trained or reloaded on first use;
 - `black_box_fgsm`: the five attackers' FGSM images of a test set at one eps;
 - `simulate_images`: an SNN run in evsim on images, chunk by chunk, with TTFS early exit for
@@ -29,8 +32,10 @@ from bridges.datasets import data_dir
 from bridges.snn import SpikingMLP
 from evsim import energy
 
-from .models import SNN_SETTINGS, Split, get_ann, get_snn, load_split
+from .content import content_hash
+from .models import MODELS_ENV, SNN_SETTINGS, Split, get_ann, get_snn, load_split, models_dir
 from .results import StageCache
+from .tasks import make_runner
 
 DATASET = "fashion-mnist"
 NEURON, T = SNN_SETTINGS[DATASET]
@@ -62,6 +67,29 @@ class Run:
     def zoo(self) -> Zoo:
         return Zoo(self.train, self.test, self.ann_epochs, self.snn_epochs, full_train=len(self.train.y) == 60000)
 
+    def train_models(self, zoo: Zoo, wanted: list[tuple]) -> None:
+        """With --ray: train the models `wanted` (("ann", seed) or ("snn", rule, encoder, decoder,
+        seed)) as Ray tasks, each once, with --threads threads each, then load them into `zoo`
+        (checking each is the model its task trained). Without --ray: nothing (trained on first use)."""
+        if self.args.ray is None:
+            return
+        runner = make_runner(self.args.ray, self.args.workers)
+        data, models = str(data_dir(self.args.data).resolve()), str(models_dir().resolve())
+        sizes = (self.ann_epochs, self.snn_epochs, len(self.train.y), len(self.test.y))
+        try:
+            handles = {
+                key: runner.submit(train_model_task, key, *sizes, data, models, cpus=self.args.threads)
+                for key in dict.fromkeys(wanted)  # each model once
+            }
+            names = {id(h): key for key, h in handles.items()}
+            for handle in runner.as_completed(list(handles.values())):
+                key, done = names[id(handle)], runner.outcome(handle)
+                print(f"model {key}: ready after {done.seconds:.0f} s on {done.host}", flush=True)
+                if content_hash(zoo.get(key)) != done.value:  # the driver reloads what the task trained
+                    raise RuntimeError(f"model {key}: the checkpoint in {models} is not the model its task trained")
+        finally:
+            runner.shutdown()
+
     def settings(self, scenario: str) -> dict:
         """The settings both scenarios record as attributes of their result files."""
         return {
@@ -91,6 +119,9 @@ def setup(name: str, description: str, argv=None, add_arguments=None) -> Run:
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default=f"results/{name}.h5")
     parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="train the models as Ray tasks: on a local Ray, or on the cluster at ADDRESS")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
@@ -99,6 +130,8 @@ def setup(name: str, description: str, argv=None, add_arguments=None) -> Run:
     n_loss = (1000 if args.full else 500) if args.loss_samples is None else args.loss_samples
     if min(ann_epochs, snn_epochs, args.threads) < 1:
         parser.error("epochs and --threads must be >= 1")
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be >= 1")
     if not 1 <= args.train_samples <= 60000 or not 1 <= args.test_samples <= 10000:
         parser.error("--train-samples must lie in 1..60000, --test-samples in 1..10000")
     if not 1 <= n_loss <= args.test_samples:
@@ -146,6 +179,21 @@ class Zoo:
             model = get_snn(DATASET, rule, encoder, self.train, self.test, self.snn_epochs, decoder, seed, self.tag)[0]
             self._cache[key] = model.eval()
         return self._cache[key]
+
+    def get(self, key: tuple):
+        """The model named by ("ann", seed) or ("snn", rule, encoder, decoder, seed)."""
+        return self.ann(key[1]) if key[0] == "ann" else self.snn(*key[1:])
+
+
+def train_model_task(
+    key: tuple, ann_epochs: int, snn_epochs: int, train_samples: int, test_samples: int, data: str, models: str
+) -> str:
+    """A task: train (or reload) the zoo's model `key` into the folder `models`; its content hash."""
+    os.environ[MODELS_ENV] = models
+    train = load_split(DATASET, "train", train_samples, root=data)
+    test = load_split(DATASET, "test", test_samples, root=data)
+    zoo = Zoo(train, test, ann_epochs, snn_epochs, full_train=train_samples == 60000)
+    return content_hash(zoo.get(key))
 
 
 def black_box_fgsm(attackers, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:

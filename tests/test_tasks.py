@@ -127,3 +127,31 @@ def test_a_worker_killed_mid_task_is_retried_and_the_file_is_the_same(serial, tm
     for name in serial:
         np.testing.assert_array_equal(got[name], serial[name], err_msg=name)
     assert not list(tmp_path.rglob(".*.tmp")) and not list(tmp_path.rglob("*.partial.pt"))
+
+
+FIG4 = ["fig4", "--train-samples", "500", "--test-samples", "30", "--loss-samples", "10", "--ann-epochs", "1",
+        "--snn-epochs", "2", "--threads", "1"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_fig4_with_its_models_trained_on_ray_writes_the_serial_file(tmp_path):
+    """fig4 --ray trains its 15 models as tasks on 2 workers (each once), then evaluates serially:
+    the same file as a serial run with the same --threads."""
+    pytest.importorskip("ray")
+    if not (data_dir() / "fashion-mnist").is_dir():
+        pytest.skip("Fashion-MNIST not in the data directory ($EVSIM_DATA)")
+    files = {}
+    for mode, extra in (("serial", []), ("ray", ["--ray", "--workers", "2"])):
+        folder = tmp_path / mode
+        env = os.environ | {"EVSIM_MODELS": str(folder / "models"), "EVSIM_DATA": str(data_dir().resolve())}
+        result = subprocess.run([sys.executable, "-m", "scenarios", *FIG4, "--out", str(folder / "fig4.h5"), *extra],
+                                capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        files[mode] = datasets(folder / "fig4.h5")
+        if mode == "ray":
+            assert result.stdout.count(": ready after") == 15
+            models = sorted(p.name for p in (folder / "models" / "fashion-mnist").iterdir())
+            assert len(models) == 15 and not any(n.startswith(".") or "partial" in n for n in models)
+    assert set(files["ray"]) == set(files["serial"])
+    for name in files["serial"]:
+        np.testing.assert_array_equal(files["ray"][name], files["serial"][name], err_msg=name)
