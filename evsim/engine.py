@@ -160,6 +160,16 @@ class _Plan:
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def conv_layout(weight: np.ndarray) -> np.ndarray:
+    """A conv weight (C_out, C_in, kh, kw) in the kernels' layout [c_in][ky][kw-1-kx][c_out].
+
+    C_out last makes one reached output position one contiguous vector; kx reversed makes the
+    output columns an event reaches with stride 1 consecutive in the weights as in the target, so
+    an event's work per output row is one contiguous span (`_conv_add`).
+    """
+    return np.ascontiguousarray(weight[:, :, :, ::-1].transpose(1, 2, 3, 0))
+
+
 def _plan(net: Network, dtype: np.dtype) -> _Plan:
     """The kernel form of `net` (cached per network and dtype: networks are immutable)."""
     per_net = _PLANS.setdefault(net, {})
@@ -213,7 +223,7 @@ def _build_plan(net: Network, dtype: np.dtype) -> _Plan:
             row[Q_CIN], row[Q_HIN], row[Q_WIN] = c_in, h, w
             row[Q_COUT], row[Q_HOUT], row[Q_WOUT] = c_out, h_out, w_out
             row[Q_KH], row[Q_KW], row[Q_SY], row[Q_SX], row[Q_PY], row[Q_PX] = kh, kw, sy, sx, py, px
-            block = (proj.weight.transpose(1, 2, 3, 0) * gain).astype(dtype)
+            block = conv_layout(proj.weight * gain).astype(dtype)
         elif isinstance(proj, AvgPool2d):
             c, h, w = src_shape
             _, h_out, w_out = tgt_shape
@@ -303,8 +313,10 @@ def _dense_add(target, weights, n_out, idx, val, n, use_val):
 def _conv_add(target, weights, q, idx, val, n, use_val):
     """Scatter each event at source (y, x, c) to every output position whose window covers it.
 
-    q: the projection's table row. weights: [c_in][ky][kx][c_out]; target: channels-last. At each
-    reached output position the event adds one contiguous C_out vector. Returns synapses reached.
+    q: the projection's table row. weights: [c_in][ky][kw-1-kx][c_out]; target: channels-last. At
+    each reached output position the event adds one contiguous C_out vector; with column stride 1
+    the positions of one output row and their weight vectors are both consecutive, so a row is one
+    span of (columns reached) x C_out. Returns synapses reached.
     """
     c_in, w_in = q[Q_CIN], q[Q_WIN]
     c_out, h_out, w_out = q[Q_COUT], q[Q_HOUT], q[Q_WOUT]
@@ -324,17 +336,33 @@ def _conv_add(target, weights, q, idx, val, n, use_val):
         ox_hi = min(w_out - 1, (x + px) // sx)
         if oy_hi < oy_lo or ox_hi < ox_lo:
             continue
-        ops += (oy_hi - oy_lo + 1) * (ox_hi - ox_lo + 1) * c_out
+        n_cols = ox_hi - ox_lo + 1
+        ops += (oy_hi - oy_lo + 1) * n_cols * c_out
         for oy in range(oy_lo, oy_hi + 1):
             ky = y + py - oy * sy
+            if sx == 1:
+                # reversed kx of the first column reached: kw - 1 - (x + px - ox_lo)
+                wbase = ((c * kh + ky) * kw + kw - 1 - (x + px - ox_lo)) * c_out
+                span = n_cols * c_out
+                row = weights[wbase : wbase + span]
+                tbase = (oy * w_out + ox_lo) * c_out
+                out = target[tbase : tbase + span]
+                if use_val:
+                    v = val[e]  # read here: a literal 1.0 would make v float64 and change float32 rounding
+                    for o in range(span):
+                        out[o] += v * row[o]
+                else:
+                    for o in range(span):
+                        out[o] += row[o]
+                continue
             for ox in range(ox_lo, ox_hi + 1):
                 kx = x + px - ox * sx
-                wbase = ((c * kh + ky) * kw + kx) * c_out
+                wbase = ((c * kh + ky) * kw + kw - 1 - kx) * c_out
                 row = weights[wbase : wbase + c_out]
                 tbase = (oy * w_out + ox) * c_out
                 out = target[tbase : tbase + c_out]
                 if use_val:
-                    v = val[e]  # read here: a literal 1.0 would make v float64 and change float32 rounding
+                    v = val[e]
                     for o in range(c_out):
                         out[o] += v * row[o]
                 else:

@@ -65,7 +65,7 @@ from .engine import (
     P_COLUMNS, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO, P_SIZE,
     Q_CIN, Q_COLUMNS, Q_COUT, Q_HIN, Q_HOUT, Q_INDEX, Q_KH, Q_KIND, Q_KW, Q_PX, Q_PY, Q_SOURCE, Q_SX,
     Q_SY, Q_WIN, Q_WLEN, Q_WOFF, Q_WOUT, SimulationResult, _project, as_input_events, check_options,
-    internal_order,
+    conv_layout, internal_order,
 )  # fmt: skip
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
 from .neurons import IF, LIF, IntNeuron
@@ -301,7 +301,7 @@ def _build_fixed_plan(net: Network) -> _FixedPlan:
             row[Q_COUT], row[Q_HOUT], row[Q_WOUT] = tgt_shape
             (row[Q_KH], row[Q_KW]), (row[Q_SY], row[Q_SX]), (row[Q_PY], row[Q_PX]) = (
                 proj.kernel_size, proj.stride, proj.padding)  # fmt: skip
-            block = np.ascontiguousarray(proj.weight.transpose(1, 2, 3, 0))
+            block = conv_layout(proj.weight)
         elif isinstance(proj, AvgPool2d):
             row[Q_KIND] = KIND_POOL
             row[Q_CIN], row[Q_HIN], row[Q_WIN] = src_shape
