@@ -1,22 +1,28 @@
-# make run: the main job; make test: the test suite. Both create .venv and install on first use.
+# make run: the main job; make test: the test suite. Both create .venv and install on first use:
+# the jobs need the 'experiments' extra only, the tests also the dev tools and the interop frameworks.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 # Datasets: $EVSIM_DATA if set, else ../shared/data beside the checkout (offline machines), else data/.
 EVSIM_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
 export EVSIM_DATA
 
-.PHONY: run fashion test bench bench-training install clean
+.PHONY: run fashion test bench bench-resnet bench-training install clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch is pinned: 2.13.0 is a CPU build; an unpinned torch pulls a multi-GB CUDA build
-	$(PY) -m pip install --quiet -e '.[experiments,dev]'
+	$(PY) -m pip install --quiet -e '.[experiments]'
 	# torchattacks' declared requirements would downgrade requests and pull CUDA torch: it needs
 	# only torch, numpy and scipy at run time
 	$(PY) -m pip install --quiet --no-deps torchattacks==3.5.1
+	touch $@
+
+$(STAMP): $(RUN_STAMP)
+	$(PY) -m pip install --quiet -e '.[experiments,dev]'
 	# the NIR interchange tests and scenario check evsim against snnTorch, Norse and SpikingJelly; their
 	# declared requirements would replace the pinned torch (SpikingJelly's also pull torchvision)
 	$(PY) -m pip install --quiet --no-deps snntorch==1.0.0 nirtorch==2.6 norse==1.1.0 spikingjelly==2.0.0 loguru==0.7.3
@@ -25,18 +31,22 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # the main job: the paper's Fig. 2 (quick settings), stored in results/fig2.h5 and drawn
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) -m scenarios fig2
 	$(PY) -m scenarios plot results/fig2.h5
 
 # paper Figs. 3 and 4 on Fashion-MNIST (quick settings; they share their models)
-fashion: $(STAMP)
+fashion: $(RUN_STAMP)
 	$(PY) -m scenarios fig3
 	$(PY) -m scenarios fig4
 	$(PY) -m scenarios plot results/fig3.h5 results/fig4.h5
 
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	$(PY) -m scenarios bench_engine
+
+# the deep-network benchmark: a ResNet18 SNN on the CIFAR-10 test set
+bench-resnet: $(RUN_STAMP)
+	$(PY) -m scenarios bench_resnet
 
 # the training benchmark compares against snnTorch, installed from the 'bench' extra
 bench-training: $(STAMP)

@@ -56,6 +56,39 @@ def _check_x(x) -> np.ndarray:
     return arr
 
 
+def generator(seed) -> np.random.Generator:
+    """The random generator of `seed`: None, a non-negative int, a sequence of them (numpy's
+    SeedSequence entropy, e.g. [seed, chunk]), or a numpy Generator (used as it is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    ok = seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0)
+    if not ok and isinstance(seed, (list, tuple, np.ndarray)):
+        ok = len(seed) > 0 and all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in np.ravel(seed)
+        )
+    if not ok:
+        raise ValueError(
+            f"seed must be None, a non-negative int, a sequence of them or a numpy Generator, got {seed!r}"
+        )
+    return np.random.default_rng(seed)
+
+
+def _methods(method) -> list[str]:
+    """The encoders of `method` (one name or a fused list), validated."""
+    if isinstance(method, str):
+        methods = [method]
+    elif isinstance(method, (list, tuple)):
+        methods = list(method)
+        if not methods:
+            raise ValueError("fused encoding needs at least one method")
+    else:
+        raise ValueError(f"unknown encoding method {method!r}; choose from {ENCODERS} or a list of them (fused)")
+    for m in methods:
+        if not isinstance(m, str) or m not in ENCODERS:
+            raise ValueError(f"unknown encoding method {m!r}; choose from {ENCODERS} or a list of them (fused)")
+    return methods
+
+
 def spike_count(x, T: int) -> np.ndarray:
     """RateSyn spike count n(x) = ceil(x*T - 1e-4) clipped to [0, T], as int64 of x's shape.
 
@@ -105,15 +138,10 @@ def encode(x, T: int, method: str | Sequence[str], seed=None, channel_axis: int 
     """
     T = _check_T(T)
     arr = _check_x(x)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    methods = _methods(method)
+    rng = generator(seed)
     if isinstance(method, str):
         return _encode_one(arr, T, method, rng)
-    methods = list(method)
-    if not methods:
-        raise ValueError("fused encoding needs at least one method")
-    for m in methods:
-        if not isinstance(m, str) or m not in ENCODERS:
-            raise ValueError(f"unknown encoding method {m!r}; choose from {ENCODERS}")
     if not -arr.ndim <= channel_axis < arr.ndim:
         raise ValueError(f"channel_axis {channel_axis} is out of range for x of shape {arr.shape}")
     axis = channel_axis % arr.ndim + 1  # +1: the time axis comes first
@@ -134,12 +162,7 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
     arr = _check_x(x)
     if arr.ndim < 2:
         raise ValueError(f"encode_events needs a batch (B, ...), got shape {arr.shape}")
-    methods = [method] if isinstance(method, str) else list(method)
-    if not methods:
-        raise ValueError("fused encoding needs at least one method")
-    for m in methods:
-        if not isinstance(m, str) or m not in ENCODERS:
-            raise ValueError(f"unknown encoding method {m!r}; choose from {ENCODERS} or a list of them (fused)")
+    methods = _methods(method)
     B = arr.shape[0]
     shape = (arr.shape[1] * len(methods),) + arr.shape[2:]
     if methods == ["poisson"]:
@@ -160,7 +183,7 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
 def _poisson_events(x: np.ndarray, T: int, seed, shape: tuple[int, ...]) -> InputEvents:
     """Poisson events with `encode`'s draws: rng.random((T, *x.shape)) fills step after step, so
     drawing x.shape T times gives the same numbers, and only a bool (T, B, n) mask is kept."""
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = generator(seed)
     B = x.shape[0]
     flat = x.reshape(B, -1)
     spikes = np.empty((T,) + flat.shape, dtype=bool)

@@ -104,7 +104,9 @@ class SimulationResult:
 
 def check_options(decoder: str, early_exit: bool, dtype) -> np.dtype:
     """Validate the run options; return the dtype."""
-    if decoder not in DECODERS:
+    if not isinstance(early_exit, (bool, np.bool_)):
+        raise ValueError(f"early_exit must be True or False, got {early_exit!r}")
+    if not isinstance(decoder, str) or decoder not in DECODERS:
         raise ValueError(f"unknown decoder {decoder!r}; choose from {DECODERS}")
     if early_exit and decoder != "ttfs":
         raise ValueError("early_exit needs decoder='ttfs': only a TTFS decision is taken before the last step")
@@ -562,6 +564,8 @@ def simulate(
     A fixed-point network (`evsim.quantize`) runs with integer kernels (`evsim.fixed`): spike
     inputs only, `dtype` ignored.
     """
+    if not isinstance(record_hidden, (bool, np.bool_)):
+        raise ValueError(f"record_hidden must be True or False, got {record_hidden!r}")
     if isinstance(net, Network) and net.fixed_point is not None:
         from .fixed import simulate_fixed  # here: fixed imports this module
 

@@ -94,6 +94,8 @@ def save_network(net: Network, path) -> Path:
     if not isinstance(net, Network):
         raise ValueError(f"save_network needs an evsim.Network, got {type(net).__name__}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give save_network a file name, e.g. {path / 'network.h5'}")
     with atomic_h5(path) as f:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .decoding import ABSTAIN, predictions_over_time
-from .encoding import ENCODERS, _check_T, _check_x, spike_count
+from .encoding import ENCODERS, _check_T, _check_x, generator, spike_count
 
 FOREGROUND_THRESHOLD = 0.2  # paper, Methods: MNIST pixels above 0.2 are foreground
 
@@ -264,8 +264,7 @@ def perturbation_counts(x_clean, x_adv, T: int, method: str, seed=None) -> np.nd
     if method == "current":
         return np.full(T, int((xc.astype(np.float32) != xa.astype(np.float32)).sum()), dtype=np.int64)
     if method == "poisson":
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        u = rng.random((T,) + xc.shape)  # encode's draws: spike iff u < x
+        u = generator(seed).random((T,) + xc.shape)  # encode's draws: spike iff u < x
         lo, hi = np.minimum(xc, xa), np.maximum(xc, xa)
         return ((u >= lo) & (u < hi)).reshape(T, -1).sum(axis=1, dtype=np.int64)
     nc, na = spike_count(xc, T), spike_count(xa, T)

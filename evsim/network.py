@@ -37,7 +37,10 @@ INPUT = -1  # source index of the network input
 
 
 def _frozen_array(value, name: str, ndim: int) -> np.ndarray:
-    arr = np.array(value, dtype=np.float64, copy=True)
+    try:
+        arr = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r:.80}") from None
     if arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     if not np.isfinite(arr).all():
@@ -78,10 +81,10 @@ def _int_scalar(value, name: str) -> int:
 def _shape_tuple(shape, name: str) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
-    out = tuple(int(s) for s in shape)
-    if not out or any(s < 1 for s in out):
-        raise ValueError(f"{name} must be a non-empty tuple of positive sizes, got {shape!r}")
-    return out
+    sizes = tuple(shape) if isinstance(shape, (tuple, list, np.ndarray)) else ()
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
+        raise ValueError(f"{name} must be a non-empty tuple of positive sizes (integers), got {shape!r}")
+    return tuple(int(s) for s in sizes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -349,8 +352,12 @@ class Network:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", _shape_tuple(self.input_shape, "input_shape"))
-        object.__setattr__(self, "populations", tuple(self.populations))
-        object.__setattr__(self, "projections", tuple(self.projections))
+        for name in ("populations", "projections"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)):
+                what = "evsim.Population" if name == "populations" else "projections"
+                raise ValueError(f"{name} must be a sequence of {what} (a list or tuple), got {type(value).__name__}")
+            object.__setattr__(self, name, tuple(value))
         object.__setattr__(self, "metadata", dict(self.metadata))
         if not self.populations:
             raise ValueError("a network needs at least one population")
@@ -362,6 +369,11 @@ class Network:
         for q, proj in enumerate(self.projections):
             if not isinstance(proj, tuple(PROJECTION_KINDS.values())):
                 raise ValueError(f"projection {q} has unknown type {type(proj).__name__}")
+            for end in ("source", "target"):
+                value = getattr(proj, end)
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                    raise ValueError(f"projection {q} {end} must be an int (a population index, or INPUT = -1), "
+                                     f"got {value!r}")
             if not (0 <= proj.target < P):
                 raise ValueError(f"projection {q} targets population {proj.target}; the network has {P}")
             if not (INPUT <= proj.source < proj.target):

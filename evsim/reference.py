@@ -28,7 +28,9 @@ _DECODERS = ("rate", "ttfs")
 
 
 def _options(decoder, early_exit, dtype) -> np.dtype:
-    if decoder not in _DECODERS:
+    if not isinstance(early_exit, (bool, np.bool_)):
+        raise ValueError(f"early_exit must be True or False, got {early_exit!r}")
+    if not isinstance(decoder, str) or decoder not in _DECODERS:
         raise ValueError(f"unknown decoder {decoder!r}; choose from {_DECODERS}")
     if early_exit and decoder != "ttfs":
         raise ValueError("early_exit needs decoder='ttfs': only a TTFS decision is taken before the last step")
