@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .events import METHOD_CODES, InputEvents, deterministic_events, input_events
+from .events import METHOD_CODES, InputEvents, deterministic_events, input_events, poisson_mask
 
 # Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike.
 SPIKE_COUNT_GUARD = 1e-4
@@ -181,12 +181,11 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
 
 
 def _poisson_events(x: np.ndarray, T: int, seed, shape: tuple[int, ...]) -> InputEvents:
-    """Poisson events with `encode`'s draws: rng.random((T, *x.shape)) fills step after step, so
-    drawing x.shape T times gives the same numbers, and only a bool (T, B, n) mask is kept."""
+    """Poisson events with `encode`'s draws (`events.poisson_mask`: the same stream, drawn in numba
+    straight into a (T, B, n) byte mask, no float64 batch)."""
     rng = generator(seed)
     B = x.shape[0]
-    flat = x.reshape(B, -1)
-    spikes = np.empty((T,) + flat.shape, dtype=bool)
-    for k in range(T):
-        np.less(rng.random(flat.shape), flat, out=spikes[k])
-    return input_events(spikes, shape, input_kind="spikes")
+    flat = np.ascontiguousarray(x.reshape(B, -1), dtype=np.float64)  # exact for float32 and integers
+    spikes = np.empty((T,) + flat.shape, dtype=np.uint8)
+    poisson_mask(rng, flat, T, spikes)
+    return input_events(spikes.view(bool), shape, input_kind="spikes")

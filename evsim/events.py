@@ -183,9 +183,10 @@ def input_events(inputs, input_shape: tuple[int, ...], input_kind="auto") -> Inp
     if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)) or np.iscomplexobj(arr):
         raise ValueError(f"inputs must be real numbers or booleans, got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr.reshape(T, B, n_in))
-    if arr.dtype == bool:
+    if arr.dtype == bool:  # binary by construction: no scan
         arr = arr.view(np.uint8)
-    if np.issubdtype(arr.dtype, np.floating):
+        is_binary = True
+    elif np.issubdtype(arr.dtype, np.floating):
         if arr.dtype not in (np.float32, np.float64):
             arr = arr.astype(np.float64)
         n_nonfinite, n_nonbinary = _scan_dense(arr.reshape(-1))
@@ -214,14 +215,17 @@ METHOD_CODES = {"current": CODE_CURRENT, "ratesyn_s": CODE_RATESYN_S, "ratesyn_e
 
 
 @njit(cache=True, nogil=True)
-def _active(code, count, k, T):
+def _active_steps(code, count, T):
+    """The steps [start, stop) at which a position with RateSyn count `count` emits under `code`."""
     if code == CODE_CURRENT:
-        return True
+        return 0, T
     if code == CODE_RATESYN_S:
-        return k < count
+        return 0, count
     if code == CODE_RATESYN_E:
-        return k >= T - count
-    return k == T - count
+        return T - count, T
+    if count > 0:  # ttfs: one spike at T - n, none when n = 0
+        return T - count, T - count + 1
+    return 0, 0
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -229,44 +233,41 @@ def _encode_counts(x, counts_n, codes, T, counts):
     """Events per (sample, step) of the deterministic encoders.
 
     x: (B, n) values; counts_n: (B, n) RateSyn counts n(x); codes: (n,) method per position.
-    Only positions with x != 0 can emit (every encoder is silent at 0), so each sample is
-    scanned once and its T steps loop over its non-zero positions only.
+    Every encoder is silent at x = 0, and a position emits at the contiguous steps
+    `_active_steps`, so a sample's counts are a difference array over its non-zero positions.
     """
     B, n = x.shape
     for b in prange(B):
-        nz = np.empty(n, dtype=np.int64)
-        m = 0
+        edges = np.zeros(T + 1, dtype=np.int64)
         for j in range(n):
             if x[b, j] != 0:
-                nz[m] = j
-                m += 1
+                start, stop = _active_steps(codes[j], counts_n[b, j], T)
+                if stop > start:
+                    edges[start] += 1
+                    edges[stop] -= 1
+        c = 0
         for k in range(T):
-            c = 0
-            for i in range(m):
-                j = nz[i]
-                if _active(codes[j], counts_n[b, j], k, T):
-                    c += 1
+            c += edges[k]
             counts[b * T + k] = c
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def _encode_fill(x, counts_n, codes, T, offsets, index, value):
+    """Write each sample's events: positions in increasing order put each of their events at the
+    next free slot of its step, so indices increase within a step; work = events, not T x n."""
     B, n = x.shape
     for b in prange(B):
-        nz = np.empty(n, dtype=np.int64)
-        m = 0
+        slot = offsets[b * T : b * T + T].copy()
         for j in range(n):
-            if x[b, j] != 0:
-                nz[m] = j
-                m += 1
-        for k in range(T):
-            e = offsets[b * T + k]
-            for i in range(m):
-                j = nz[i]
-                if _active(codes[j], counts_n[b, j], k, T):
-                    index[e] = j
-                    value[e] = x[b, j] if codes[j] == CODE_CURRENT else 1.0
-                    e += 1
+            v = x[b, j]
+            if v != 0:
+                code = codes[j]
+                start, stop = _active_steps(code, counts_n[b, j], T)
+                out = v if code == CODE_CURRENT else 1.0
+                for k in range(start, stop):
+                    index[slot[k]] = j
+                    value[slot[k]] = out
+                    slot[k] += 1
 
 
 def deterministic_events(x_flat: np.ndarray, counts: np.ndarray, codes: np.ndarray, T: int,
@@ -282,6 +283,34 @@ def deterministic_events(x_flat: np.ndarray, counts: np.ndarray, codes: np.ndarr
     value = np.empty(offsets[-1], dtype=np.float32)
     _encode_fill(x_flat, counts, codes, T, offsets, index, value)
     return InputEvents(T, shape, offsets, index, value, codes == CODE_CURRENT)
+
+
+@njit(cache=True, nogil=True)
+def poisson_mask(rng, x, T, out):
+    """out[k, b, j] = (u < x[b, j]) with u drawn in (k, b, j) order: the numbers, and the order, of
+    numpy's ``rng.random((T, B, n))`` (numba's Generator shares the bit generator and its state), so
+    this equals `encode`'s Poisson spikes without a (T, B, n) float64 array. x: (B, n) float64."""
+    B, n = x.shape
+    for k in range(T):
+        for b in range(B):
+            row = out[k, b]
+            xb = x[b]
+            for j in range(n):
+                row[j] = rng.random() < xb[j]
+
+
+@njit(cache=True, nogil=True)
+def poisson_changes(rng, lo, hi, T, counts):
+    """counts[k] = #{i : lo[i] <= u < hi[i]} with u drawn as ``rng.random((T, n))``: the Poisson
+    spikes that change when a pixel moves between lo and hi under the same draws. lo, hi: (n,)."""
+    n = lo.shape[0]
+    for k in range(T):
+        c = 0
+        for i in range(n):
+            u = rng.random()
+            if lo[i] <= u and u < hi[i]:
+                c += 1
+        counts[k] = c
 
 
 __all__ = ["INPUT_KINDS", "InputEvents", "current_mask", "input_events"]

@@ -27,6 +27,7 @@ import numpy as np
 
 from .decoding import ABSTAIN, predictions_over_time
 from .encoding import ENCODERS, _check_T, _check_x, generator, spike_count
+from .events import poisson_changes
 
 FOREGROUND_THRESHOLD = 0.2  # paper, Methods: MNIST pixels above 0.2 are foreground
 
@@ -264,9 +265,12 @@ def perturbation_counts(x_clean, x_adv, T: int, method: str, seed=None) -> np.nd
     if method == "current":
         return np.full(T, int((xc.astype(np.float32) != xa.astype(np.float32)).sum()), dtype=np.int64)
     if method == "poisson":
-        u = generator(seed).random((T,) + xc.shape)  # encode's draws: spike iff u < x
-        lo, hi = np.minimum(xc, xa), np.maximum(xc, xa)
-        return ((u >= lo) & (u < hi)).reshape(T, -1).sum(axis=1, dtype=np.int64)
+        # encode's draws u (spike iff u < x), drawn in numba without a (T, ...) array
+        lo = np.minimum(xc, xa).astype(np.float64).ravel()
+        hi = np.maximum(xc, xa).astype(np.float64).ravel()
+        counts = np.zeros(T, dtype=np.int64)
+        poisson_changes(generator(seed), lo, hi, T, counts)
+        return counts
     nc, na = spike_count(xc, T), spike_count(xa, T)
     lo, hi = np.minimum(nc, na), np.maximum(nc, na)
     if method == "ratesyn_s":
