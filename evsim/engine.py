@@ -41,6 +41,7 @@ from .events import INPUT_KINDS, InputEvents, input_events
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network
 
 DTYPES = (np.float32, np.float64)
+INPUT_SPIKES, INPUT_CURRENT, INPUT_FUSED = 0, 1, 2  # how the kernel reads the input events
 
 # projection kinds in the kernel
 KIND_DENSE, KIND_CONV, KIND_POOL, KIND_IDENTITY = 0, 1, 2, 3
@@ -156,6 +157,7 @@ class _Plan:
     weights: np.ndarray  # flat: dense rows [src][tgt], conv [c_in][ky][kx][c_out], identity maps (as floats? no)
     maps: np.ndarray  # flat int64: identity target position of each source position
     input_map: np.ndarray  # (n_in,) internal position of each public input index
+    input_identity: bool  # the input's internal order is its public order (not channels-last)
     orders: tuple[np.ndarray, ...]  # per population: public index of each internal position
 
 
@@ -269,6 +271,7 @@ def _build_plan(net: Network, dtype: np.dtype) -> _Plan:
         weights=np.concatenate(blocks) if blocks else np.zeros(0, dtype=dtype),
         maps=np.concatenate(maps) if maps else np.zeros(0, dtype=np.int64),
         input_map=inv(INPUT),
+        input_identity=bool((inv(INPUT) == np.arange(net.n_in)).all()),
         orders=orders,
     )
 
@@ -458,7 +461,7 @@ def _integrate(membrane, current, bias, decay_m, theta, reset_zero, fired, event
 
 @njit(cache=True, parallel=True, nogil=True)
 def _run(
-    ev_offsets, ev_index, ev_value, ev_current, input_map, T,
+    ev_offsets, ev_index, ev_value, ev_is_current, input_mode, n_in, T,
     proj, scale, pops, pop_f, bias, weights, maps, early_exit, n_chunks,
     spikes_out, sops_out, macs_out, spikes_in_out, values_in_out, counts_out, updates_out,
     steps_out, first_spike_out, exit_out,
@@ -466,7 +469,6 @@ def _run(
     B = exit_out.shape[0]
     P = pops.shape[0]
     N = bias.shape[0]
-    n_in = input_map.shape[0]
     out = P - 1
     for chunk in prange(n_chunks):
         # per-chunk scratch: allocated once, reset per sample
@@ -484,17 +486,28 @@ def _run(
             first_spike_out[b] = T
             exit_out[b] = T
             for k in range(T):
+                e0 = ev_offsets[b * T + k]
+                e1 = ev_offsets[b * T + k + 1]
                 n_spk = 0
                 n_cur = 0
-                for e in range(ev_offsets[b * T + k], ev_offsets[b * T + k + 1]):
-                    j = ev_index[e]
-                    if ev_current[j]:
-                        in_currents[n_cur] = input_map[j]
-                        in_values[n_cur] = ev_value[e]
-                        n_cur += 1
-                    else:
-                        in_spikes[n_spk] = input_map[j]
-                        n_spk += 1
+                if input_mode == INPUT_SPIKES:  # the event lists are read in place
+                    spk = ev_index[e0:e1]
+                    n_spk = e1 - e0
+                    cur, cur_val = in_currents, in_values
+                elif input_mode == INPUT_CURRENT:
+                    cur, cur_val = ev_index[e0:e1], ev_value[e0:e1]
+                    n_cur = e1 - e0
+                    spk = in_spikes
+                else:  # a fused input: split this step's events into spikes and currents
+                    spk, cur, cur_val = in_spikes, in_currents, in_values
+                    for e in range(e0, e1):
+                        if ev_is_current[e]:
+                            in_currents[n_cur] = ev_index[e]
+                            in_values[n_cur] = ev_value[e]
+                            n_cur += 1
+                        else:
+                            in_spikes[n_spk] = ev_index[e]
+                            n_spk += 1
                 for p in range(P):
                     lo = pops[p, P_OFF]
                     hi = lo + pops[p, P_SIZE]
@@ -509,12 +522,12 @@ def _run(
                         if src == -1:
                             if n_spk > 0:
                                 sops_out[k, b, l] += _project(
-                                    target, weights, maps, scale[r], q, in_spikes, in_values, n_spk, False
+                                    target, weights, maps, scale[r], q, spk, cur_val, n_spk, False
                                 )
                                 spikes_in_out[b, l] += n_spk
                             if n_cur > 0:
                                 macs_out[k, b, l] += _project(
-                                    target, weights, maps, scale[r], q, in_currents, in_values, n_cur, True
+                                    target, weights, maps, scale[r], q, cur, cur_val, n_cur, True
                                 )
                                 values_in_out[b, l] += n_cur
                         elif n_events[src] > 0:
@@ -595,8 +608,17 @@ def simulate(
     first_spike = np.empty(B, dtype=np.int64)
     exit_step = np.empty(B, dtype=np.int64)
     n_chunks = min(B, 4 * numba.get_num_threads())
+    # input events in the engine's layout, and how to read them: all spikes, all currents, or split
+    index = ev.index if plan.input_identity else plan.input_map[ev.index]
+    n_current = int(ev.current.sum())
+    if n_current == 0:
+        input_mode, is_current = INPUT_SPIKES, np.zeros(0, dtype=np.bool_)
+    elif n_current == ev.current.shape[0]:
+        input_mode, is_current = INPUT_CURRENT, np.zeros(0, dtype=np.bool_)
+    else:
+        input_mode, is_current = INPUT_FUSED, ev.current[ev.index]
     _run(
-        ev.offsets, ev.index, ev.value.astype(dt, copy=False), ev.current, plan.input_map, T,
+        ev.offsets, index, ev.value.astype(dt, copy=False), is_current, input_mode, net.n_in, T,
         plan.proj, plan.scale, pops, plan.pop_f, plan.bias, plan.weights, plan.maps, bool(early_exit), n_chunks,
         spikes, sops, macs, spikes_in, values_in, counts, updates, steps, first_spike, exit_step,
     )  # fmt: skip
