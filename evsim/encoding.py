@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .events import METHOD_CODES, InputEvents, deterministic_events, input_events, poisson_mask
+from .events import METHOD_CODES, InputEvents, deterministic_events, draw_steps, input_events, poisson_mask
 
 # Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike.
 SPIKE_COUNT_GUARD = 1e-4
@@ -187,5 +187,5 @@ def _poisson_events(x: np.ndarray, T: int, seed, shape: tuple[int, ...]) -> Inpu
     B = x.shape[0]
     flat = np.ascontiguousarray(x.reshape(B, -1), dtype=np.float64)  # exact for float32 and integers
     spikes = np.empty((T,) + flat.shape, dtype=np.uint8)
-    poisson_mask(rng, flat, T, spikes)
+    draw_steps(rng, T, flat.size, lambda g, k0, k1: poisson_mask(g, flat, k0, k1, spikes))
     return input_events(spikes.view(bool), shape, input_kind="spikes")

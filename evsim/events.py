@@ -21,6 +21,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -286,12 +289,12 @@ def deterministic_events(x_flat: np.ndarray, counts: np.ndarray, codes: np.ndarr
 
 
 @njit(cache=True, nogil=True)
-def poisson_mask(rng, x, T, out):
-    """out[k, b, j] = (u < x[b, j]) with u drawn in (k, b, j) order: the numbers, and the order, of
-    numpy's ``rng.random((T, B, n))`` (numba's Generator shares the bit generator and its state), so
-    this equals `encode`'s Poisson spikes without a (T, B, n) float64 array. x: (B, n) float64."""
+def poisson_mask(rng, x, k0, k1, out):
+    """out[k, b, j] = (u < x[b, j]) for steps k0 <= k < k1, u drawn in (k, b, j) order: the numbers,
+    and the order, of numpy's ``rng.random((T, B, n))`` from step k0 on (numba's Generator shares
+    the bit generator and its state), without a float64 batch. x: (B, n) float64."""
     B, n = x.shape
-    for k in range(T):
+    for k in range(k0, k1):
         for b in range(B):
             row = out[k, b]
             xb = x[b]
@@ -300,17 +303,45 @@ def poisson_mask(rng, x, T, out):
 
 
 @njit(cache=True, nogil=True)
-def poisson_changes(rng, lo, hi, T, counts):
-    """counts[k] = #{i : lo[i] <= u < hi[i]} with u drawn as ``rng.random((T, n))``: the Poisson
-    spikes that change when a pixel moves between lo and hi under the same draws. lo, hi: (n,)."""
+def poisson_changes(rng, lo, hi, k0, k1, counts):
+    """counts[k] = #{i : lo[i] <= u < hi[i]} for steps k0 <= k < k1, u drawn as ``rng.random((T, n))``
+    from step k0 on: the Poisson spikes that change when a value moves between lo and hi under the
+    same draws. lo, hi: (n,) float64."""
     n = lo.shape[0]
-    for k in range(T):
+    for k in range(k0, k1):
         c = 0
         for i in range(n):
             u = rng.random()
             if lo[i] <= u and u < hi[i]:
                 c += 1
         counts[k] = c
+
+
+def draw_steps(rng: np.random.Generator, T: int, per_step: int, kernel) -> None:
+    """Run kernel(generator, k0, k1) over the steps 0..T-1 so that together they draw exactly
+    ``rng.random((T, per_step))`` and leave rng where that call would.
+
+    A PCG64 stream can jump ahead (`advance`), so with several numba threads the steps are split
+    into parts drawn at once in Python threads (the kernels release the GIL), each part from a copy
+    of the generator advanced to its first draw; the numbers are the sequential ones. Other bit
+    generators draw sequentially.
+    """
+    bit = rng.bit_generator
+    parts = min(numba.get_num_threads(), T)
+    if parts < 2 or not isinstance(bit, (np.random.PCG64, np.random.PCG64DXSM)):
+        kernel(rng, 0, T)
+        return
+    bounds = [T * p // parts for p in range(parts + 1)]
+    gens = [rng]
+    for p in range(1, parts):
+        clone = type(bit)()
+        clone.state = bit.state
+        clone.advance(bounds[p] * per_step)  # random() takes one 64-bit draw per double
+        gens.append(np.random.Generator(clone))
+    with ThreadPoolExecutor(parts) as pool:
+        for f in [pool.submit(kernel, g, bounds[p], bounds[p + 1]) for p, g in enumerate(gens)]:
+            f.result()
+    bit.state = gens[-1].bit_generator.state
 
 
 __all__ = ["INPUT_KINDS", "InputEvents", "current_mask", "input_events"]

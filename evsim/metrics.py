@@ -27,7 +27,7 @@ import numpy as np
 
 from .decoding import ABSTAIN, predictions_over_time
 from .encoding import ENCODERS, _check_T, _check_x, generator, spike_count
-from .events import poisson_changes
+from .events import draw_steps, poisson_changes
 
 FOREGROUND_THRESHOLD = 0.2  # paper, Methods: MNIST pixels above 0.2 are foreground
 
@@ -269,7 +269,7 @@ def perturbation_counts(x_clean, x_adv, T: int, method: str, seed=None) -> np.nd
         lo = np.minimum(xc, xa).astype(np.float64).ravel()
         hi = np.maximum(xc, xa).astype(np.float64).ravel()
         counts = np.zeros(T, dtype=np.int64)
-        poisson_changes(generator(seed), lo, hi, T, counts)
+        draw_steps(generator(seed), T, lo.size, lambda g, k0, k1: poisson_changes(g, lo, hi, k0, k1, counts))
         return counts
     nc, na = spike_count(xc, T), spike_count(xa, T)
     lo, hi = np.minimum(nc, na), np.maximum(nc, na)

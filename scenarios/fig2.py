@@ -205,13 +205,22 @@ def main(argv=None) -> None:
             with torch.no_grad():
                 res = {"ann": np.mean([(victim(torch.from_numpy(a)).argmax(1).numpy() == y).mean() for a in adv])}
             for encoder in ENCODERS:
-                res[encoder] = np.mean([
-                    metrics.accuracy(evsim.decode(simulate_chunks(net, a, encoder, args.seed)["output_spikes"], "rate"), y)
-                    for a in (adv[:1] if eps == 0 else adv)
-                ])  # fmt: skip
+                # eps 0 and eps 0.1 are the runs the encoder stages already made (same images, same
+                # draws): their accuracy at T is TAAcc's last step, so they are not simulated twice
+                if eps == 0:
+                    res[encoder] = data[f"snn/{encoder}/accuracy_clean"]
+                elif eps == EPS:
+                    res[encoder] = np.mean(data[f"snn/{encoder}/taacc_attacked_per_attacker"][:, -1])
+                else:
+                    res[encoder] = np.mean([
+                        metrics.accuracy(evsim.decode(simulate_chunks(net, a, encoder, args.seed)["output_spikes"], "rate"), y)
+                        for a in adv
+                    ])  # fmt: skip
             return res
 
         adv_inputs = {"attackers": attackers_key} if eps == 0 else {"adv": stages.key(f"adv_eps{eps:g}", {"attackers": attackers_key, "test": test_key})}
+        if eps in (0, EPS):
+            adv_inputs |= {f"snn_{e}": stages.keys[f"snn_{e}"] for e in ENCODERS}
         point = stages.get(f"sweep_eps{eps:g}", sweep_point, inputs=victim_inputs | adv_inputs)
         for key in sweep_acc:
             sweep_acc[key].append(float(point[key]))

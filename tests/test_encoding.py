@@ -586,3 +586,22 @@ def test_encode_events_equal_the_dense_encoding(seed, T, method, shape):
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
     assert got.T == T and got.B == shape[0]
     np.testing.assert_array_equal(got.to_dense(), evsim.encode(x, T, method, seed=seed).reshape((T,) + (shape[0],) + got.shape))
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937])
+def test_poisson_events_draw_encodes_stream_and_leave_the_generator_where_encode_does(bit_generator):
+    """Poisson events are drawn in parts at once (a PCG64 stream jumps ahead) or in one go (other
+    bit generators): either way the spikes are encode's and the generator ends in encode's state,
+    so later draws from it do not change."""
+    x = np.random.default_rng(1).random((7, 3, 5))
+    ours, theirs = np.random.Generator(bit_generator(9)), np.random.Generator(bit_generator(9))
+    got = evsim.encode_events(x, 13, "poisson", seed=ours)
+    want = evsim.encode(x, 13, "poisson", seed=theirs)
+    np.testing.assert_array_equal(got.to_dense(), want)
+    np.testing.assert_array_equal(ours.random(4), theirs.random(4))
+    x_adv = np.clip(x + 0.1, 0, 1)
+    a, b = np.random.Generator(bit_generator(2)), np.random.Generator(bit_generator(2))
+    counts = evsim.perturbation_counts(x, x_adv, 13, "poisson", seed=a)
+    dense = (evsim.encode(x, 13, "poisson", seed=b) != evsim.encode(x_adv, 13, "poisson", seed=np.random.Generator(bit_generator(2))))
+    np.testing.assert_array_equal(counts, dense.reshape(13, -1).sum(axis=1))
+    np.testing.assert_array_equal(a.random(3), b.random(3))
