@@ -474,11 +474,11 @@ def _run(
         # per-chunk scratch: allocated once, reset per sample
         membrane = np.empty(N, dtype=bias.dtype)
         current = np.empty(N, dtype=bias.dtype)
-        events = np.empty(N, dtype=np.int64)  # population p's spikes of this step at its offset
+        events = np.empty(N, dtype=np.int32)  # population p's spikes of this step at its offset
         fired = np.empty(N, dtype=np.uint8)
         n_events = np.zeros(P, dtype=np.int64)
-        in_spikes = np.empty(n_in, dtype=np.int64)
-        in_currents = np.empty(n_in, dtype=np.int64)
+        in_spikes = np.empty(n_in, dtype=np.int32)
+        in_currents = np.empty(n_in, dtype=np.int32)
         in_values = np.empty(n_in, dtype=bias.dtype)
         for b in range(chunk * B // n_chunks, (chunk + 1) * B // n_chunks):
             membrane[:] = 0
@@ -609,7 +609,7 @@ def simulate(
     exit_step = np.empty(B, dtype=np.int64)
     n_chunks = min(B, 4 * numba.get_num_threads())
     # input events in the engine's layout, and how to read them: all spikes, all currents, or split
-    index = ev.index if plan.input_identity else plan.input_map[ev.index]
+    index = ev.index if plan.input_identity else plan.input_map.astype(np.int32)[ev.index]
     n_current = int(ev.current.sum())
     if n_current == 0:
         input_mode, is_current = INPUT_SPIKES, np.zeros(0, dtype=np.bool_)

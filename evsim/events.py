@@ -35,9 +35,10 @@ CURRENT = "current"
 class InputEvents:
     """A batch of B samples over T steps as event lists (see the module docstring).
 
-    T: steps. shape: per-sample input shape. offsets: (B*T + 1,) int64. index: (E,) int64 flat input
-    positions. value: (E,) float32 or float64 (1 for spikes). current: (n_in,) bool, the positions
-    fed by a float current (MACs) rather than spikes (SOPs).
+    T: steps. shape: per-sample input shape. offsets: (B*T + 1,) int64. index: (E,) int32 flat input
+    positions. value: (E,) float32 or float64 (1 for spikes), or (0,) when every position is a spike
+    (a spike's value is 1: a pure spike batch moves 4 bytes per event, not 12). current: (n_in,)
+    bool, the positions fed by a float current (MACs) rather than spikes (SOPs).
     """
 
     T: int
@@ -54,16 +55,18 @@ class InputEvents:
         off, idx, val, cur = self.offsets, self.index, self.value, self.current
         if off.ndim != 1 or off.shape[0] < T + 1 or (off.shape[0] - 1) % T:
             raise ValueError(f"offsets must have B*T + 1 entries (T = {T}), got shape {off.shape}")
-        if idx.shape != val.shape or idx.ndim != 1 or off[0] != 0 or off[-1] != idx.shape[0]:
-            raise ValueError("index and value must be (E,) arrays that offsets span from 0 to E")
-        if np.any(np.diff(off) < 0):
-            raise ValueError("offsets must be non-decreasing")
         if cur.shape != (n,) or cur.dtype != np.bool_:
             raise ValueError(f"current must be a bool array of {n} input positions, got {cur.dtype} {cur.shape}")
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise ValueError(f"event indices must lie in [0, {n}), got [{idx.min()}, {idx.max()}]")
-        if val.dtype not in (np.float32, np.float64) or not np.isfinite(val).all():
-            raise ValueError("event values must be finite float32 or float64 numbers")
+        if idx.dtype != np.int32 or idx.ndim != 1 or off.dtype != np.int64 or off[0] != 0 or off[-1] != idx.shape[0]:
+            raise ValueError("index must be an (E,) int32 array that the int64 offsets span from 0 to E")
+        if val.shape != idx.shape and not (val.shape == (0,) and not cur.any()):
+            raise ValueError("value must have one entry per event, or none when every position is a spike")
+        if val.dtype not in (np.float32, np.float64):
+            raise ValueError(f"event values must be float32 or float64, got {val.dtype}")
+        problem = _check_events(off, idx, val, n)
+        if problem:
+            raise ValueError(("offsets must be non-decreasing", f"event indices must lie in [0, {n})",
+                              "event values must be finite")[problem - 1])
 
     @property
     def B(self) -> int:
@@ -78,8 +81,23 @@ class InputEvents:
         T, B, n = self.T, self.B, self.current.shape[0]
         out = np.zeros((B * T, n), dtype=self.value.dtype)
         rows = np.repeat(np.arange(B * T), np.diff(self.offsets))
-        out[rows, self.index] = self.value
+        out[rows, self.index] = self.value if self.value.shape == self.index.shape else 1
         return out.reshape(B, T, n).transpose(1, 0, 2).reshape((T, B) + tuple(self.shape))
+
+
+@njit(cache=True, nogil=True)
+def _check_events(offsets, index, value, n):
+    """0, or the first problem: 1 offsets decrease, 2 an index outside [0, n), 3 a value not finite."""
+    for i in range(offsets.shape[0] - 1):
+        if offsets[i + 1] < offsets[i]:
+            return 1
+    for e in range(index.shape[0]):
+        if index[e] < 0 or index[e] >= n:
+            return 2
+    for e in range(value.shape[0]):
+        if not np.isfinite(value[e]):
+            return 3
+    return 0
 
 
 def current_mask(input_shape: tuple[int, ...], input_kind, is_binary: bool | None) -> np.ndarray:
@@ -140,7 +158,9 @@ def _count_nonzero(x, counts):
 
 @njit(cache=True, parallel=True, nogil=True)
 def _fill_events(x, offsets, index, value):
+    """Write the non-zero entries of x (T, B, n); values only when `value` has room for them."""
     T, B, n = x.shape
+    with_values = value.shape[0] > 0
     for b in prange(B):
         for k in range(T):
             e = offsets[b * T + k]
@@ -148,18 +168,19 @@ def _fill_events(x, offsets, index, value):
             for j in range(n):
                 if row[j] != 0:
                     index[e] = j
-                    value[e] = row[j]
+                    if with_values:
+                        value[e] = row[j]
                     e += 1
 
 
-def _csr_from_dense(x: np.ndarray, value_dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _csr_from_dense(x: np.ndarray, value_dtype, with_values: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     T, B, _ = x.shape
     counts = np.empty(B * T, dtype=np.int64)
     _count_nonzero(x, counts)
     offsets = np.zeros(B * T + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    index = np.empty(offsets[-1], dtype=np.int64)
-    value = np.empty(offsets[-1], dtype=value_dtype)
+    index = np.empty(offsets[-1], dtype=np.int32)
+    value = np.empty(offsets[-1] if with_values else 0, dtype=value_dtype)
     _fill_events(x, offsets, index, value)
     return offsets, index, value
 
@@ -205,7 +226,7 @@ def input_events(inputs, input_shape: tuple[int, ...], input_kind="auto") -> Inp
             what = "input_kind='spikes'" if isinstance(input_kind, str) else "spike channels"
             raise ValueError(f"{what} needs inputs of only 0 and 1")
     value_dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else (np.float64 if mask.any() else np.float32)
-    offsets, index, value = _csr_from_dense(arr, value_dtype)
+    offsets, index, value = _csr_from_dense(arr, value_dtype, bool(mask.any()))
     return InputEvents(T, input_shape, offsets, index, value, mask)
 
 
@@ -259,6 +280,7 @@ def _encode_fill(x, counts_n, codes, T, offsets, index, value):
     """Write each sample's events: positions in increasing order put each of their events at the
     next free slot of its step, so indices increase within a step; work = events, not T x n."""
     B, n = x.shape
+    with_values = value.shape[0] > 0
     for b in prange(B):
         slot = offsets[b * T : b * T + T].copy()
         for j in range(n):
@@ -266,10 +288,10 @@ def _encode_fill(x, counts_n, codes, T, offsets, index, value):
             if v != 0:
                 code = codes[j]
                 start, stop = _active_steps(code, counts_n[b, j], T)
-                out = v if code == CODE_CURRENT else 1.0
                 for k in range(start, stop):
                     index[slot[k]] = j
-                    value[slot[k]] = out
+                    if with_values:
+                        value[slot[k]] = v if code == CODE_CURRENT else 1.0
                     slot[k] += 1
 
 
@@ -282,8 +304,8 @@ def deterministic_events(x_flat: np.ndarray, counts: np.ndarray, codes: np.ndarr
     _encode_counts(x_flat, counts, codes, T, per_step)
     offsets = np.zeros(B * T + 1, dtype=np.int64)
     np.cumsum(per_step, out=offsets[1:])
-    index = np.empty(offsets[-1], dtype=np.int64)
-    value = np.empty(offsets[-1], dtype=np.float32)
+    index = np.empty(offsets[-1], dtype=np.int32)
+    value = np.empty(offsets[-1] if (codes == CODE_CURRENT).any() else 0, dtype=np.float32)
     _encode_fill(x_flat, counts, codes, T, offsets, index, value)
     return InputEvents(T, shape, offsets, index, value, codes == CODE_CURRENT)
 
