@@ -53,19 +53,19 @@ def simulate_chunks(net: evsim.Network, x: np.ndarray, encoder: str, seed: int, 
 
     Returns output spikes (T, N, 10); per sample and layer (N, L): exact SOPs and MACs, the paper's
     SOP estimate xi*FLOP, the energy (pJ) of the paper's model and of evsim's exact counts; hidden
-    spike counts per step (T, N); and the two models' delays (ns) (the energy entries only
-    `with_energy`). Poisson draws depend on (seed, chunk).
+    spike counts per step (T, N); and the two models' delays (ns) (the energy and hidden entries
+    only `with_energy`, the clean runs). Poisson draws depend on (seed, chunk).
     """
     parts: dict[str, list] = {k: [] for k in ("output_spikes", "sops", "macs", "sops_estimate", "energy_pj", "energy_exact_pj", "hidden_counts")}
     for c, lo in enumerate(range(0, len(x), CHUNK)):
         # events straight from the encoder: no dense (T, CHUNK, 784) batch for the deterministic ones
         inputs = evsim.encode_events(x[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
-        res = evsim.simulate(net, inputs, decoder="rate", record_hidden=True)
+        res = evsim.simulate(net, inputs, decoder="rate", record_hidden=with_energy)  # hidden rates: clean runs only
         parts["output_spikes"].append(res.output_spikes)
         parts["sops"].append(res.sops)
         parts["macs"].append(res.macs)
-        parts["hidden_counts"].append(res.hidden_spikes[0].sum(axis=2))
         if with_energy:
+            parts["hidden_counts"].append(res.hidden_spikes[0].sum(axis=2))
             paper, exact = energy.snn_energy(net, res), energy.snn_energy_exact(net, res)
             parts["sops_estimate"].append(energy.sop_estimate(net, res))
             parts["energy_pj"].append(paper.energy_pj)
