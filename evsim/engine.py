@@ -444,15 +444,24 @@ def _integrate(membrane, current, bias, decay_m, theta, reset_zero, fired, event
         total += f
         reset = 0.0 if reset_zero else u - theta
         membrane[i] = reset if f else u
+    return _emit(fired, total, events, spikes, record_offset)
+
+
+@njit(cache=True, nogil=True)
+def _emit(fired, total, events, spikes, record_offset):
+    """Compact `total` spike flags fired (n,) into their positions in `events` and record them in
+    this step's row of `spikes` at record_offset (skipped when it is -1). Returns total.
+    Shared by the float and the integer integrators."""
     if total == 0:
         return 0
+    n = fired.shape[0]
     count = 0
     for i in range(n):
         events[count] = i
         count += fired[i]
         if count == total:
             break
-    if record_offset >= 0 and count > 0:
+    if record_offset >= 0:
         row = spikes[record_offset : record_offset + n]
         for i in range(n):
             row[i] = fired[i]
@@ -550,6 +559,21 @@ def _run(
                         break
 
 
+def recorded_spikes(net: Network, spikes: np.ndarray, pops: np.ndarray, orders) -> list[np.ndarray]:
+    """Each recorded population's spikes (T, B, n) bool in public (C, H, W)-flat order, from the
+    kernel's record (T, B, R) uint8 (channels-last inside; `pops[p, P_RECORD]` = -1 if not kept)."""
+    out = []
+    for p, pop in enumerate(net.populations):
+        lo = pops[p, P_RECORD]
+        if lo < 0:
+            continue
+        s = spikes[:, :, lo : lo + pop.size].view(bool)
+        if len(pop.shape) == 3:
+            s = np.ascontiguousarray(s[:, :, np.argsort(orders[p])])
+        out.append(s)
+    return out
+
+
 def simulate(
     net: Network,
     inputs,
@@ -622,13 +646,7 @@ def simulate(
         plan.proj, plan.scale, pops, plan.pop_f, plan.bias, plan.weights, plan.maps, bool(early_exit), n_chunks,
         spikes, sops, macs, spikes_in, values_in, counts, updates, steps, first_spike, exit_step,
     )  # fmt: skip
-    per_pop = []
-    for p in range(P):
-        if recorded[p]:
-            s = spikes[:, :, pops[p, P_RECORD] : pops[p, P_RECORD] + sizes[p]].view(bool)
-            if len(net.populations[p].shape) == 3:  # channels-last -> public (C, H, W) order
-                s = np.ascontiguousarray(s[:, :, np.argsort(plan.orders[p])])
-            per_pop.append(s)
+    per_pop = recorded_spikes(net, spikes, pops, plan.orders)
     output = per_pop[-1]
     omega = decode_scores(output, decoder)
     return SimulationResult(

@@ -65,7 +65,7 @@ from .engine import (
     P_COLUMNS, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO, P_SIZE,
     Q_CIN, Q_COLUMNS, Q_COUT, Q_HIN, Q_HOUT, Q_INDEX, Q_KH, Q_KIND, Q_KW, Q_PX, Q_PY, Q_SOURCE, Q_SX,
     Q_SY, Q_WIN, Q_WLEN, Q_WOFF, Q_WOUT, SimulationResult, _project, as_input_events, check_options,
-    conv_layout, internal_order,
+    _emit, conv_layout, internal_order, recorded_spikes,
 )  # fmt: skip
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
 from .neurons import IF, LIF, IntNeuron
@@ -376,19 +376,7 @@ def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, s_max, reset
         total += f
         reset = 0 if reset_zero else u - theta
         membrane[i] = reset if f else u
-    if total == 0:
-        return 0
-    count = 0
-    for i in range(n):
-        events[count] = i
-        count += fired[i]
-        if count == total:
-            break
-    if record_offset >= 0:
-        row = spikes[record_offset : record_offset + n]
-        for i in range(n):
-            row[i] = fired[i]
-    return count
+    return _emit(fired, total, events, spikes, record_offset)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -508,13 +496,7 @@ def simulate_fixed(
         plan.maps, np.int64(D), np.int64(2 ** (S - 1) - 1), bool(early_exit), n_chunks, spikes, sops, spikes_in,
         counts, updates, steps, first_spike, exit_step,
     )  # fmt: skip
-    per_pop = []
-    for p in range(P):
-        if recorded[p]:
-            s = spikes[:, :, pops[p, P_RECORD] : pops[p, P_RECORD] + sizes[p]].view(bool)
-            if len(net.populations[p].shape) == 3:  # channels-last -> public (C, H, W) order
-                s = np.ascontiguousarray(s[:, :, np.argsort(plan.orders[p])])
-            per_pop.append(s)
+    per_pop = recorded_spikes(net, spikes, pops, plan.orders)
     output = per_pop[-1]
     omega = decode_scores(output, decoder)
     return SimulationResult(
