@@ -46,13 +46,18 @@ SNN reports use them unchanged.
 
 Fused encodings: the engine splits a fused first layer exactly (current channels cost MACs, spike
 channels SOPs; `simulate(..., input_kind=methods)` or `encode_events`), and `snn_energy_exact`
-charges each at its own rate. In the paper's estimate a layer with any float input follows the
-ANN model as a whole; the paper instead sums an estimate per encoding (ANN model for the current
-channels, SNN model for the spike channels): compute those parts separately if that split is needed.
+charges each at its own rate. The paper's estimate for a fused first layer is "the sum of the
+estimation of each encoding in the first convolutional layer" (Methods): pass
+`current_channels=c` (the number of input channels that carry the current encoding, e.g. 3 of the
+9 of current + RateSynE + TTFS) and each layer fed by the input is split into a current part
+(c input channels, Eq. 34-35) and a spike part (the other channels, Eq. 36-37 with xi over their
+neurons); weight reads, delays and leakage are the two parts' sums. Without it, a layer with any
+float input follows the ANN model as a whole (right for a pure current encoding).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -60,7 +65,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .engine import SimulationResult
-from .network import AvgPool2d, Conv2d, Dense, Identity, Network
+from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network
 
 PJ_NS_TO_J_S = 1e-21  # 1 pJ * 1 ns = 1e-12 J * 1e-9 s
 NW_NS_TO_PJ = 1e-6  # 1 nW * 1 ns = 1e-18 J = 1e-6 pJ
@@ -316,6 +321,48 @@ def sop_estimate(net: Network, result: SimulationResult, geometry: Sequence[Laye
     return (counts * flops[None, :]) / n_source[None, :]
 
 
+def _input_split(net: Network, geom, current_channels) -> dict[int, tuple[LayerGeometry, LayerGeometry]]:
+    """{projection index: (current part, spike part)} for the layers fed by a fused input whose first
+    `current_channels` input channels carry the current encoding (empty for None)."""
+    if current_channels is None:
+        return {}
+    C = net.input_shape[0]
+    if isinstance(current_channels, bool) or not isinstance(current_channels, (int, np.integer)):
+        raise ValueError(f"current_channels must be an integer, got {current_channels!r}")
+    if not 0 < current_channels < C:
+        raise ValueError(
+            f"current_channels must lie in 1..{C - 1} (the input has {C} channels: some current, some spikes), "
+            f"got {current_channels}"
+        )
+    out = {}
+    for q, proj in enumerate(net.projections):
+        if proj.source != INPUT:
+            continue
+        g = geom[q]
+        if not isinstance(proj, (Conv2d, Dense)):
+            raise ValueError(f"projection {q} ({proj.kind}) reads the input; only conv2d and dense layers can be split")
+        part = []
+        for c in (int(current_channels), C - int(current_channels)):
+            if isinstance(proj, Conv2d):
+                c_in, n_source = c, g.n_source // C * c
+            else:  # a dense layer over the flattened (C, ...) input: channel blocks are contiguous
+                c_in = n_source = g.c_in // C * c
+            part.append(LayerGeometry(c_in=c_in, c_out=g.c_out, k=g.k, kw=g.kw, h_out=g.h_out, w_out=g.w_out,
+                                      n_source=n_source))  # fmt: skip
+        out[q] = tuple(part)
+    return out
+
+
+def _split_delays(report: EnergyReport, split, hw: HardwareModel) -> EnergyReport:
+    """`report` with the delay and leakage of split layers replaced by their parts' sums."""
+    if not split:
+        return report
+    delay = report.delay_ns.copy()
+    for q, (g_cur, g_spk) in split.items():
+        delay[q] = ann_layer_delay(g_cur, hw) + snn_layer_delay(g_spk, hw)
+    return dataclasses.replace(report, delay_ns=delay, leak_pj=leakage_energy(delay, hw))
+
+
 # ---------------------------------------------------------------------------------------------
 # reports
 # ---------------------------------------------------------------------------------------------
@@ -438,22 +485,31 @@ def snn_energy(
     result: SimulationResult,
     hw: HardwareModel = DATTA_65NM_32BIT,
     geometry: Sequence[LayerGeometry] | None = None,
+    current_channels: int | None = None,
 ) -> EnergyReport:
     """The paper's SNN estimate per sample: Eq. 36-37 with xi, Eq. 34-35 for float-fed layers.
 
     result: `simulate(net, inputs, ...)`. A float-fed layer costs one ANN pass (the paper's dense
         MAC count C_in C_out k^2 H_out W_out, beside evsim's exact `result.macs`).
+    current_channels: for a fused input, how many of its leading channels are current-encoded:
+        the layers reading the input are then the sum of an ANN-model part over those channels and
+        an SNN-model part over the spike channels (module docstring).
     Returns an `EnergyReport` (model "snn") with B samples; sops = xi FLOP (the estimate).
     """
     hw = _check_hw(hw)
     _check_result(net, result)
     geom = _geometry(net, geometry)
+    split = _input_split(net, geom, current_channels)
     ann = mac_layers(result)
     sops = sop_estimate(net, result, geom)
     flops = np.array([g.flops for g in geom], dtype=np.float64)
     macs = np.where(ann[None, :], flops[None, :], 0.0) * np.ones_like(sops)
+    counts = source_spike_counts(net, result)
+    for q, (g_cur, g_spk) in split.items():
+        macs[:, q] = g_cur.flops
+        sops[:, q] = counts[:, q] * g_spk.flops / g_spk.n_source
     compute = sops * hw.E_ac + macs * hw.E_mac
-    return _report("snn", geom, ann, compute, sops, macs, hw)
+    return _split_delays(_report("snn", geom, ann, compute, sops, macs, hw), split, hw)
 
 
 def snn_energy_exact(
@@ -461,21 +517,25 @@ def snn_energy_exact(
     result: SimulationResult,
     hw: HardwareModel = DATTA_65NM_32BIT,
     geometry: Sequence[LayerGeometry] | None = None,
+    current_channels: int | None = None,
 ) -> EnergyReport:
     """evsim's extension: Eq. 36's weight reads and leakage with evsim's exact operation counts.
 
     compute energy = result.sops x E_ac + result.macs x E_mac per sample and layer (pJ); a float-fed
     layer's MACs are counted at every simulated step. Weight reads (n_weights E_read), delay
     (Eq. 35 for float-fed layers, Eq. 37 otherwise) and leakage are the paper's, unchanged.
+    current_channels: as for `snn_energy`; the counts are exact either way, it sets the delay (and so
+        the leakage) of the layers reading a fused input to the sum of their two parts'.
     Returns an `EnergyReport` (model "snn-exact") with B samples.
     """
     hw = _check_hw(hw)
     _check_result(net, result)
     geom = _geometry(net, geometry)
+    split = _input_split(net, geom, current_channels)
     sops = result.sops.astype(np.float64)
     macs = result.macs.astype(np.float64)
     compute = sops * hw.E_ac + macs * hw.E_mac
-    return _report("snn-exact", geom, mac_layers(result), compute, sops, macs, hw)
+    return _split_delays(_report("snn-exact", geom, mac_layers(result), compute, sops, macs, hw), split, hw)
 
 
 __all__ = [

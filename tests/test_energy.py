@@ -308,3 +308,34 @@ def test_pool_and_identity_geometry():
     res = evsim.simulate(net, np.ones((1, 1, 3, 4, 4), dtype=np.float32))
     # without padding and with stride = kernel, every pixel is in exactly one window: exact = estimate
     np.testing.assert_array_equal(sop_estimate(net, res), res.sops)
+
+
+def test_fused_first_layer_is_the_sum_of_its_encodings():
+    """Input (3, 2, 2): channel 0 current, channels 1-2 spikes; a 1x1 conv to C_out 2 over 2 steps.
+    Paper, Methods: the fused first layer's estimate is the ANN model over the current channel
+    (FLOP 1*2*1*4 = 8 MACs) plus the SNN model over the spike channels (each spike reaches 2
+    synapses, n_source 8, FLOP 16), with delays and leakage of the two parts added."""
+    net = evsim.Network(
+        (3, 2, 2),
+        [evsim.Population((2, 2, 2), evsim.LIF(tau_m=2, tau_s=2, theta=100.0))],
+        [evsim.Conv2d(evsim.INPUT, 0, np.ones((2, 3, 1, 1)))],
+    )
+    x = np.zeros((2, 1, 3, 2, 2), dtype=np.float32)
+    x[:, 0, 0] = [[0.5, 0.0], [0.25, 1.0]]  # 3 non-zero currents per step
+    x[0, 0, 1, 0, 0] = x[1, 0, 2, 1, 1] = x[1, 0, 1, 0, 1] = 1  # 3 spikes
+    res = evsim.simulate(net, x, input_kind=["current", "ratesyn_e", "ttfs"], dtype=np.float64)
+    assert res.macs[0, 0] == 2 * 3 * 2 and res.sops[0, 0] == 3 * 2
+    whole = snn_energy(net, res)  # without the split: one ANN pass over all 9 channels
+    assert whole.macs[0, 0] == 3 * 2 * 4
+    est = snn_energy(net, res, current_channels=1)
+    assert est.macs[0, 0] == 8 and est.sops[0, 0] == 3 * 16 / 8
+    cur = LayerGeometry(c_in=1, c_out=2, h_out=2, w_out=2, n_source=4)
+    spk = LayerGeometry(c_in=2, c_out=2, h_out=2, w_out=2, n_source=8)
+    delay = ann_layer_delay(cur) + snn_layer_delay(spk)
+    assert est.delay_ns[0] == pytest.approx(delay)
+    assert est.energy_pj[0, 0] == pytest.approx(6 * 5.2 + 8 * 3.1 + 6 * 0.1 + 2.4e-6 * delay)
+    exact = snn_energy_exact(net, res, current_channels=1)
+    assert exact.energy_pj[0, 0] == pytest.approx(6 * 5.2 + 12 * 3.1 + 6 * 0.1 + 2.4e-6 * delay)
+    for bad in (0, 3, 1.5, True):
+        with pytest.raises(ValueError, match="current_channels"):
+            snn_energy(net, res, current_channels=bad)
