@@ -90,17 +90,20 @@ def checkpoint_path(dataset: str, stem: str, epochs: int, key: str) -> Path:
     return models_dir() / dataset / f"{stem}_e{epochs}_{key}.pt"
 
 
-def training_key(stem: str, spec: dict, config: TrainConfig, train: Split) -> str:
-    """The content key of a model: spec, settings but the epoch count, training code and data."""
+def training_key(stem: str, spec: dict, config: TrainConfig, train: Split, code: str = "scenarios.models") -> str:
+    """The content key of a model: spec, settings but the epoch count, training code and data.
+    code: the module that trains it (hashed with every project module it imports)."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "epochs"}
-    return content_hash(stem, spec, settings, code_hash("scenarios.models"), train.content)[:16]
+    return content_hash(stem, spec, settings, code_hash(code), train.content)[:16]
 
 
 def train_or_load(
-    model: torch.nn.Module, spec: dict, train: Split, loss, config: TrainConfig, dataset: str, stem: str, evaluate, desc: str
+    model: torch.nn.Module, spec: dict, train: Split, loss, config: TrainConfig, dataset: str, stem: str, evaluate, desc: str,
+    code: str = "scenarios.models",
 ) -> list[dict]:
-    """Train `model` in place (or reload it) under its content-keyed checkpoint; returns its history."""
-    key = training_key(stem, spec, config, train)
+    """Train `model` in place (or reload it) under its content-keyed checkpoint; returns its history.
+    code: the module that trains it, part of the key (`training_key`)."""
+    key = training_key(stem, spec, config, train, code)
     final = checkpoint_path(dataset, stem, config.epochs, key)
     folder = final.parent
     for leftover in sweep_orphans(folder):
