@@ -60,7 +60,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -112,6 +112,21 @@ class HardwareModel:
         for name in ("B_W", "B_IO", "N_bank", "N_mac", "N_ac"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"HardwareModel.{name} must be > 0, got {getattr(self, name)!r}")
+
+    def at_weight_bits(self, bits) -> HardwareModel:
+        """The same hardware holding `bits`-bit weights (e.g. a fixed-point network, `evsim.quantize`).
+
+        B_W = bits, so B_IO / B_W x N_bank weights come per SRAM read (Eq. 35, 37: the read delay
+        scales with bits / B_W), and E_read, the energy of fetching one weight, scales with the
+        bits fetched, E_read x bits / B_W (a first-order SRAM model: read energy per bit
+        constant). AC and MAC energies and times stay those of this model (the accumulator keeps
+        its width). `DATTA_65NM_32BIT.at_weight_bits(32)` is Table 2 itself.
+        """
+        if isinstance(bits, bool) or not isinstance(bits, (int, float, np.integer, np.floating)):
+            raise ValueError(f"bits must be a real number, got {bits!r}")
+        if not math.isfinite(bits) or bits <= 0:
+            raise ValueError(f"bits must be finite and > 0, got {bits!r}")
+        return replace(self, B_W=float(bits), E_read=self.E_read * float(bits) / self.B_W)
 
     @property
     def weights_per_read(self) -> float:

@@ -54,6 +54,24 @@ def test_hardware_model_rejects_bad_values(field, value):
         HardwareModel(**{field: value})
 
 
+def test_weight_bit_width_scales_the_weight_reads_only():
+    """B_W at 8 bits: a quarter of the read energy per weight, four times the weights per SRAM read
+    (a quarter of the read delay); AC/MAC costs and the default (Table 2's 32 bits) unchanged."""
+    hw8 = DATTA_65NM_32BIT.at_weight_bits(8)
+    assert (hw8.B_W, hw8.E_read, hw8.weights_per_read) == (8, 5.2 / 4, 32)
+    assert (hw8.E_ac, hw8.E_mac, hw8.T_ac, hw8.T_read) == (0.1, 3.1, 0.4, 4.0)
+    assert DATTA_65NM_32BIT.at_weight_bits(32) == DATTA_65NM_32BIT and DATTA_65NM_32BIT.B_W == 32
+    g = LayerGeometry(c_in=100, c_out=10)
+    read32, read8 = 1000 * 5.2, 1000 * 5.2 / 4
+    assert snn_layer_energy(g, 0.5, hw8) == pytest.approx(
+        snn_layer_energy(g, 0.5) - read32 + read8 - float(leakage_energy(snn_layer_delay(g))) + float(leakage_energy(snn_layer_delay(g, hw8), hw8))
+    )  # fmt: skip
+    assert snn_layer_delay(g, hw8) == pytest.approx(1000 / 32 * 4.0 + 1000 / 175 * 0.4)
+    for bad in (0, -8, float("nan"), "8", True):
+        with pytest.raises(ValueError, match="bits"):
+            DATTA_65NM_32BIT.at_weight_bits(bad)
+
+
 def test_layer_geometry_dense_and_conv():
     net = evsim.Network.dense([np.ones((3, 4)), np.ones((2, 3))])
     g0, g1 = network_geometry(net)
