@@ -26,6 +26,8 @@ import torch
 
 import evsim
 
+from .neuron import NeuronConstants, constants, fire, integrate, reset, trace_step
+
 RULES = ("actbp", "tempbp", "none")
 DEFAULT_RHO = 5.0
 
@@ -48,30 +50,123 @@ class SigmoidSurrogateSpike(torch.autograd.Function):
 
 def neuron_constants(neuron) -> tuple[float, float, float, float, bool]:
     """(decay_m, decay_s, gain, theta, reset_to_zero) of an evsim.IF or evsim.LIF record."""
-    if not isinstance(neuron, (evsim.IF, evsim.LIF)):
-        raise ValueError(f"neuron must be evsim.IF or evsim.LIF, got {neuron!r}")
-    return neuron.decay_m, neuron.decay_s, neuron.input_gain, neuron.theta, neuron.reset == "zero"
+    c = constants(neuron)
+    return c.decay_m, c.decay_s, c.gain, c.theta, c.reset_to_zero
 
 
 def synaptic_trace(s: torch.Tensor, neuron) -> torch.Tensor:
     """a[k] = decay_s a[k-1] + gain s[k] over the first (time) axis; a = s for IF (no filter)."""
-    _, decay_s, gain, _, _ = neuron_constants(neuron)
-    if decay_s == 0.0 and gain == 1.0:
+    c = constants(neuron)
+    if not c.has_trace:
         return s
     out, a = [], torch.zeros_like(s[0])
     for k in range(s.shape[0]):
-        a = a * decay_s + s[k] * gain
+        a = trace_step(a, s[k], c)
         out.append(a)
     return torch.stack(out)
+
+
+def _run_population(current: torch.Tensor, c: NeuronConstants, keep_membrane: bool):
+    """The forward pass of one population over T steps, no graph: (a, s, u_pre or None), (T, B, ...)."""
+    T = current.shape[0]
+    traces, spikes = torch.empty_like(current), torch.empty_like(current)
+    u_pre_all = torch.empty_like(current) if keep_membrane else None
+    u = torch.zeros_like(current[0])
+    a = torch.zeros_like(current[0])
+    for k in range(T):
+        u_pre = integrate(u, current[k], c)
+        fired = fire(u_pre, c)
+        s = fired.to(current.dtype)
+        if keep_membrane:
+            u_pre_all[k] = u_pre
+        u = reset(u_pre, fired, c, inplace=True)  # u_pre was copied above: reuse its memory
+        a = trace_step(a, s, c)
+        traces[k], spikes[k] = a, s
+    return traces, spikes, u_pre_all
+
+
+class ActBPPopulation(torch.autograd.Function):
+    """One population over all T steps with the Act-BP rule, as a single autograd node.
+
+    `ActBPPopulation.apply(current, constants, rho) -> (a, s)`; current (T, B, ...) float, the
+    input I[k] (membrane units per step). The forward loop keeps no graph and saves only the
+    membrane before reset, U[k] (T, B, ...). The backward is BPTT written out in reverse time, the
+    same gradient that autograd gives for the step-by-step layer (`actbp_layer_reference`), with
+    nothing detached:
+
+        G_a[k]  = dL/da[k] + decay_s G_a[k+1]                      (trace, a = decay_s a + gain s)
+        G_s[k]  = dL/ds[k] + gain G_a[k] + G_r[k] R[k]             (R = -U[k] hard reset, -theta subtract)
+        G_U[k]  = G_s[k] rho sig'(rho (U[k] - theta)) + G_r[k] K[k] (K = 1 - s[k] hard reset, 1 subtract)
+        G_r[k-1] = decay_m G_U[k]                                  (membrane after reset, carried back)
+
+    and dL/dI[k] = G_U[k]. For IF (no trace, a = s) G_a[k] = dL/da[k] and gain = 1.
+    """
+
+    @staticmethod
+    def forward(ctx, current: torch.Tensor, c: NeuronConstants, rho: float):
+        traces, spikes, u_pre = _run_population(current, c, keep_membrane=True)
+        ctx.save_for_backward(u_pre)
+        ctx.c, ctx.rho = c, float(rho)
+        return traces, spikes
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_a: torch.Tensor, grad_s: torch.Tensor):
+        (u_pre,) = ctx.saved_tensors
+        c, rho = ctx.c, ctx.rho
+        fired = u_pre >= c.theta
+        # the surrogate slope of every step at once: only the recursion below needs a loop
+        sig = torch.sigmoid((u_pre - c.theta) * rho)
+        slope = sig * (1 - sig) * rho
+        if c.has_trace:
+            g_s = torch.empty_like(grad_a)
+            g_a = torch.zeros_like(grad_a[0])
+            for k in range(grad_a.shape[0] - 1, -1, -1):
+                g_a = grad_a[k] + g_a * c.decay_s
+                g_s[k] = grad_s[k] + g_a * c.gain
+        else:
+            g_s = grad_s + grad_a
+        if c.reset_to_zero:
+            through_reset = -u_pre  # d(U (1 - s))/ds
+            keep = (~fired).to(u_pre.dtype)  # d(U (1 - s))/dU
+        grad = torch.empty_like(grad_a)
+        g_r = torch.zeros_like(grad_a[0])
+        for k in range(grad_a.shape[0] - 1, -1, -1):
+            if c.reset_to_zero:
+                g_u = (g_s[k] + g_r * through_reset[k]) * slope[k] + g_r * keep[k]
+            else:
+                g_u = (g_s[k] - g_r * c.theta) * slope[k] + g_r
+            grad[k] = g_u
+            g_r = g_u * c.decay_m
+        return grad, None, None
+
+
+def actbp_layer_reference(current: torch.Tensor, neuron, rho: float = DEFAULT_RHO):
+    """The Act-BP population written step by step with autograd (slow; the reference that
+    `ActBPPopulation`'s hand-written backward is tested against). Returns (a, s), (T, B, ...)."""
+    c = constants(neuron)
+    u = torch.zeros_like(current[0])
+    a = torch.zeros_like(current[0])
+    traces, spikes = [], []
+    for k in range(current.shape[0]):
+        u = integrate(u, current[k], c)
+        s = SigmoidSurrogateSpike.apply(u - c.theta, rho)
+        # s is exactly 0 or 1, so both resets are exact: u * 0 = 0 and u - theta * 1 = u - theta
+        u = u * (1 - s) if c.reset_to_zero else u - s * c.theta
+        a = trace_step(a, s, c)
+        traces.append(a)
+        spikes.append(s)
+    return torch.stack(traces), torch.stack(spikes)
 
 
 def spiking_layer(current: torch.Tensor, neuron, rule: str = "actbp", rho: float = DEFAULT_RHO):
     """Run one population over time.
 
     current: (T, B, ...) input I[k] (already W a + b). Returns (a, s): the synaptic trace the next
-    layer sees and the spikes, both (T, B, ...). With "actbp" both carry surrogate gradients;
-    with "tempbp" the gradient flows through a only (s is not differentiable); with "none" the
-    forward pass runs without any gradient rule (Heaviside).
+    layer sees and the spikes, both (T, B, ...). With "actbp" both carry surrogate gradients
+    (`ActBPPopulation`, one autograd node for all T steps); with "tempbp" the gradient flows
+    through a only (s is not differentiable); with "none" the forward pass runs without any
+    gradient rule (Heaviside) and builds no graph.
     """
     if rule == "tempbp":
         from .tempbp import lif_tempbp  # Temp-BP is LIF-only; imported where it is used
@@ -79,22 +174,12 @@ def spiking_layer(current: torch.Tensor, neuron, rule: str = "actbp", rho: float
         return lif_tempbp(current, neuron)
     if rule not in RULES:
         raise ValueError(f"unknown training rule {rule!r}; choose from {RULES}")
-    decay_m, decay_s, gain, theta, to_zero = neuron_constants(neuron)
-    u = torch.zeros_like(current[0])
-    a = torch.zeros_like(current[0])
-    traces, spikes = [], []
-    for k in range(current.shape[0]):
-        u = decay_m * u + current[k]
-        if rule == "actbp":
-            s = SigmoidSurrogateSpike.apply(u - theta, rho)
-        else:
-            s = (u >= theta).to(u.dtype)
-        # s is exactly 0 or 1, so both resets are exact: u * 0 = 0 and u - theta * 1 = u - theta
-        u = u * (1 - s) if to_zero else u - theta * s
-        a = a * decay_s + s * gain
-        traces.append(a)
-        spikes.append(s)
-    return torch.stack(traces), torch.stack(spikes)
+    c = constants(neuron)
+    if rule == "actbp":
+        return ActBPPopulation.apply(current, c, rho)
+    with torch.no_grad():
+        traces, spikes, _ = _run_population(current, c, keep_membrane=False)
+    return traces, spikes
 
 
 def differentiable_spikes(a: torch.Tensor, s: torch.Tensor, neuron, rule: str) -> torch.Tensor:

@@ -29,6 +29,8 @@ import torch
 
 import evsim
 
+from .neuron import NeuronConstants, fire, integrate, reset, trace_step
+
 __all__ = ["TempBPNeuron", "lif_tempbp", "FALLBACK_WIDTH", "DU_CLAMP", "kernel_sums"]
 
 # Width of the sigmoid surrogate used where the trace is low: f(U) = d/dU sigmoid((U - theta)/0.2).
@@ -118,12 +120,8 @@ class TempBPNeuron(torch.autograd.Function):
     def forward(ctx, current, tau_m, tau_s, theta):
         _check_current(current)
         _check_params(tau_m, tau_s, theta)
-        like = dict(dtype=current.dtype, device=current.device)
-        # Rounded once to the working dtype, as the time-stepped reference (evsim) does.
-        decay_m = torch.tensor(1.0 - 1.0 / tau_m, **like)
-        decay_s = torch.tensor(1.0 - 1.0 / tau_s, **like)
-        gain = torch.tensor(1.0 / tau_s, **like)
-        thr = torch.tensor(float(theta), **like)
+        # the SPEC step of `bridges.neuron` (constants rounded once to the working dtype)
+        c = NeuronConstants(1.0 - 1.0 / tau_m, 1.0 - 1.0 / tau_s, 1.0 / tau_s, float(theta), True)
 
         T = current.shape[0]
         u_pre = torch.empty_like(current)  # membrane before reset
@@ -133,15 +131,15 @@ class TempBPNeuron(torch.autograd.Function):
         u = torch.zeros_like(current[0])
         a = torch.zeros_like(current[0])
         for k in range(T):
-            u_new = u * decay_m + current[k]
-            fired = u_new >= thr
+            u_new = integrate(u, current[k], c)
+            fired = fire(u_new, c)
             s = fired.to(current.dtype)
             u_pre[k] = u_new
             du[k] = u_new - u
             spikes[k] = s
-            a = a * decay_s + s * gain
+            a = trace_step(a, s, c)
             trace[k] = a
-            u = u_new.masked_fill(fired, 0.0)
+            u = reset(u_new, fired, c)
         ctx.save_for_backward(u_pre, du, spikes, trace)
         ctx.params = (float(tau_m), float(tau_s), float(theta))
         ctx.mark_non_differentiable(spikes)

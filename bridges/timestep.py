@@ -19,6 +19,8 @@ import torch.nn.functional as F
 import evsim
 from evsim.network import INPUT, AvgPool2d, Conv2d, Dense, Identity
 
+from . import neuron
+
 
 class DenseSimulator:
     """An evsim network as torch tensors (float32), run batch by batch over dense inputs.
@@ -42,6 +44,7 @@ class DenseSimulator:
         self.bias = [
             None if p.bias is None else torch.tensor(p.bias.reshape(p.shape), dtype=dtype) for p in net.populations
         ]
+        self.constants = [neuron.constants(p.neuron) for p in net.populations]
         self.incoming = [[q for q, pr in enumerate(net.projections) if pr.target == p] for p in range(len(net.populations))]
 
     def _apply(self, q: int, src: torch.Tensor) -> torch.Tensor:
@@ -77,19 +80,15 @@ class DenseSimulator:
             for k in range(T):
                 spikes = []
                 for p, pop in enumerate(net.populations):
-                    nrn = pop.neuron
-                    i = current[p].mul_(nrn.decay_s)
+                    c = self.constants[p]
+                    i = current[p].mul_(c.decay_s)
                     for q in self.incoming[p]:
                         src = xb[k] if net.projections[q].source == INPUT else spikes[net.projections[q].source]
                         i.add_(self._apply(q, src).view(i.shape))
-                    u = membrane[p].mul_(nrn.decay_m).add_(i)
-                    if self.bias[p] is not None:
-                        u.add_(self.bias[p])
-                    fired = u >= nrn.theta
-                    if nrn.reset == "zero":
-                        u.masked_fill_(fired, 0.0)
-                    else:
-                        u.sub_(fired * nrn.theta)
+                    # SPEC's step (bridges.neuron), in place: U = U decay_m + I + b; fire; reset
+                    u = neuron.integrate(membrane[p], i, c, self.bias[p], inplace=True)
+                    fired = neuron.fire(u, c)
+                    neuron.reset(u, fired, c, inplace=True)
                     spikes.append(fired.to(self.dtype))
                 fired_out = fired.view(n, -1)
                 out[k, lo : lo + n] = fired_out
