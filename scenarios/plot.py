@@ -236,7 +236,109 @@ def plot_fig4(f: h5py.File, folder: Path) -> list[Path]:
     return paths
 
 
-PLOTTERS = {"fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4}
+FIG5_CONDITIONS = ("clean", "l0", "l1", "l2", "linf")
+FIG5_CONDITION_LABELS = {"clean": "cln", "l0": "$l_0$", "l1": "$l_1$", "l2": "$l_2$", "linf": r"$l_\infty$"}
+FIG5_MODELS = {
+    "ann": "ANN", "current_actbp_rate": "current, Act-BP, rate", "fused_actbp_rate": "fused, Act-BP, rate",
+    "fused_actbp_ttfs": "fused, Act-BP, TTFS", "fused_tempbp_rate": "fused, Temp-BP, rate",
+    "fused_tempbp_ttfs": "fused, Temp-BP, TTFS",
+}  # fmt: skip
+
+
+def _radar(ax, labels: list[str], series: dict[str, np.ndarray], colors: dict[str, str], styles=None) -> None:
+    """Polygons of values in % on a polar axis with one spoke per label."""
+    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False)
+    for name, values in series.items():
+        v = np.append(values, values[0])
+        ax.plot(np.append(angles, angles[0]), v, color=colors.get(name), ls=(styles or {}).get(name, "-"), label=name)
+        ax.fill(np.append(angles, angles[0]), v, color=colors.get(name), alpha=0.06)
+    ax.set_xticks(angles)
+    ax.set_xticklabels(labels)
+    ax.set_ylim(0, 100)
+
+
+def plot_fig5(f: h5py.File, folder: Path) -> list[Path]:
+    encoders = ("current", "poisson", "ratesyn_s", "ratesyn_e", "ttfs")
+    T, mode, width = int(f.attrs["T"]), f.attrs["mode"], int(f.attrs["width"])
+    source = f.attrs["dataset"]
+    cond_labels = [FIG5_CONDITION_LABELS[c] for c in FIG5_CONDITIONS]
+    note = f"{source}, ResNet18 width {width}, {mode}"
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, color in zip(("l0", "l1", "l2", "linf"), ("tab:blue", "tab:orange", "tab:green", "tab:red")):
+        ax.plot(_steps(T), f[f"fig5b/{name}/perturbation_timing"][()], marker=".", color=color, label=FIG5_CONDITION_LABELS[name])
+    ax.set(xlabel="time step t (ms)", ylabel="share of encoded perturbations ζ[t]",
+           title=f"Fig. 5B: TTFS-encoded adversarial examples ({note})")  # fmt: skip
+    ax.legend()
+    paths.append(_save(fig, folder, "fig5b_perturbation_timing"))
+
+    fig = plt.figure(figsize=(6.5, 6))
+    ax = fig.add_subplot(projection="polar")
+    series = {}
+    for e in encoders:
+        acc = 100 * f[f"fig5c/{e}/accuracy"][()]
+        series[ENCODER_LABELS[e]] = np.concatenate([acc[:1], [100 * float(f[f"fig5c/{e}/stability"][()])], acc[1:]])
+    _radar(ax, ["cln", "stability"] + [f"attked {c}" for c in cond_labels[1:]], series,
+           {ENCODER_LABELS[e]: COLORS[e] for e in encoders})  # fmt: skip
+    ax.set_title(f"Fig. 5C: Act-BP, rate decoding, accuracy (%)\n{note}", fontsize=9)
+    ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
+    paths.append(_save(fig, folder, "fig5c_radar_encoders"))
+
+    fig, axes = plt.subplots(1, len(encoders), figsize=(4 * len(encoders), 4.2), subplot_kw={"projection": "polar"})
+    for ax, e in zip(axes, encoders):
+        series = {d: 100 * f[f"fig5d/{e}/{d}/accuracy"][()] for d in ("rate", "ttfs")}
+        _radar(ax, cond_labels, series, {"rate": "tab:gray", "ttfs": COLORS[e]}, {"rate": "--"})
+        ax.set_title(ENCODER_LABELS[e], fontsize=10)
+    axes[0].legend(loc="lower left", bbox_to_anchor=(-0.3, -0.2), fontsize=8)
+    fig.suptitle(f"Fig. 5D: rate against TTFS decoding (Act-BP), accuracy (%); {note}", fontsize=10)
+    paths.append(_save(fig, folder, "fig5d_radar_decoders"))
+
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    n = len(FIG5_MODELS)
+    for i, (label, text) in enumerate(FIG5_MODELS.items()):
+        acc = 100 * f[f"fig5f/{label}/accuracy"][()]
+        ax.bar(np.arange(len(FIG5_CONDITIONS)) + (i - (n - 1) / 2) * 0.8 / n, acc, 0.8 / n, label=text,
+               color="black" if label == "ann" else plt.cm.viridis(i / n))  # fmt: skip
+    ax.set_xticks(np.arange(len(FIG5_CONDITIONS)))
+    ax.set_xticklabels(cond_labels)
+    ax.set(ylabel="accuracy (%)", title=f"Fig. 5F: fused encoding against non-fused models ({note}; attacked: mean over attackers)")
+    ax.legend(fontsize=8, ncol=2)
+    paths.append(_save(fig, folder, "fig5f_models"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    labels = list(FIG5_MODELS)
+    for ax, what, title in ((axes[0], "energy_pj", "energy"), (axes[1], "edp", "EDP")):
+        ann = float(f[f"fig5g/ann/{what}"][()])
+        est = [float(f[f"fig5g/{m}/{what}"][()]) / ann for m in labels]
+        exact = [float(f[f"fig5g/{m}/{what}_exact"][()]) / ann for m in labels]
+        xs = np.arange(len(labels))
+        ax.bar(xs - 0.2, est, 0.4, label="paper's estimate (ξ FLOP)", color="tab:blue")
+        ax.bar(xs + 0.2, exact, 0.4, label="evsim's exact counts", color="tab:orange")
+        ax.set_xticks(xs)
+        ax.set_xticklabels([FIG5_MODELS[m] for m in labels], rotation=30, ha="right", fontsize=8)
+        ax.set(ylabel=f"{title} relative to the ANN", title=f"Fig. 5G: {title} per image")
+        ax.legend(fontsize=8)
+    fig.suptitle(note, fontsize=9)
+    paths.append(_save(fig, folder, "fig5g_energy_edp"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    for ax, d in zip(axes, ("rate", "ttfs")):
+        names = list(encoders) + ["fused"]
+        for i, e in enumerate(names):
+            acc = 100 * (f[f"fig5d/{e}/{d}/accuracy"][()] if e != "fused" else f[f"fig5f/fused_actbp_{d}/accuracy"][()])
+            ax.bar(np.arange(4) + (i - (len(names) - 1) / 2) * 0.8 / len(names), acc[1:], 0.8 / len(names),
+                   label=ENCODER_LABELS.get(e, "fused"), color=COLORS.get(e, "black"))  # fmt: skip
+        ax.set_xticks(np.arange(4))
+        ax.set_xticklabels(cond_labels[1:])
+        ax.set(title=f"{d} decoding, Act-BP", ylabel="attacked accuracy (%)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Supp. Fig. S13: fused against non-fused encodings on each attack ({note})", fontsize=10)
+    paths.append(_save(fig, folder, "s13_fused_vs_single"))
+    return paths
+
+
+PLOTTERS = {"fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5}
 
 
 def plot_file(path) -> list[Path]:
