@@ -9,7 +9,9 @@ on (seed, epoch, batch), so a resumed run equals an uninterrupted one.
 
 A model's `spec` (a plain dict) says how to rebuild it: {"kind": "ann"|"snn", "sizes": [...],
 "bias": bool} plus, for SNNs, "neuron" ({"kind": "lif", "tau_m": ...}), "rule", "rho",
-"encoder", "T" and "decoder". `load_model(path)` returns (model, spec, history).
+"encoder", "T" and "decoder". CIFAR-10 ResNet18s (`bridges.resnet`) are {"kind": "resnet_ann",
+"width", "in_channels", "n_classes"} and {"kind": "resnet_snn", the same, "neuron", "rule", "rho",
+"encoder", "T", "decoder"}. `load_model(path)` returns (model, spec, history).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import evsim
 
 from .ann import ReLUMLP
 from .atomic import atomic_path
+from .augment import augment_cifar10
+from .resnet import IMAGE_SIZE, ResNetANN, SpikingResNet
 from .snn import SpikingMLP, decoder_scores
 
 CHECKPOINT_FORMAT = "evsim.bridges.checkpoint"
@@ -78,8 +82,31 @@ def ann_spec(model: ReLUMLP) -> dict:
     return {"kind": "ann", "sizes": list(model.sizes), "bias": model.layers[0].bias is not None}
 
 
+def resnet_ann_spec(model: ResNetANN) -> dict:
+    """The spec of a ReLU ResNet18 (`bridges.resnet.ResNetANN`)."""
+    return {"kind": "resnet_ann", "width": model.width, "in_channels": model.in_channels, "n_classes": model.n_classes}
+
+
+def resnet_snn_spec(model: SpikingResNet, encoder, T: int, decoder: str) -> dict:
+    """The spec of a SpikingResNet trained on `encoder` inputs (a method or the fused list) of T
+    steps with `decoder`."""
+    if not model.batchnorm:
+        raise ValueError("resnet_snn_spec describes trainable (BatchNorm) SpikingResNets, not the BN-free form")
+    return {
+        "kind": "resnet_snn", "width": model.width, "in_channels": model.in_channels, "n_classes": model.n_classes,
+        "neuron": neuron_spec(model.neuron), "rule": model.rule, "rho": model.rho,
+        "encoder": encoder if isinstance(encoder, str) else list(encoder), "T": int(T), "decoder": decoder,
+    }  # fmt: skip
+
+
 def build_model(spec: dict) -> torch.nn.Module:
     """A fresh (untrained) model from its spec."""
+    if spec.get("kind") == "resnet_ann":
+        return ResNetANN(spec["width"], spec["in_channels"], spec["n_classes"])
+    if spec.get("kind") == "resnet_snn":
+        return SpikingResNet(
+            spec["width"], spec["in_channels"], spec["n_classes"], neuron_from_spec(spec["neuron"]), spec["rule"], spec["rho"]
+        )
     if spec.get("kind") == "ann":
         return ReLUMLP(spec["sizes"], bias=spec["bias"])
     if spec.get("kind") == "snn":
@@ -229,6 +256,41 @@ def snn_loss(encoder, T: int, decoder: str) -> Callable:
     def loss(model, xb: np.ndarray, yb: torch.Tensor, rng) -> torch.Tensor:
         x = evsim.encode(xb.reshape(len(xb), -1), T, encoder, seed=rng)
         out = model(torch.from_numpy(x))
+        return torch.nn.functional.cross_entropy(decoder_scores(out.spikes, decoder), yb)
+
+    return loss
+
+
+def _cifar_batch(xb: np.ndarray, augment: bool, rng: np.random.Generator) -> np.ndarray:
+    """xb (B, 3072) or (B, 3, 32, 32) in [0, 1] -> (B, 3, 32, 32) float32, randomly cropped (pad 4)
+    and flipped when `augment`, with a torch generator seeded from rng (reproducible training)."""
+    x = torch.as_tensor(np.asarray(xb, dtype=np.float32)).reshape(len(xb), 3, IMAGE_SIZE, IMAGE_SIZE)
+    if augment:
+        x = augment_cifar10(x, torch.Generator().manual_seed(int(rng.integers(2**62))))
+    return x.numpy()
+
+
+def cifar_ann_loss(augment: bool = True) -> Callable:
+    """loss(model, xb (B, 3072) float32 in [0, 1], yb, rng): cross-entropy of a CIFAR-10 ANN's
+    logits on the (augmented) batch."""
+
+    def loss(model, xb: np.ndarray, yb: torch.Tensor, rng) -> torch.Tensor:
+        x = torch.from_numpy(_cifar_batch(xb, augment, rng))
+        return torch.nn.functional.cross_entropy(model(x), yb)
+
+    return loss
+
+
+def cifar_snn_loss(encoder, T: int, decoder: str, augment: bool = True) -> Callable:
+    """loss(model, xb (B, 3072) float32 in [0, 1], yb, rng): cross-entropy on the decoder's omega
+    of a CIFAR-10 SNN fed the (augmented) batch encoded with `encoder` over T steps (a method, or
+    a list for the fused input: channels concatenated in the list's order, e.g. 9 for
+    ["current", "ratesyn_e", "ttfs"]); stochastic encoders draw from rng."""
+
+    def loss(model, xb: np.ndarray, yb: torch.Tensor, rng) -> torch.Tensor:
+        x = _cifar_batch(xb, augment, rng)
+        encoded = evsim.encode(x.reshape(len(x), -1), T, encoder, seed=rng)
+        out = model(torch.from_numpy(encoded))
         return torch.nn.functional.cross_entropy(decoder_scores(out.spikes, decoder), yb)
 
     return loss

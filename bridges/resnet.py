@@ -1,0 +1,414 @@
+"""ResNet18 (CIFAR variant) as a ReLU ANN and as an SNN whose inference is evsim's (paper Fig. 5).
+
+Topology, shared by both: a 3x3 stem convolution with `width` channels (stride 1, padding 1, no
+max-pool); four stages of two basic blocks with width, 2w, 4w, 8w channels, the first block of
+stages 2-4 with stride 2; a block is conv3x3 -> BN -> act -> conv3x3 -> BN, plus its shortcut (the
+identity, or a 1x1 stride-2 conv + BN where the shape changes), -> act; then global average
+pooling and a bias-free linear classifier. Convolutions are bias-free and followed by BatchNorm.
+Images are 32 x 32.
+
+`SpikingResNet` follows the authors' code (shared/notes/authors-code.md): the encoded input
+passes through the synaptic trace before the stem; every convolution's current is
+BN(W a_prev), BatchNorm over time folded into the batch (statistics shared by all T steps); a
+block adds its shortcut current (the trace of the block input, or BN(conv1x1(trace))) into its
+second population beside conv2's current; the output is a LIF population of n_classes fed by
+Linear(mean over H, W of the last block's trace). Layers run one after another over all T steps
+(zero synaptic delay makes that equal to stepping the whole net), convolutions on (T*B, C, H, W).
+
+Exactness. In eval mode (`model.eval()`), the SNN computes its currents from the *folded*
+weights, W gamma/sigma and the constant current beta - gamma mu/sigma (`fold_batchnorm`), and the
+classifier as a Dense layer over the flattened trace with weights fc/(H W) repeated: the numbers
+`resnet_to_evsim` hands to evsim. What remains is rounding-level: evsim adds weights event by
+event into a decaying current (SPEC's event-driven form), torch convolves the trace, and the
+bias is added to the current here, to the membrane there. In float64 that never flips a spike on
+real images (tested: 100%); in float32 a membrane within rounding of theta can (>= 99.9%). In
+train mode BatchNorm uses batch statistics, so train and eval outputs differ as for any BN net.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import evsim
+from evsim.network import INPUT, Conv2d, Dense, Identity, Network, Population
+
+from .snn import DEFAULT_RHO, RULES, SNNOutput, differentiable_spikes, spiking_layer, synaptic_trace
+
+__all__ = [
+    "ResNetANN",
+    "SpikingResNet",
+    "resnet_to_evsim",
+    "resnet_from_evsim",
+    "fold_batchnorm",
+    "block_plan",
+    "IMAGE_SIZE",
+    "CIFAR_LIF",
+]
+
+IMAGE_SIZE = 32
+BLOCKS_PER_STAGE = (2, 2, 2, 2)
+CIFAR_LIF = evsim.LIF(tau_m=2, tau_s=2, theta=1.0)  # Table 1, CIFAR-10
+
+
+def block_plan(width: int) -> list[tuple[int, int, int]]:
+    """(c_in, c_out, stride) of the 8 basic blocks, in order."""
+    plan, c_in = [], width
+    for stage, n_blocks in enumerate(BLOCKS_PER_STAGE):
+        c_out = width * 2**stage
+        for b in range(n_blocks):
+            stride = 2 if (stage > 0 and b == 0) else 1
+            plan.append((c_in, c_out, stride))
+            c_in = c_out
+    return plan
+
+
+def _check_sizes(width, in_channels, n_classes) -> None:
+    for name, value in (("width", width), ("in_channels", in_channels), ("n_classes", n_classes)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _images(x: torch.Tensor, in_channels: int, lead: int, what: str) -> torch.Tensor:
+    """x with `lead` leading axes and then (C*32*32,) or (C, 32, 32), as (..., C, 32, 32)."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"{what} must be a float tensor, got {x.dtype}")
+    image = (in_channels, IMAGE_SIZE, IMAGE_SIZE)
+    if x.ndim == lead + 1 and x.shape[lead] == in_channels * IMAGE_SIZE**2:
+        return x.reshape(*x.shape[:lead], *image)
+    if x.ndim == lead + 3 and tuple(x.shape[lead:]) == image:
+        return x
+    axes = "(T, B, " if lead == 2 else "(B, "
+    raise ValueError(
+        f"{what} must have shape {axes}{in_channels * IMAGE_SIZE**2}) or {axes}{in_channels}, {IMAGE_SIZE}, "
+        f"{IMAGE_SIZE}), got {tuple(x.shape)}"
+    )
+
+
+def _kaiming(module: torch.nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+
+
+# ---------------------------------------------------------------------------------------------
+# ANN
+# ---------------------------------------------------------------------------------------------
+
+
+class _ConvBN(torch.nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int):
+        super().__init__(
+            torch.nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False), torch.nn.BatchNorm2d(c_out)
+        )
+
+
+class _BasicBlock(torch.nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = _ConvBN(c_in, c_out, 3, stride)
+        self.conv2 = _ConvBN(c_out, c_out, 3, 1)
+        self.shortcut = None if (stride == 1 and c_in == c_out) else _ConvBN(c_in, c_out, 1, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(F.relu(self.conv1(x)))
+        return F.relu(out + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class ResNetANN(torch.nn.Module):
+    """The ReLU ResNet18 (CIFAR variant): the ANN baseline and the black-box attackers of Fig. 5.
+
+    forward(x): x (B, C*32*32) flattened or (B, C, 32, 32) float images (pixel values as given,
+    e.g. [0, 1]); returns logits (B, n_classes).
+    """
+
+    def __init__(self, width: int = 64, in_channels: int = 3, n_classes: int = 10):
+        super().__init__()
+        _check_sizes(width, in_channels, n_classes)
+        self.width, self.in_channels, self.n_classes = int(width), int(in_channels), int(n_classes)
+        self.stem = _ConvBN(in_channels, width, 3, 1)
+        self.blocks = torch.nn.ModuleList(_BasicBlock(*plan) for plan in block_plan(width))
+        self.fc = torch.nn.Linear(8 * width, n_classes, bias=False)
+        _kaiming(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _images(x, self.in_channels, 1, "input").to(self.fc.weight.dtype)
+        h = F.relu(self.stem(x))
+        for block in self.blocks:
+            h = block(h)
+        return self.fc(h.mean(dim=(2, 3)))
+
+
+# ---------------------------------------------------------------------------------------------
+# SNN
+# ---------------------------------------------------------------------------------------------
+
+
+def fold_batchnorm(weight: torch.Tensor, bn: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv weight (C_out, C_in, kh, kw) and BN (eval statistics) -> (W gamma/sigma, beta - gamma mu/sigma).
+
+    sigma = sqrt(running_var + eps). Computed in weight's dtype; `resnet_to_evsim` calls it on
+    float64 copies, the eval forward on the model's own tensors, so a float64 model and its
+    evsim network hold the same numbers.
+    """
+    dtype = weight.dtype
+    sigma = torch.sqrt(bn.running_var.to(dtype) + bn.eps)
+    gamma, beta, mu = bn.weight.to(dtype), bn.bias.to(dtype), bn.running_mean.to(dtype)
+    return weight * (gamma / sigma).view(-1, 1, 1, 1), beta - gamma * mu / sigma
+
+
+class SpikingConv(torch.nn.Module):
+    """A bias-free convolution whose output current is BatchNorm'd (training), or the folded
+    conv + constant current (eval); without BN (`batchnorm=False`) a conv + constant current
+    (`bias`, membrane units per step), as rebuilt from an evsim network."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int, batchnorm: bool = True):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False)
+        self.bn = torch.nn.BatchNorm2d(c_out) if batchnorm else None
+        self.bias = None if batchnorm else torch.nn.Parameter(torch.zeros(c_out))
+
+    def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight (C_out, C_in, k, k), constant current (C_out,)) of inference."""
+        if self.bn is None:
+            return self.conv.weight, self.bias
+        return fold_batchnorm(self.conv.weight, self.bn)
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        """a: (T, B, C_in, H, W) trace -> current (T, B, C_out, H', W')."""
+        x = a.flatten(0, 1)  # time folded into the batch: BN statistics shared across steps
+        if self.bn is not None and self.training:
+            out = self.bn(self.conv(x))
+        else:
+            weight, bias = self.folded()
+            out = F.conv2d(x, weight, None, self.conv.stride, self.conv.padding) + bias.view(-1, 1, 1)
+        return out.view(a.shape[0], a.shape[1], *out.shape[1:])
+
+
+class SpikingBlock(torch.nn.Module):
+    """conv1 -> LIF -> conv2 (+ shortcut current) -> LIF, the authors' res_block."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, batchnorm: bool = True):
+        super().__init__()
+        self.conv1 = SpikingConv(c_in, c_out, 3, stride, batchnorm)
+        self.conv2 = SpikingConv(c_out, c_out, 3, 1, batchnorm)
+        self.shortcut = None if (stride == 1 and c_in == c_out) else SpikingConv(c_in, c_out, 1, stride, batchnorm)
+
+
+class SpikingResNet(torch.nn.Module):
+    """The ResNet18 SNN of Fig. 5 (LIF tau_m = tau_s = 2, theta 1 by default; Table 1).
+
+    width: channels of the stem and stage 1 (64 in the paper); in_channels: 3, or 9 for the
+    fused current + RateSynE + TTFS input; n_classes: output neurons.
+    neuron: evsim.LIF (or evsim.IF) shared by every population; rule: "actbp" (surrogate
+    sigmoid, rho), "tempbp" (bridges.tempbp, LIF with reset to zero) or "none" (inference).
+    batchnorm: False builds the BN-free form with constant currents (`resnet_from_evsim`).
+
+    forward(x): x the encoded input (T, B, C, 32, 32) or (T, B, C*32*32) (spikes or currents);
+    returns `SNNOutput`: output spikes (T, B, n_classes) with the rule's gradient path and the
+    hidden populations' spikes (T, B, C, H, W) (detached), stem first then two per block.
+    """
+
+    def __init__(
+        self,
+        width: int = 64,
+        in_channels: int = 3,
+        n_classes: int = 10,
+        neuron=CIFAR_LIF,
+        rule: str = "actbp",
+        rho: float = DEFAULT_RHO,
+        batchnorm: bool = True,
+    ):
+        super().__init__()
+        _check_sizes(width, in_channels, n_classes)
+        if not isinstance(neuron, (evsim.IF, evsim.LIF)):
+            raise ValueError(f"neuron must be evsim.IF or evsim.LIF, got {neuron!r}")
+        if rule not in RULES:
+            raise ValueError(f"unknown training rule {rule!r}; choose from {RULES}")
+        if rule == "tempbp" and not (isinstance(neuron, evsim.LIF) and neuron.reset == "zero"):
+            raise ValueError("Temp-BP needs evsim.LIF neurons with reset='zero'")
+        self.width, self.in_channels, self.n_classes = int(width), int(in_channels), int(n_classes)
+        self.neuron, self.rule, self.rho, self.batchnorm = neuron, rule, float(rho), bool(batchnorm)
+        self.stem = SpikingConv(in_channels, width, 3, 1, batchnorm)
+        self.blocks = torch.nn.ModuleList(SpikingBlock(*plan, batchnorm) for plan in block_plan(width))
+        self.fc = torch.nn.Linear(8 * width, n_classes, bias=False)
+        # the output population's constant current: only in the BN-free form (evsim may hold one)
+        self.out_bias = None if batchnorm else torch.nn.Parameter(torch.zeros(n_classes))
+        _kaiming(self)
+
+    def _population(self, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return spiking_layer(current, self.neuron, self.rule, self.rho)
+
+    def classifier_weight(self, positions: int) -> torch.Tensor:
+        """The classifier with the global average pool folded in: (n_classes, C*positions),
+        fc / positions repeated over the positions of each channel ((C, H, W) order), as evsim's Dense."""
+        w = self.fc.weight
+        return (w[:, :, None].expand(-1, -1, positions) / positions).reshape(w.shape[0], -1)
+
+    def forward(self, x: torch.Tensor) -> SNNOutput:
+        x = _images(x, self.in_channels, 2, "encoded input").to(self.fc.weight.dtype)
+        a = synaptic_trace(x, self.neuron)
+        a, s = self._population(self.stem(a))
+        hidden = [s.detach()]
+        for block in self.blocks:
+            a1, s1 = self._population(block.conv1(a))
+            current = block.conv2(a1) + (a if block.shortcut is None else block.shortcut(a))
+            a, s = self._population(current)
+            hidden += [s1.detach(), s.detach()]
+        T, B, C, H, W = a.shape
+        if self.training:
+            current = self.fc(a.mean(dim=(3, 4)))
+        else:  # the Dense layer evsim runs: same numbers as resnet_to_evsim
+            current = F.linear(a.reshape(T, B, -1), self.classifier_weight(H * W))
+        if self.out_bias is not None:
+            current = current + self.out_bias
+        a_out, s_out = self._population(current)
+        return SNNOutput(differentiable_spikes(a_out, s_out, self.neuron, self.rule), hidden)
+
+
+# ---------------------------------------------------------------------------------------------
+# export and import
+# ---------------------------------------------------------------------------------------------
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def _folded64(layer: SpikingConv) -> tuple[np.ndarray, np.ndarray]:
+    """The folded weight and constant current in float64 (from the model's parameters)."""
+    if layer.bn is None:
+        return _np(layer.conv.weight), _np(layer.bias)
+    bn64 = torch.nn.BatchNorm2d(layer.bn.num_features, eps=layer.bn.eps).double()
+    bn64.load_state_dict({k: v.detach().cpu() for k, v in layer.bn.state_dict().items()})
+    with torch.no_grad():
+        w, b = fold_batchnorm(layer.conv.weight.detach().cpu().double(), bn64)
+    return w.numpy(), b.numpy()
+
+
+def resnet_to_evsim(model: SpikingResNet, metadata: Mapping[str, object] | None = None) -> evsim.Network:
+    """The evsim network of a SpikingResNet (BN eval statistics folded in), input_shape (C, 32, 32).
+
+    Populations: the stem, then two per block (after conv1; after conv2 + shortcut), then the
+    output (n_classes,). Projections: Conv2d (padding k // 2) for every convolution, Identity for
+    an identity shortcut, and the classifier as a Dense layer with the global average pool folded
+    in (fc / (H W), repeated; SPEC "Deep networks"). A population's bias is the sum of the
+    constant currents of the projections into it (conv2's and the shortcut's BN).
+    """
+    if not isinstance(model, SpikingResNet):
+        raise ValueError(f"resnet_to_evsim needs a bridges.resnet.SpikingResNet, got {type(model).__name__}")
+    neuron, size = model.neuron, IMAGE_SIZE
+    pops: list[Population] = []
+    projs: list = []
+
+    def conv_into(layer: SpikingConv, source: int, target: int) -> np.ndarray:
+        w, b = _folded64(layer)
+        projs.append(Conv2d(source, target, w, stride=layer.conv.stride, padding=layer.conv.padding))
+        return b
+
+    def population(channels: int, size: int, bias: np.ndarray) -> Population:
+        # BN's constant current is per channel; a population's bias is per neuron, (C, H, W) order
+        return Population((channels, size, size), neuron, np.repeat(bias, size * size))
+
+    pops.append(population(model.width, size, conv_into(model.stem, INPUT, 0)))
+    node = 0
+    for block in model.blocks:
+        stride = block.conv1.conv.stride[0]
+        size = (size - 1) // stride + 1
+        c_out = block.conv1.conv.out_channels
+        first, second = len(pops), len(pops) + 1
+        pops.append(population(c_out, size, conv_into(block.conv1, node, first)))
+        bias = conv_into(block.conv2, first, second)
+        if block.shortcut is None:
+            projs.append(Identity(node, second))
+        else:
+            bias = bias + conv_into(block.shortcut, node, second)
+        pops.append(population(c_out, size, bias))
+        node = second
+    out = len(pops)
+    positions = size * size
+    # the pool folded in float64 from the parameters, as the eval forward does in the model's dtype
+    fc = model.fc.weight.detach().cpu().double()[:, :, None].expand(-1, -1, positions) / positions
+    projs.append(Dense(node, out, fc.reshape(model.n_classes, -1).numpy()))
+    pops.append(Population((model.n_classes,), neuron, None if model.out_bias is None else _np(model.out_bias)))
+    meta = {
+        "origin": "bridges.resnet.resnet_to_evsim", "architecture": "resnet18-cifar", "width": model.width,
+        "rule": model.rule, **(metadata or {}),
+    }  # fmt: skip
+    return Network((model.in_channels, IMAGE_SIZE, IMAGE_SIZE), pops, projs, meta)
+
+
+def resnet_from_evsim(
+    net: Network, rule: str = "none", dtype=torch.float32, rho: float = DEFAULT_RHO
+) -> SpikingResNet:
+    """The BN-free SpikingResNet (constant currents as biases) of an evsim ResNet18 network, as
+    `resnet_to_evsim` or `scenarios.bench_resnet.resnet18` builds it; its forward gives evsim's
+    spikes (up to rounding, as the module docstring says). Weights are copied exactly.
+
+    ValueError if the network is not that topology, mixes neuron models, has a non-unit identity
+    scale, or a classifier that is not a repeated (average-pooled) one.
+    """
+    if not isinstance(net, Network) or net.fixed_point is not None:
+        raise ValueError("resnet_from_evsim needs a float evsim.Network")
+    if len(net.input_shape) != 3 or net.input_shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"resnet_from_evsim needs input_shape (C, 32, 32), got {net.input_shape}")
+    neuron = net.populations[0].neuron
+    if any(p.neuron != neuron for p in net.populations):
+        raise ValueError("resnet_from_evsim needs one neuron model for every population")
+    model = SpikingResNet(
+        net.populations[0].shape[0], net.input_shape[0], net.n_out, neuron, rule, rho, batchnorm=False
+    ).to(dtype)
+    skeleton = resnet_to_evsim(model)
+    if len(skeleton.projections) != len(net.projections) or len(skeleton.populations) != len(net.populations):
+        raise ValueError("the network is not the ResNet18 topology of bridges.resnet (population/projection count)")
+    for q, (want, got) in enumerate(zip(skeleton.projections, net.projections)):
+        same = type(want) is type(got) and (want.source, want.target) == (got.source, got.target)
+        if same and isinstance(want, Conv2d):
+            same = (want.weight.shape, want.stride, want.padding) == (got.weight.shape, got.stride, got.padding)
+        if same and isinstance(want, Dense):
+            same = want.weight.shape == got.weight.shape
+        if not same:
+            raise ValueError(f"projection {q} ({got.kind}, {got.source} -> {got.target}) does not match the ResNet18 "
+                             f"topology of bridges.resnet ({want.kind}, {want.source} -> {want.target})")
+        if isinstance(got, Identity) and got.scale != 1.0:
+            raise ValueError(f"projection {q}: identity shortcut scale {got.scale} (only 1.0 maps to SpikingResNet)")
+    for p, (want, got) in enumerate(zip(skeleton.populations, net.populations)):
+        if want.shape != got.shape:
+            raise ValueError(f"population {p} has shape {got.shape}; the topology needs {want.shape}")
+
+    def channel_bias(p: int) -> torch.Tensor:
+        """A conv population's bias per channel (constant over positions, as folded BN is)."""
+        pop = net.populations[p]
+        if pop.bias is None:
+            return torch.zeros(pop.shape[0], dtype=torch.float64)
+        per = pop.bias.reshape(pop.shape[0], -1)
+        if not (per == per[:, :1]).all():
+            raise ValueError(f"population {p} has a bias that varies over positions; SpikingResNet's is per channel")
+        return torch.tensor(per[:, 0])
+
+    projs = iter(net.projections)
+    with torch.no_grad():  # copy after the dtype change, so float64 weights stay exact
+        layers: list[tuple[SpikingConv | None, int | None]] = [(model.stem, 0)]
+        for i, block in enumerate(model.blocks):
+            first, second = 1 + 2 * i, 2 + 2 * i
+            layers += [(block.conv1, first), (block.conv2, second), (block.shortcut, None)]
+        for layer, pop in layers:
+            proj = next(projs)
+            if layer is None:  # identity shortcut
+                continue
+            layer.conv.weight.copy_(torch.tensor(proj.weight))
+            layer.bias.copy_(channel_bias(pop) if pop is not None else torch.zeros(layer.bias.shape[0]))
+        dense = next(projs).weight
+        positions = dense.shape[1] // model.fc.in_features
+        per = dense.reshape(model.n_classes, model.fc.in_features, positions)
+        if not (per == per[:, :, :1]).all():
+            raise ValueError("the classifier is not a global-average-pooled linear layer (weights differ over positions)")
+        model.fc.weight.copy_(torch.tensor(per[:, :, 0] * positions))
+        out = net.populations[-1]
+        model.out_bias.copy_(torch.tensor(out.bias) if out.bias is not None else torch.zeros(model.n_classes))
+    return model.eval()
