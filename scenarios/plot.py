@@ -338,7 +338,77 @@ def plot_fig5(f: h5py.File, folder: Path) -> list[Path]:
     return paths
 
 
-PLOTTERS = {"fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5}
+def plot_quantization(f: h5py.File, folder: Path) -> list[Path]:
+    """The quantization scenario: accuracy (clean, FGSM), spike agreement and energy against the
+    weight bits, post-training (PTQ) and after quantisation-aware fine-tuning (QAT)."""
+    models, bits, mode = _strings(f.attrs["models"]), [int(b) for b in f.attrs["weight_bits"]], f.attrs["mode"]
+    eps = float(f.attrs["attack_eps"])
+    xs = np.arange(len(bits))
+    cols = min(4, len(models))
+    rows = -(-len(models) // cols)
+    paths = []
+
+    def grid():
+        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False, sharey=True)
+        for ax in axes.flat[len(models):]:
+            ax.set_visible(False)
+        return fig, axes.flat
+
+    def series(model: str, mode_: str, key: str) -> np.ndarray:
+        return np.array([float(f[f"{model}/{mode_}_w{b}/{key}"][()]) for b in bits])
+
+    fig, axes = grid()
+    for ax, m in zip(axes, models):
+        for key, ls, what in (("accuracy_clean", "-", "clean"), ("accuracy_attacked", "--", f"FGSM ε={eps:g}")):
+            ax.axhline(100 * float(f[f"{m}/float/{key}"][()]), color="black", ls=ls, lw=0.8, label=f"float, {what}")
+            for mode_, color in (("ptq", "tab:blue"), ("qat", "tab:red")):
+                ax.plot(xs, 100 * series(m, mode_, key), color=color, ls=ls, marker=".", label=f"{mode_.upper()}, {what}")
+        ax.set_xticks(xs, [str(b) for b in bits])
+        ax.set(title=m, xlabel="weight bits W", ylim=(0, 100))
+    axes[0].set_ylabel("accuracy (%)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Accuracy in fixed point, clean and under black-box FGSM (mean of 5 attackers; {mode})")
+    paths.append(_save(fig, folder, "quantization_accuracy"))
+
+    fig, axes = grid()
+    for ax, m in zip(axes, models):
+        for mode_, color in (("ptq", "tab:blue"), ("qat", "tab:red")):
+            ax.plot(xs, 100 * series(m, mode_, "agreement_entries"), color=color, marker=".", label=f"{mode_.upper()}: spike entries")
+            ax.plot(xs, 100 * series(m, mode_, "agreement_predictions"), color=color, ls=":", marker=".",
+                    label=f"{mode_.upper()}: predictions")  # fmt: skip
+        ax.set_xticks(xs, [str(b) for b in bits])
+        ax.set(title=m, xlabel="weight bits W", ylim=(0, 101))
+    axes[0].set_ylabel("agreement with the float model (%)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Spike agreement with the float64 model (every layer, clean images; {mode})")
+    paths.append(_save(fig, folder, "quantization_agreement"))
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(models) + 4, 4.4))
+    width = 0.8 / (len(bits) + 1)
+    for k, (name, color) in enumerate([("float", "black")] + [(f"ptq_w{b}", None) for b in bits]):
+        values = [float(f[f"{m}/{name}/energy_pj"][()]) / 1e3 for m in models]
+        ax.bar(np.arange(len(models)) + (k - len(bits) / 2) * width, values, width, color=color,
+               label="float, B_W = 32 (paper)" if name == "float" else f"W = {name.split('_w')[1]}, B_W = W")  # fmt: skip
+    ax.set_xticks(np.arange(len(models)), [m.replace("_", "\n", 1) for m in models], fontsize=7)
+    ax.set(ylabel="energy per image (nJ, Eq. 34-37)", title=f"Energy with the weight reads at the real bit width ({mode})")
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, folder, "quantization_energy"))
+
+    fig, axes = grid()
+    for ax, m in zip(axes, models):
+        sweep = f[f"{m}/eps_sweep"][()]
+        ax.plot(sweep, 100 * f[f"{m}/float/accuracy_sweep"][()], color="black", marker=".", label="float")
+        for b, color in zip(bits, plt.cm.viridis(np.linspace(0, 0.9, len(bits)))):
+            ax.plot(sweep, 100 * f[f"{m}/ptq_w{b}/accuracy_sweep"][()], color=color, marker=".", label=f"PTQ W={b}")
+        ax.set(title=m, xlabel="FGSM ε", ylim=(0, 100))
+    axes[0].set_ylabel("accuracy (%)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Accuracy under black-box FGSM over ε, post-training quantised ({mode})")
+    paths.append(_save(fig, folder, "quantization_eps_sweep"))
+    return paths
+
+
+PLOTTERS = {"fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5, "quantization": plot_quantization}
 
 
 def plot_file(path) -> list[Path]:
