@@ -1,0 +1,203 @@
+"""The torch twin of fixed-point mode (bridges.quantized): bit-exact spikes on real images (with
+saturation), quantisation-aware training (straight-through gradients, lower loss, export with the
+same integers), white-box attacks through it, and the quantization scenario end to end."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import evsim
+from bridges.attacks import make_attack, run_attack
+from bridges.datasets import data_dir, load_idx_dataset
+from bridges.export import to_evsim
+from bridges.quantized import FixedPointClassifier, FixedPointMLP, QATSpikingMLP, qat_loss
+from bridges.snn import SpikingMLP, decoder_scores
+from bridges.training import TrainConfig, fit
+from evsim.fixed import mantissas
+from evsim.network import INPUT, Dense, Network, Population
+from evsim.neurons import IntNeuron
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _images(name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n real test images (n, 784) float64 in [0, 1] and labels, from bridges.datasets."""
+    try:
+        x, y = load_idx_dataset(name, "test", root=data_dir())
+    except FileNotFoundError:
+        if name != "mnist":
+            pytest.skip(f"no {name} in the data directory ($EVSIM_DATA)")
+        x, y = load_idx_dataset("mnist-sample", "test")  # shipped with the repository
+    return x[:n].reshape(n, -1) / 255.0, y[:n].astype(np.int64)
+
+
+def _random_net(neuron, seed: int = 1) -> Network:
+    """784-100-10 with random weights scaled so both layers are active on real images."""
+    rng = np.random.default_rng(seed)
+    w1 = rng.normal(0.0, 1.0, (100, 784)) * 1.5 / np.sqrt(784) + 0.01
+    w2 = rng.normal(0.0, 1.0, (10, 100)) * 3.0 / np.sqrt(100) + 0.03
+    if isinstance(neuron, evsim.IF):
+        w1, w2 = w1 / 4, w2 / 2  # no leak: less drive for the same activity
+    return Network.dense([w1, w2], neuron=neuron)
+
+
+def _twin_run(qnet: Network, x: np.ndarray, T: int, encoder: str) -> tuple[evsim.SimulationResult, object]:
+    spikes = evsim.encode(x, T, encoder, seed=3)
+    res = evsim.simulate(qnet, spikes, record_hidden=True)
+    with torch.no_grad():
+        out = FixedPointMLP(qnet, rule="none")(torch.from_numpy(spikes))
+    return res, out
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("neuron", [evsim.LIF(tau_m=10, tau_s=10), evsim.IF(reset="subtract")], ids=["lif", "if"])
+def test_twin_spikes_equal_evsim_fixed_point_on_real_images(dataset, neuron):
+    """Every spike of every layer, on 200 real test images, at 16, 8 and 4 weight bits: 100%."""
+    x, _ = _images(dataset, 200)
+    net = _random_net(neuron)
+    for W, S, D, encoder in ((16, 32, 16, "ratesyn_e"), (8, 24, 12, "poisson"), (4, 20, 12, "ratesyn_s")):
+        qnet = evsim.quantize(net, W, S, D)
+        res, out = _twin_run(qnet, x, 20, encoder)
+        assert res.hidden_spikes[0].mean() > 0.02 and res.output_spikes.mean() > 0.02, (W, encoder)  # not vacuous
+        np.testing.assert_array_equal(out.spikes.numpy().astype(bool), res.output_spikes, err_msg=str(W))
+        np.testing.assert_array_equal(out.hidden[0].numpy().astype(bool), res.hidden_spikes[0], err_msg=str(W))
+
+
+def _saturating_net(S: int) -> Network:
+    """784 -> 30 (LIF, hard reset) -> 10 (IF, reset by subtraction), integer weights in [-7, 7] by
+    hand: a step brings far more than the S-bit state holds, so both signs saturate."""
+    rng = np.random.default_rng(4)
+    pops = [Population((30,), IntNeuron(theta=60, d_m=3, d_s=5, reset="zero")),
+            Population((10,), IntNeuron(theta=25, d_m=0, d_s=16, reset="subtract"))]  # fmt: skip
+    projs = [Dense(INPUT, 0, rng.integers(-6, 8, (30, 784)), exponent=0),
+             Dense(0, 1, rng.integers(-7, 8, (10, 30)), exponent=0)]  # fmt: skip
+    meta = {"fixed_point.state_scale.0": 1.0, "fixed_point.state_scale.1": 1.0}
+    return Network((784,), pops, projs, meta, fixed_point=(4, S, 4))
+
+
+def test_twin_saturates_as_evsim_does():
+    """With 8 state bits the states clip at +-127 and the spikes differ from a 40-bit run; the twin
+    gives evsim's saturated spikes exactly (and the unsaturated ones at 40 bits)."""
+    x, _ = _images("mnist", 100)
+    narrow, wide = _twin_run(_saturating_net(8), x, 30, "ratesyn_e"), _twin_run(_saturating_net(40), x, 30, "ratesyn_e")
+    assert not (narrow[0].hidden_spikes[0] == wide[0].hidden_spikes[0]).all()  # saturation changes spikes
+    assert narrow[0].hidden_spikes[0].mean() > 0.02 and narrow[0].output_spikes.mean() > 0.02
+    for res, out in (narrow, wide):
+        np.testing.assert_array_equal(out.hidden[0].numpy().astype(bool), res.hidden_spikes[0])
+        np.testing.assert_array_equal(out.spikes.numpy().astype(bool), res.output_spikes)
+
+
+def test_twin_refuses_what_it_cannot_compute_exactly():
+    net = _random_net(evsim.LIF(10, 10))
+    with pytest.raises(ValueError, match="not quantised"):
+        FixedPointMLP(net)
+    with pytest.raises(ValueError, match="exact float64"):
+        FixedPointMLP(evsim.quantize(net, 16, 40, 20))
+    twin = FixedPointMLP(evsim.quantize(net, 8))
+    with pytest.raises(ValueError, match="spike inputs only"):
+        twin(torch.full((5, 2, 784), 0.5, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\(T, B, 784\)"):
+        twin(torch.zeros(5, 784))
+    with pytest.raises(ValueError, match="rule"):
+        FixedPointMLP(evsim.quantize(net, 8), rule="tempbp")
+    with pytest.raises(ValueError, match="state_bits"):
+        QATSpikingMLP(SpikingMLP([784, 20, 10], evsim.LIF(10, 10)), weight_bits=16, state_bits=16)
+
+
+def _small_snn(seed: int = 0) -> SpikingMLP:
+    torch.manual_seed(seed)
+    return SpikingMLP([784, 64, 10], evsim.LIF(tau_m=10, tau_s=10), rule="actbp").to(torch.float64)
+
+
+def test_qat_forward_is_the_exported_network_and_gradients_flow():
+    """The QAT forward's spikes are evsim's on export() bit for bit, and the straight-through
+    estimator gives every float weight a gradient (which a plain round would zero)."""
+    x, y = _images("fashion-mnist", 64)
+    qat = QATSpikingMLP(_small_snn(), weight_bits=4, state_bits=20, decay_bits=12)
+    spikes = evsim.encode(x, 10, "ratesyn_e")
+    out = qat(torch.from_numpy(spikes))
+    res = evsim.simulate(qat.export(), spikes, record_hidden=True)
+    np.testing.assert_array_equal(out.spikes.detach().numpy().astype(bool), res.output_spikes)
+    np.testing.assert_array_equal(out.hidden[0].numpy().astype(bool), res.hidden_spikes[0])
+    torch.nn.functional.cross_entropy(decoder_scores(out.spikes, "rate"), torch.from_numpy(y)).backward()
+    for layer in qat.snn.layers:
+        assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    assert 4 <= np.abs(mantissas(qat.export())[0]).max() <= 7  # 4-bit mantissas, the top bit used
+
+
+def test_qat_lowers_the_loss_and_exports_the_trained_integers():
+    x, y = _images("fashion-mnist", 128)
+    qat = QATSpikingMLP(_small_snn(), weight_bits=4, state_bits=20, decay_bits=12)
+    loss_fn = qat_loss("ratesyn_e", 10, "rate")
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(loss_fn(qat, x, torch.from_numpy(y), None))
+
+    before, exported_before = loss(), qat.export()
+    fit(qat, {"kind": "qat"}, x, y, loss_fn, TrainConfig(epochs=4, lr=2e-3, batch_size=32), desc="QAT test")
+    after, exported = loss(), qat.export()
+    assert after < 0.9 * before, (before, after)
+    assert any((a.weight != b.weight).any() for a, b in zip(exported.projections, exported_before.projections))
+    # the exported network is the one the loss was computed with: same integers, same predictions
+    spikes = evsim.encode(x, 10, "ratesyn_e")
+    with torch.no_grad():
+        scores = decoder_scores(qat(torch.from_numpy(spikes)).spikes, "rate").numpy()
+    np.testing.assert_array_equal(scores, evsim.simulate(exported, spikes).scores)
+    assert exported.fixed_point == (4, 20, 12)
+
+
+def test_white_box_attacks_go_through_the_quantised_model():
+    x, y = _images("mnist", 48)
+    qnet = evsim.quantize(_random_net(evsim.LIF(10, 10)), 8)
+    clf = FixedPointClassifier(qnet, "ratesyn_e", 20, "rate")
+    images = torch.from_numpy(x).float().requires_grad_(True)
+    torch.nn.functional.cross_entropy(clf(images), torch.from_numpy(y)).backward()
+    grad = images.grad
+    assert grad.abs().sum() > 0
+    assert (grad[torch.from_numpy(x) == 0] == 0).all()  # RateSynE: no spike, no gradient (SPEC "Attacks")
+    np.testing.assert_array_equal(clf.predict(images.detach()).numpy(),
+                                  evsim.simulate(qnet, evsim.encode(x, 20, "ratesyn_e")).predictions)  # fmt: skip
+    adv = run_attack(make_attack("fgsm", clf, eps=0.1), x.astype(np.float32), y, batch_size=48)
+    delta = adv.numpy() - x.astype(np.float32)
+    assert np.abs(delta).max() <= 0.1 + 1e-6 and np.abs(delta).max() > 0.05
+    with pytest.raises(ValueError, match="spiking"):
+        FixedPointClassifier(qnet, "current", 20, "rate")
+
+
+needs_both = pytest.mark.skipif(
+    not ((data_dir() / "mnist").is_dir() and (data_dir() / "fashion-mnist").is_dir()),
+    reason="MNIST and Fashion-MNIST not in the data directory ($EVSIM_DATA)",
+)
+
+
+@needs_both
+def test_quantization_scenario_small_run_writes_a_file_and_figures(tmp_path, monkeypatch):
+    from scenarios.__main__ import main as scenarios_main
+    from scenarios.plot import plot_file
+
+    monkeypatch.setenv("EVSIM_MODELS", str(tmp_path / "models"))
+    out = tmp_path / "q.h5"
+    models = ["mnist_cvt_ratesyn_e_rate", "fmnist_actbp_ttfs_ttfs"]
+    scenarios_main(["quantization", "--models", *models, "--bits", "8", "2", "--train-samples", "200",
+                    "--test-samples", "40", "--qat-samples", "64", "--mnist-epochs", "1", "--fmnist-epochs", "1",
+                    "--threads", "1", "--out", str(out)])  # fmt: skip
+    with h5py.File(out, "r") as f:
+        assert f.attrs["scenario"] == "quantization" and list(f.attrs["weight_bits"]) == [8, 2]
+        assert f.attrs["decay_bits"] == 16 and f.attrs["git_revision"] and f.attrs["test_samples"] == 40
+        for m in models:
+            assert f[f"{m}/float/agreement_entries"][()] == 1.0
+            assert f[f"{m}/ptq_w8/state_bits"][()] >= 24 and f[f"{m}/qat_w2/weight_bits"][()] == 2
+            for v in ("float", "ptq_w8", "ptq_w2", "qat_w8", "qat_w2"):
+                g = f"{m}/{v}"
+                assert 0 <= f[f"{g}/accuracy_clean"][()] <= 1 and f[f"{g}/accuracy_sweep"].shape == (5,)
+                assert f[f"{g}/accuracy_sweep_per_attacker"].shape == (5, 5)
+                assert f[f"{g}/taacc_attacked"].shape == f[f"{g}/taacc_clean"].shape
+            # B_W: the weight reads of the 8-bit network cost a quarter of the 32-bit ones
+            assert f[f"{m}/ptq_w8/read_pj"][()] == pytest.approx(f[f"{m}/ptq_w8/read_pj_32bit"][()] / 4)
+            assert f[f"{m}/float/read_pj"][()] == f[f"{m}/float/read_pj_32bit"][()]
+    pngs = plot_file(out)
+    assert len(pngs) >= 3 and all(p.exists() and p.stat().st_size > 0 for p in pngs)
