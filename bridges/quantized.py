@@ -180,7 +180,8 @@ class QATSpikingMLP(torch.nn.Module):
     snn: the float model; its Linear weights (and biases) are this module's parameters (shared,
     trained in place). The forward pass is the fixed-point network `export()` returns, bit for bit,
     with straight-through gradients to the float weights and Act-BP's surrogate at the spikes
-    (whatever rule trained the float model). float64 throughout (exactness needs it).
+    (whatever rule trained the float model). float64 throughout (exactness needs it): `snn` is
+    converted to float64 in place (`Module.to`).
     """
 
     def __init__(self, snn: SpikingMLP, weight_bits: int = 8, state_bits: int = 24, decay_bits: int = 12,
