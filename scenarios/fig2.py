@@ -16,7 +16,14 @@ Accuracies under attack are means over the five attackers. Quick by default (few
 said in the output and the file); --full uses the paper's 100 epochs. Trained models are cached
 in models/, finished stages beside the result file: an interrupted run resumes.
 
-    python -m scenarios fig2 [--full] [--out results/fig2.h5]
+The work is done by pure tasks (`scenarios.tasks`): one per ANN (six), the eps-0.1 attack, one
+per encoder (clean and attacked runs, zeta), the stability trials and one per swept eps. Serially
+they run in this process, the ANNs' training overlapping numba's compilation in a thread; with
+`--ray [ADDRESS]` they run as Ray tasks (`--workers` CPUs of a local Ray, or a cluster): the six
+trainings at once, then the evaluation tasks at once (their stage keys hash the trained weights).
+The driver alone writes stage files and the result.
+
+    python -m scenarios fig2 [--full] [--out results/fig2.h5] [--ray [ADDRESS] [--workers N] --threads 1]
 """
 
 from __future__ import annotations
@@ -28,7 +35,6 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import evsim
 from bridges.attacks import black_box
@@ -37,8 +43,9 @@ from bridges.datasets import data_dir
 from evsim import energy, metrics
 
 from .content import content_hash
-from .models import ann_accuracy, get_ann, load_split
+from .models import MODELS_ENV, Split, ann_accuracy, get_ann, load_split, models_dir
 from .results import StageCache, write_results
+from .tasks import After, Job, make_runner, run_stages
 
 ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e")
 T = 30
@@ -98,6 +105,89 @@ def zeta(x_clean: np.ndarray, x_adv: np.ndarray, encoder: str, seed: int) -> np.
     return counts
 
 
+# ------------------------------------------------------------------ tasks: values in, values out
+
+
+def train_ann_task(seed: int, epochs: int, train: Split, test: Split, models: str) -> torch.nn.Module:
+    """Train (or reload from the folder `models`) the ANN of `seed`; the model."""
+    os.environ[MODELS_ENV] = models
+    return get_ann("mnist", train, test, epochs, seed)[0]
+
+
+def attack_task(eps: float, x: np.ndarray, y: np.ndarray, *attackers) -> dict:
+    """Black-box FGSM images (attackers, N, 784) of x at `eps`, one set per attacker ANN."""
+    adv = black_box(list(attackers), torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=eps)
+    return {"x_adv": np.stack([a.numpy() for a in adv])}
+
+
+def snn_task(encoder: str, seed: int, net: evsim.Network, x: np.ndarray, y: np.ndarray, adv: dict) -> dict:
+    """One encoder's stage: the SNN on clean images (TAAcc, counts, energy, hidden rates) and on
+    each attacker's images, whole and split into foreground and background parts (TAAcc, zeta)."""
+    clean = simulate_chunks(net, x, encoder, seed, with_energy=True)
+    out = {
+        "taacc_clean": metrics.taacc(clean["output_spikes"], y, "rate"),
+        "accuracy_clean": metrics.accuracy(evsim.decode(clean["output_spikes"], "rate"), y),
+        "sops": clean["sops"].mean(axis=0),
+        "sops_estimate": clean["sops_estimate"].mean(axis=0),
+        "macs": clean["macs"].mean(axis=0),
+        "energy_pj": clean["energy_pj"].mean(axis=0),
+        "energy_exact_pj": clean["energy_exact_pj"].mean(axis=0),
+        "delay_ns": clean["delay_ns"],
+        "edp_pj_ns": clean["energy_pj"].sum(axis=1).mean() * clean["delay_ns"],
+        "edp_exact_pj_ns": clean["energy_exact_pj"].sum(axis=1).mean() * clean["delay_ns"],
+        "hidden_rate": clean["hidden_counts"].mean(axis=1) / net.populations[0].size,
+    }
+    curves = {"attacked": [], "attacked_fg": [], "attacked_bg": []}
+    timing = {"all": np.zeros(T), "fg": np.zeros(T), "bg": np.zeros(T)}
+    sops_attacked = []
+    for xa in adv["x_adv"]:
+        x_fg, x_bg = metrics.split_perturbation(x, xa)
+        att = simulate_chunks(net, xa, encoder, seed)
+        curves["attacked"].append(metrics.taacc(att["output_spikes"], y, "rate"))
+        sops_attacked.append(att["sops"].mean(axis=0))
+        curves["attacked_fg"].append(metrics.taacc(simulate_chunks(net, x_fg, encoder, seed)["output_spikes"], y, "rate"))
+        curves["attacked_bg"].append(metrics.taacc(simulate_chunks(net, x_bg, encoder, seed)["output_spikes"], y, "rate"))
+        timing["all"] += zeta(x, xa, encoder, seed)
+        timing["fg"] += zeta(x, x_fg, encoder, seed)
+        timing["bg"] += zeta(x, x_bg, encoder, seed)
+    out["taacc_attacked"] = np.mean(curves["attacked"], axis=0)
+    out["taacc_attacked_per_attacker"] = np.array(curves["attacked"])
+    out["taacc_attacked_fg"] = np.mean(curves["attacked_fg"], axis=0)
+    out["taacc_attacked_bg"] = np.mean(curves["attacked_bg"], axis=0)
+    out["sops_attacked"] = np.mean(sops_attacked, axis=0)
+    total = timing["all"].sum()
+    out["perturbation_timing"] = timing["all"] / total if total else timing["all"]
+    split = timing["fg"].sum() + timing["bg"].sum()
+    out["perturbation_timing_fg"] = timing["fg"] / split if split else timing["fg"]
+    out["perturbation_timing_bg"] = timing["bg"] / split if split else timing["bg"]
+    return out
+
+
+def stability_task(trials: int, seed: int, net: evsim.Network, x: np.ndarray) -> dict:
+    """Predictions (trials, N) of the Poisson-encoded SNN, trial k drawing with seed + 1000 + k (Eq. 27)."""
+    preds = []
+    for trial in range(trials):
+        spikes = simulate_chunks(net, x, "poisson", seed + 1000 + trial)["output_spikes"]
+        preds.append(evsim.decode(spikes, "rate"))
+    return {"predictions": np.array(preds)}
+
+
+def sweep_task(eps: float, seed: int, net: evsim.Network, x: np.ndarray, y: np.ndarray, victim, *attackers) -> dict:
+    """One point of the eps sweep (eps not 0 nor EPS): the attackers' FGSM images at eps, the
+    victim ANN's and each encoder's SNN accuracy on them, means over the attackers."""
+    adv = attack_task(eps, x, y, *attackers)["x_adv"]
+    with torch.no_grad():
+        res = {"ann": np.mean([(victim(torch.from_numpy(a)).argmax(1).numpy() == y).mean() for a in adv])}
+    for encoder in ENCODERS:
+        res[encoder] = np.mean([
+            metrics.accuracy(evsim.decode(simulate_chunks(net, a, encoder, seed)["output_spikes"], "rate"), y) for a in adv
+        ])  # fmt: skip
+    return res
+
+
+# ------------------------------------------------------------------ the driver
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scenarios fig2", description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="the paper's settings: 100 ANN epochs")
@@ -106,14 +196,19 @@ def main(argv=None) -> None:
     parser.add_argument("--stability-trials", type=int, default=10, help="Poisson trials for Eq. 27")
     parser.add_argument("--percentile", type=float, default=99.9, help="conversion normalisation percentile")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (torch and numba) of each task")
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/fig2.h5")
     parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="run the training, attack and simulation tasks on Ray: a local instance, or the cluster at ADDRESS")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
     args = parser.parse_args(argv)
     epochs = (100 if args.full else 10) if args.ann_epochs is None else args.ann_epochs
     if epochs < 1 or not 1 <= args.test_samples <= 10000 or args.stability_trials < 1 or args.threads < 1:
         parser.error("--ann-epochs, --stability-trials and --threads must be >= 1, --test-samples in 1..10000")
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be >= 1")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     root = data_dir(args.data)
@@ -133,25 +228,52 @@ def main(argv=None) -> None:
         "threads": args.threads,
     }  # fmt: skip
     stages = StageCache(args.out, settings, code="scenarios.fig2", recompute=args.recompute)
+    runner = make_runner(args.ray, args.workers)
+    try:
+        data = evaluate(args, runner, stages, epochs, train, test)
+    finally:
+        runner.shutdown()
+    settings["seconds"] = round(time.perf_counter() - started, 1)
+    path = write_results(args.out, data, settings | {"runner": runner.name}, stages=stages)
+    summary(data)
+    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
 
-    warm = threading.Thread(target=compile_kernels, args=(test.x,), daemon=True)
-    warm.start()
-    victim, _ = get_ann("mnist", train, test, epochs, VICTIM_SEED)
-    attackers = [get_ann("mnist", train, test, epochs, s)[0] for s in ATTACKER_SEEDS]
-    warm.join()
+
+def evaluate(args, runner, stages: StageCache, epochs: int, train: Split, test: Split) -> dict[str, object]:
+    """Every stage of the figure as tasks on `runner` (each model trained by one task, the
+    evaluation tasks reading the models' outputs); the driver stores the stages and returns the
+    datasets of the result file."""
+    cpus, x, y = args.threads, test.x, test.y
+    models = str(models_dir().resolve())
+    warm = None
+    if runner.name == "serial":  # numba compiles in a thread while this process trains the ANNs
+        warm = threading.Thread(target=compile_kernels, args=(x,), daemon=True)
+        warm.start()
+    train_h, test_h = runner.share(train), runner.share(test)
+    trained = {s: runner.submit(train_ann_task, s, epochs, train_h, test_h, models, cpus=cpus, label=f"ann seed {s}")
+               for s in (VICTIM_SEED, *ATTACKER_SEEDS)}  # fmt: skip
+    victim = runner.get(trained[VICTIM_SEED])
+    attackers = [runner.get(trained[s]) for s in ATTACKER_SEEDS]  # the keys need the weights
+    if warm is not None:
+        warm.join()
     net = convert(victim, torch.from_numpy(train.x[:10000]), percentile=args.percentile)
-    x, y = test.x, test.y
     # content keys: a stage is reused only with the same models and images (victim = the converted SNN)
     attackers_key, test_key = content_hash(attackers), test.content
     victim_inputs = {"victim": content_hash(victim), "snn": content_hash(net), "test": test_key}
+    adv_name, adv_inputs = f"adv_eps{EPS:g}", {"attackers": attackers_key, "test": test_key}
+    net_h, x_h, y_h = runner.share(net), runner.share(x), runner.share(y)
+    attacker_h = [trained[s] for s in ATTACKER_SEEDS]
+    snn_inputs = victim_inputs | {"adv": stages.key(adv_name, adv_inputs)}
+    swept = [eps for eps in SWEEP if eps not in (0, EPS)]  # eps 0 and EPS come from the encoder stages
+    jobs = [Job(adv_name, attack_task, (EPS, x_h, y_h, *attacker_h), inputs=adv_inputs, cpus=cpus)]
+    jobs += [Job(f"snn_{e}", snn_task, (e, args.seed, net_h, x_h, y_h, After(adv_name)), inputs=snn_inputs, cpus=cpus)
+             for e in ENCODERS]  # fmt: skip
+    jobs += [Job("stability", stability_task, (args.stability_trials, args.seed, net_h, x_h), inputs=victim_inputs, cpus=cpus)]
+    jobs += [Job(f"sweep_eps{eps:g}", sweep_task, (eps, args.seed, net_h, x_h, y_h, trained[VICTIM_SEED], *attacker_h),
+                 inputs=victim_inputs | {"attackers": attackers_key}, cpus=cpus) for eps in swept]  # fmt: skip
+    done = run_stages(runner, stages, jobs)
 
-    def attack_stage(eps: float):
-        return stages.get(f"adv_eps{eps:g}", lambda: {
-            "x_adv": np.stack([a.numpy() for a in black_box(attackers, torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=eps)])
-        }, inputs={"attackers": attackers_key, "test": test_key})["x_adv"]  # fmt: skip
-
-    x_adv = attack_stage(EPS)  # (attackers, N, 784)
-    fg_bg = [metrics.split_perturbation(x, xa) for xa in x_adv]
+    x_adv = done[adv_name]["x_adv"]  # (attackers, N, 784)
     data: dict[str, object] = {}
     with torch.no_grad():
         data["ann/accuracy_clean"] = ann_accuracy(victim, test)
@@ -159,83 +281,32 @@ def main(argv=None) -> None:
             [(victim(torch.from_numpy(xa)).argmax(1).numpy() == y).mean() for xa in x_adv]
         )
     data["ann/accuracy_attacked"] = float(np.mean(data["ann/accuracy_attacked_per_attacker"]))
-
-    for encoder in tqdm(ENCODERS, desc="encoders"):
-        def run(encoder=encoder):
-            clean = simulate_chunks(net, x, encoder, args.seed, with_energy=True)
-            out = {
-                "taacc_clean": metrics.taacc(clean["output_spikes"], y, "rate"),
-                "accuracy_clean": metrics.accuracy(evsim.decode(clean["output_spikes"], "rate"), y),
-                "sops": clean["sops"].mean(axis=0),
-                "sops_estimate": clean["sops_estimate"].mean(axis=0),
-                "macs": clean["macs"].mean(axis=0),
-                "energy_pj": clean["energy_pj"].mean(axis=0),
-                "energy_exact_pj": clean["energy_exact_pj"].mean(axis=0),
-                "delay_ns": clean["delay_ns"],
-                "edp_pj_ns": clean["energy_pj"].sum(axis=1).mean() * clean["delay_ns"],
-                "edp_exact_pj_ns": clean["energy_exact_pj"].sum(axis=1).mean() * clean["delay_ns"],
-                "hidden_rate": clean["hidden_counts"].mean(axis=1) / net.populations[0].size,
-            }
-            curves = {"attacked": [], "attacked_fg": [], "attacked_bg": []}
-            timing = {"all": np.zeros(T), "fg": np.zeros(T), "bg": np.zeros(T)}
-            sops_attacked = []
-            for xa, (x_fg, x_bg) in zip(x_adv, fg_bg):
-                att = simulate_chunks(net, xa, encoder, args.seed)
-                curves["attacked"].append(metrics.taacc(att["output_spikes"], y, "rate"))
-                sops_attacked.append(att["sops"].mean(axis=0))
-                curves["attacked_fg"].append(metrics.taacc(simulate_chunks(net, x_fg, encoder, args.seed)["output_spikes"], y, "rate"))
-                curves["attacked_bg"].append(metrics.taacc(simulate_chunks(net, x_bg, encoder, args.seed)["output_spikes"], y, "rate"))
-                timing["all"] += zeta(x, xa, encoder, args.seed)
-                timing["fg"] += zeta(x, x_fg, encoder, args.seed)
-                timing["bg"] += zeta(x, x_bg, encoder, args.seed)
-            out["taacc_attacked"] = np.mean(curves["attacked"], axis=0)
-            out["taacc_attacked_per_attacker"] = np.array(curves["attacked"])
-            out["taacc_attacked_fg"] = np.mean(curves["attacked_fg"], axis=0)
-            out["taacc_attacked_bg"] = np.mean(curves["attacked_bg"], axis=0)
-            out["sops_attacked"] = np.mean(sops_attacked, axis=0)
-            total = timing["all"].sum()
-            out["perturbation_timing"] = timing["all"] / total if total else timing["all"]
-            split = timing["fg"].sum() + timing["bg"].sum()
-            out["perturbation_timing_fg"] = timing["fg"] / split if split else timing["fg"]
-            out["perturbation_timing_bg"] = timing["bg"] / split if split else timing["bg"]
-            return out
-
-        for key, value in stages.get(f"snn_{encoder}", run, inputs=victim_inputs | {"adv": stages.keys[f"adv_eps{EPS:g}"]}).items():
+    for encoder in ENCODERS:
+        for key, value in done[f"snn_{encoder}"].items():
             data[f"snn/{encoder}/{key}"] = value
+    data["snn/poisson/stability"] = metrics.stability(done["stability"]["predictions"], y)
 
-    def stability():
-        preds = []
-        for trial in range(args.stability_trials):
-            spikes = simulate_chunks(net, x, "poisson", args.seed + 1000 + trial)["output_spikes"]
-            preds.append(evsim.decode(spikes, "rate"))
-        return {"predictions": np.array(preds)}
-
-    data["snn/poisson/stability"] = metrics.stability(stages.get("stability", stability, inputs=victim_inputs)["predictions"], y)
+    def known_point(eps: float) -> dict:
+        # eps 0 and EPS are the runs the encoder stages already made (same images, same draws):
+        # their accuracy at T is TAAcc's last step, so they are not simulated twice
+        adv = np.stack([x] * len(attackers)) if eps == 0 else x_adv
+        with torch.no_grad():
+            res = {"ann": np.mean([(victim(torch.from_numpy(a)).argmax(1).numpy() == y).mean() for a in adv])}
+        for encoder in ENCODERS:
+            if eps == 0:
+                res[encoder] = data[f"snn/{encoder}/accuracy_clean"]
+            else:
+                res[encoder] = np.mean(data[f"snn/{encoder}/taacc_attacked_per_attacker"][:, -1])
+        return res
 
     sweep_acc = {"ann": []} | {e: [] for e in ENCODERS}
-    for eps in tqdm(SWEEP, desc="eps sweep"):
-        def sweep_point(eps=eps):
-            adv = attack_stage(eps) if eps > 0 else np.stack([x] * len(attackers))
-            with torch.no_grad():
-                res = {"ann": np.mean([(victim(torch.from_numpy(a)).argmax(1).numpy() == y).mean() for a in adv])}
-            for encoder in ENCODERS:
-                # eps 0 and eps 0.1 are the runs the encoder stages already made (same images, same
-                # draws): their accuracy at T is TAAcc's last step, so they are not simulated twice
-                if eps == 0:
-                    res[encoder] = data[f"snn/{encoder}/accuracy_clean"]
-                elif eps == EPS:
-                    res[encoder] = np.mean(data[f"snn/{encoder}/taacc_attacked_per_attacker"][:, -1])
-                else:
-                    res[encoder] = np.mean([
-                        metrics.accuracy(evsim.decode(simulate_chunks(net, a, encoder, args.seed)["output_spikes"], "rate"), y)
-                        for a in adv
-                    ])  # fmt: skip
-            return res
-
-        adv_inputs = {"attackers": attackers_key} if eps == 0 else {"adv": stages.key(f"adv_eps{eps:g}", {"attackers": attackers_key, "test": test_key})}
+    for eps in SWEEP:
         if eps in (0, EPS):
-            adv_inputs |= {f"snn_{e}": stages.keys[f"snn_{e}"] for e in ENCODERS}
-        point = stages.get(f"sweep_eps{eps:g}", sweep_point, inputs=victim_inputs | adv_inputs)
+            inputs = victim_inputs | ({"attackers": attackers_key} if eps == 0 else {"adv": snn_inputs["adv"]})
+            inputs |= {f"snn_{e}": stages.keys[f"snn_{e}"] for e in ENCODERS}
+            point = stages.get(f"sweep_eps{eps:g}", lambda eps=eps: known_point(eps), inputs=inputs)
+        else:
+            point = done[f"sweep_eps{eps:g}"]
         for key in sweep_acc:
             sweep_acc[key].append(float(point[key]))
     data["eps_sweep/eps"] = np.array(SWEEP)
@@ -246,11 +317,7 @@ def main(argv=None) -> None:
     data["ann/energy_pj"] = ann.energy_pj[0]
     data["ann/delay_ns"] = ann.total_delay_ns
     data["ann/edp_pj_ns"] = float(ann.edp_pj_ns[0])
-
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings, stages=stages)
-    summary(data)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    return data
 
 
 def summary(data: dict) -> None:

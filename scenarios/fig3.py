@@ -19,7 +19,13 @@ the paper's 100, said in the output and the file); --full uses the paper's 100 e
 cached in models/ and shared with Fig. 4; finished stages are kept beside the result file, so an
 interrupted run resumes.
 
-    python -m scenarios fig3 [--full] [--out results/fig3.h5]
+The work is done by pure tasks (`scenarios.tasks`): one per model (14), one per eps of Fig. 3B,
+the clean judging and one per (white-box attack, attacker) of Fig. 3D, one per SNN of Supp. Fig.
+S8. Serially they run in this process; with `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a
+local Ray, or a cluster; give `--threads 1` so that tasks run side by side). The driver alone
+writes stage files and the result.
+
+    python -m scenarios fig3 [--full] [--out results/fig3.h5] [--ray [ADDRESS] [--workers N] --threads 1]
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from bridges.attacks import make_attack, run_attack
 from bridges.export import to_evsim
@@ -40,6 +45,7 @@ from evsim import metrics
 from .content import content_hash
 from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, ann_predictions, black_box_fgsm, setup, simulate_images
 from .results import write_results
+from .tasks import Job, run_stages
 
 ENCODERS = ("current", "poisson", "ratesyn_e")
 SNN_MODELS = ("cvt", "actbp", "tempbp")
@@ -62,13 +68,68 @@ def group_labels() -> list[str]:
     return [f"{m}_{g}" for g in GROUP_SEEDS for m in GROUP_MODELS]
 
 
+# ------------------------------------------------------------------ tasks: values in, values out
+
+
+def sweep_task(eps: float, seed: int, x: np.ndarray, y: np.ndarray, ann, nets: dict, *attackers) -> dict:
+    """Fig. 3B/3C at one eps: the ANN's and every SNN's accuracy per attacker, and the SNNs' TAAcc
+    (mean over the attackers); eps 0 is one clean run, not five copies."""
+    adv = black_box_fgsm(list(attackers), x, y, eps)
+    runs = adv[:1] if eps == 0 else adv
+    out = {"ann/none/accuracy": np.array([(ann_predictions(ann, a) == y).mean() for a in runs])}
+    for (m, e), net in nets.items():
+        sims = [simulate_images(net, a, e, "rate", seed) for a in runs]
+        out[f"{m}/{e}/accuracy"] = np.array([metrics.accuracy(s["predictions"], y) for s in sims])
+        out[f"{m}/{e}/taacc"] = np.mean([metrics.taacc(s["output_spikes"], y, "rate") for s in sims], axis=0)
+    return out
+
+
+def judge(group: dict, images: np.ndarray, seed: int) -> np.ndarray:
+    """Predictions (8, N) of the eight group models (label -> model, in group_labels() order) on images (N, 784)."""
+    preds = []
+    for label in group_labels():
+        model = group[label]
+        if label.startswith("ann"):
+            preds.append(ann_predictions(model, images))
+        else:
+            preds.append(simulate_images(to_evsim(model), images, GROUP_ENCODER, "rate", seed)["predictions"])
+    return np.stack(preds)
+
+
+def judge_task(seed: int, x: np.ndarray, group: dict) -> dict:
+    """Fig. 3D: the group's predictions on the clean images."""
+    return {"predictions": judge(group, x, seed)}
+
+
+def white_box_task(attack: str, i: int, seed: int, x: np.ndarray, y: np.ndarray, group: dict) -> dict:
+    """Fig. 3D: group model i attacks through its own gradient; every group model judges the images."""
+    label = group_labels()[i]
+    model = group[label]
+    if not label.startswith("ann"):
+        model = SNNClassifier(model, GROUP_ENCODER, T, "rate", seed=seed, gradient="trained")
+    adv = run_attack(make_attack(attack, model, **WHITE_BOX[attack]), x, y, batch_size=500, seed=(seed, i))
+    return {"predictions": judge(group, adv.numpy(), seed)}
+
+
+def surface_task(encoder: str, seed: int, t_grid: np.ndarray, xs: np.ndarray, ys: np.ndarray, model) -> dict:
+    """Supp. Fig. S8 (Eq. 32) and the directional derivative (Eq. 31) of one trained SNN."""
+    clf = SNNClassifier(model, encoder, T, "rate", seed=seed, gradient="trained")
+    xs, ys = torch.from_numpy(xs), torch.from_numpy(ys)
+    lc = loss_change_surface(clf, xs, ys, t_grid, t_grid)
+    dd = directional_derivative(clf, xs, ys, t=DIRECTIONAL_T)
+    return {"loss_change": lc.loss_change, "agreement": lc.agreement, "directional_derivative": dd.mean}
+
+
+# ------------------------------------------------------------------ the driver
+
+
 def main(argv=None) -> None:
     def grid_argument(parser):
         parser.add_argument("--grid", type=grid_points, default=None, help="points per axis of the Eq. 32 grid on [-1, 1] (quick 11, full 21)")
 
     run = setup("fig3", __doc__.split("\n")[0], argv, grid_argument)
     grid = (21 if run.full else 11) if run.args.grid is None else run.args.grid
-    args, n_loss = run.args, run.loss_samples
+    args = run.args
     started = time.perf_counter()
 
     t_grid = np.linspace(-1.0, 1.0, grid)
@@ -84,38 +145,63 @@ def main(argv=None) -> None:
         "directional_t": DIRECTIONAL_T,
     }  # fmt: skip
     stages = run.stages("fig3", settings)
-    zoo = run.zoo()
-    run.train_models(zoo, [("ann", s) for s in (0, *ATTACKER_SEEDS)]
-                     + [("snn", m, e, "rate", 0) for m in RULES for e in ENCODERS]
-                     + [("snn", m, GROUP_ENCODER, "rate", g) for m in RULES for g in GROUP_SEEDS if g != 0])  # fmt: skip
-    x, y = run.test.x, run.test.y
+    runner = run.runner()
+    try:
+        data = evaluate(run, runner, stages, t_grid)
+    finally:
+        runner.shutdown()
 
-    # every model first (each trained once, then reloaded), so the evaluation below runs on a warm zoo
+    settings["seconds"] = round(time.perf_counter() - started, 1)
+    labels = group_labels()
+    axes = {"rows": [f"attacker {v}" for v in labels], "columns": [f"victim {v}" for v in labels]}
+    matrices = [f"fig3d/{a}/{k}" for a in WHITE_BOX for k in ("accuracy", "attack_success_rate", "attack_success_rate_correct")]
+    per_attacker = {
+        name: {"rows": [f"eps {v:g}" for v in SWEEP], "columns": [f"attacker seed {s}" for s in ATTACKER_SEEDS],
+               "note": "eps 0 is the clean run: no attacker, NaN"}
+        for name in data if name.endswith("_per_attacker")
+    }  # fmt: skip
+    extra = {name: axes for name in matrices} | {"fig3d/clean_accuracy": {"models": labels}} | per_attacker
+    path = write_results(args.out, data, settings | {"runner": runner.name}, extra, stages=stages)
+    summary(data)
+    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+
+
+def evaluate(run, runner, stages, t_grid: np.ndarray) -> dict[str, object]:
+    """Every model trained by one task, every stage computed by one task on `runner` (reading the
+    models' outputs) or loaded; the driver stores the stages and returns the result's datasets."""
+    args, cpus = run.args, run.args.threads
+    handles, zoo = run.train_models(runner, [("ann", s) for s in (0, *ATTACKER_SEEDS)]
+                                    + [("snn", m, e, "rate", 0) for m in RULES for e in ENCODERS]
+                                    + [("snn", m, GROUP_ENCODER, "rate", g) for m in RULES for g in GROUP_SEEDS if g != 0])  # fmt: skip
+    x, y = run.test.x, run.test.y
     attackers = zoo.attackers()
     victims = {(m, e): zoo.cvt() if m == "cvt" else zoo.snn(m, e) for m in SNN_MODELS for e in ENCODERS}
     nets = {key: to_evsim(model) for key, model in victims.items()}
     group = {f"{m}_{g}": (zoo.ann(g) if m == "ann" else zoo.cvt(g) if m == "cvt" else zoo.snn(m, GROUP_ENCODER, seed=g))
              for g in GROUP_SEEDS for m in GROUP_MODELS}  # fmt: skip
-    data: dict[str, object] = {}
     # content keys: a stage is reused only with the same models and test images
     test_key, attackers_key = run.test.content, content_hash(attackers)
     sweep_inputs = {"test": test_key, "attackers": attackers_key, "ann": content_hash(zoo.ann()), "snns": content_hash(nets)}
     group_inputs = {"test": test_key, "group": content_hash(group)}
+    x_h, y_h, nets_h, group_h = runner.share(x), runner.share(y), runner.share(nets), runner.share(group)
+    attacker_h = [handles[("ann", s)] for s in ATTACKER_SEEDS]
+    labels = group_labels()
+    xs_h, ys_h = runner.share(x[: run.loss_samples]), runner.share(y[: run.loss_samples])
 
+    jobs = [Job(f"fig3b_eps{eps:g}", sweep_task, (eps, args.seed, x_h, y_h, handles[("ann", 0)], nets_h, *attacker_h),
+                inputs=sweep_inputs, cpus=cpus) for eps in SWEEP]  # fmt: skip
+    jobs += [Job("fig3d_clean", judge_task, (args.seed, x_h, group_h), inputs=group_inputs, cpus=cpus)]
+    jobs += [Job(f"fig3d_{attack}_{label}", white_box_task, (attack, i, args.seed, x_h, y_h, group_h), inputs=group_inputs, cpus=cpus)
+             for attack in WHITE_BOX for i, label in enumerate(labels)]  # fmt: skip
+    jobs += [Job(f"figs8_{rule}_{e}", surface_task, (e, args.seed, t_grid, xs_h, ys_h, handles[("snn", rule, e, "rate", 0)]),
+                 inputs={"test": test_key, "model": content_hash(victims[(rule, e)])}, cpus=cpus)
+             for rule in RULES for e in ENCODERS]  # fmt: skip
+    done = run_stages(runner, stages, jobs)
+
+    data: dict[str, object] = {}
     # Fig. 3B and 3C: black-box FGSM over eps, TAAcc from the same runs
-    for eps in tqdm(SWEEP, desc="Fig. 3B: FGSM eps"):
-        def sweep_point(eps=eps):
-            adv = black_box_fgsm(attackers, x, y, eps)
-            runs = adv[:1] if eps == 0 else adv  # clean: one run, not five copies
-            out = {"ann/none/accuracy": np.array([(ann_predictions(zoo.ann(), a) == y).mean() for a in runs])}
-            for (m, e), net in nets.items():
-                sims = [simulate_images(net, a, e, "rate", args.seed) for a in runs]
-                out[f"{m}/{e}/accuracy"] = np.array([metrics.accuracy(s["predictions"], y) for s in sims])
-                out[f"{m}/{e}/taacc"] = np.mean([metrics.taacc(s["output_spikes"], y, "rate") for s in sims], axis=0)
-            return out
-
-        point = stages.get(f"fig3b_eps{eps:g}", sweep_point, inputs=sweep_inputs)
-        for key, value in point.items():
+    for eps in SWEEP:
+        for key, value in done[f"fig3b_eps{eps:g}"].items():
             data.setdefault(f"fig3b/{key}", []).append(value)
     for key in [k for k in data if k.startswith("fig3b/")]:
         values = data.pop(key)
@@ -135,34 +221,14 @@ def main(argv=None) -> None:
     data["fig3b/eps"] = np.array(SWEEP)
 
     # Fig. 3D and Supp. Fig. S7: every model of both groups attacks (white-box), every model is judged
-    labels = group_labels()
-
-    def judge(images: np.ndarray) -> np.ndarray:
-        """Predictions (8, N) of the eight group models on images (N, 784)."""
-        preds = []
-        for label in labels:
-            model = group[label]
-            if label.startswith("ann"):
-                preds.append(ann_predictions(model, images))
-            else:
-                preds.append(simulate_images(to_evsim(model), images, GROUP_ENCODER, "rate", args.seed)["predictions"])
-        return np.stack(preds)
-
-    clean_pred = stages.get("fig3d_clean", lambda: {"predictions": judge(x)}, inputs=group_inputs)["predictions"]
+    clean_pred = done["fig3d_clean"]["predictions"]
     data["fig3d/clean_accuracy"] = (clean_pred == y).mean(axis=1)
-    for attack, params in WHITE_BOX.items():
+    for attack in WHITE_BOX:
         accuracy = np.zeros((len(labels), len(labels)))
         asr = np.zeros_like(accuracy)
         asr_correct = np.zeros_like(accuracy)
-        for i, label in enumerate(tqdm(labels, desc=f"Fig. 3D: {attack} attackers")):
-            def attack_stage(label=label, i=i):
-                model = group[label]
-                if not label.startswith("ann"):
-                    model = SNNClassifier(model, GROUP_ENCODER, T, "rate", seed=args.seed, gradient="trained")
-                adv = run_attack(make_attack(attack, model, **params), x, y, batch_size=500, seed=(args.seed, i))
-                return {"predictions": judge(adv.numpy())}
-
-            pred = stages.get(f"fig3d_{attack}_{label}", attack_stage, inputs=group_inputs)["predictions"]
+        for i, label in enumerate(labels):
+            pred = done[f"fig3d_{attack}_{label}"]["predictions"]
             accuracy[i] = (pred == y).mean(axis=1)
             asr[i] = [metrics.attack_success_rate(p, y) for p in pred]
             asr_correct[i] = [metrics.attack_success_rate(p, y, c) for p, c in zip(pred, clean_pred)]
@@ -171,32 +237,12 @@ def main(argv=None) -> None:
         data[f"fig3d/{attack}/attack_success_rate_correct"] = asr_correct
 
     # Supp. Fig. S8 (Eq. 32) and the directional derivative (Eq. 31) of the trained SNNs
-    xs, ys = torch.from_numpy(x[:n_loss]), torch.from_numpy(y[:n_loss])
     for rule in RULES:
-        for e in tqdm(ENCODERS, desc=f"Supp. Fig. S8: {rule} loss change"):
-            def surface(rule=rule, e=e):
-                clf = SNNClassifier(victims[(rule, e)], e, T, "rate", seed=args.seed, gradient="trained")
-                lc = loss_change_surface(clf, xs, ys, t_grid, t_grid)
-                dd = directional_derivative(clf, xs, ys, t=DIRECTIONAL_T)
-                return {"loss_change": lc.loss_change, "agreement": lc.agreement, "directional_derivative": dd.mean}
-
-            inputs = {"test": test_key, "model": content_hash(victims[(rule, e)])}
-            for key, value in stages.get(f"figs8_{rule}_{e}", surface, inputs=inputs).items():
+        for e in ENCODERS:
+            for key, value in done[f"figs8_{rule}_{e}"].items():
                 data[f"figs8/{rule}/{e}/{key}"] = value
     data["figs8/t"] = t_grid
-
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    axes = {"rows": [f"attacker {v}" for v in labels], "columns": [f"victim {v}" for v in labels]}
-    matrices = [f"fig3d/{a}/{k}" for a in WHITE_BOX for k in ("accuracy", "attack_success_rate", "attack_success_rate_correct")]
-    per_attacker = {
-        name: {"rows": [f"eps {v:g}" for v in SWEEP], "columns": [f"attacker seed {s}" for s in ATTACKER_SEEDS],
-               "note": "eps 0 is the clean run: no attacker, NaN"}
-        for name in data if name.endswith("_per_attacker")
-    }  # fmt: skip
-    extra = {name: axes for name in matrices} | {"fig3d/clean_accuracy": {"models": labels}} | per_attacker
-    path = write_results(args.out, data, settings, extra, stages=stages)
-    summary(data)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    return data
 
 
 def summary(data: dict) -> None:

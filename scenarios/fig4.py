@@ -20,7 +20,13 @@ Quick by default (5 epochs instead of the paper's 100, said in the output and th
 uses the paper's 100 epochs. Models are shared with Fig. 3 through models/;
 finished stages are kept beside the result file, so an interrupted run resumes.
 
-    python -m scenarios fig4 [--full] [--out results/fig4.h5]
+The work is done by pure tasks (`scenarios.tasks`): one per model (15), one per eps of Fig. 4C,
+one per (encoder, decoder) of Fig. 4D/4F, one for zeta, one per model of Fig. 4E. Serially they
+run in this process; with `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a local Ray, or a
+cluster; give `--threads 1` so that tasks run side by side). The driver alone writes stage files
+and the result.
+
+    python -m scenarios fig4 [--full] [--out results/fig4.h5] [--ray [ADDRESS] [--workers N] --threads 1]
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import evsim
 from bridges.export import to_evsim
@@ -40,6 +45,7 @@ from evsim import metrics
 from .content import content_hash
 from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
 from .results import write_results
+from .tasks import Job, run_stages
 
 DECODERS = ("rate", "ttfs")
 # Fig. 4C and 4E: (encoder, decoder, training rule)
@@ -60,9 +66,63 @@ def mean_first_spike_step(first_spike_step: np.ndarray) -> tuple[float, float]:
     return (float(first_spike_step[spiked].mean()) if spiked.any() else float("nan")), float(1 - spiked.mean())
 
 
+# ------------------------------------------------------------------ tasks: values in, values out
+
+
+def sweep_task(eps: float, seed: int, x: np.ndarray, y: np.ndarray, nets: dict, *attackers) -> dict:
+    """Fig. 4C at one eps: each robustness model's accuracy per attacker (one clean run at eps 0)."""
+    adv = black_box_fgsm(list(attackers), x, y, eps)
+    runs = adv[:1] if eps == 0 else adv
+    return {
+        model_label(e, d, r): np.array([
+            metrics.accuracy(simulate_images(nets[(e, d, r)], a, e, d, seed)["predictions"], y) for a in runs
+        ])
+        for e, d, r in ROBUSTNESS_MODELS
+    }  # fmt: skip
+
+
+def operations_task(encoder: str, decoder: str, seed: int, x: np.ndarray, y: np.ndarray, net, *attackers) -> dict:
+    """Fig. 4D/4F: one Act-BP SNN on the clean and the eps-0.1 images: counts, energy, steps,
+    first output spikes, accuracy; with TTFS decoding also the counts without early exit."""
+    e, d = encoder, decoder
+    adv = black_box_fgsm(list(attackers), x, y, EPS)
+    clean = simulate_images(net, x, e, d, seed, with_energy=True)
+    attacked = [simulate_images(net, a, e, d, seed, with_energy=True) for a in adv]
+    out = {"first_spike_step": np.stack([clean["first_spike_step"]] + [a["first_spike_step"] for a in attacked])}
+    for key in ("sops", "sops_estimate", "macs", "energy_pj", "energy_exact_pj", "steps"):
+        per_sample = [clean[key]] + [np.mean([a[key] for a in attacked], axis=0)]
+        out[key] = np.stack([v.sum(axis=1) if v.ndim == 2 else v for v in per_sample]).mean(axis=1)  # (2,)
+        if key in ("sops", "sops_estimate"):
+            out[key + "_per_layer"] = np.stack([v.mean(axis=0) for v in per_sample])  # (2, L)
+    out["accuracy"] = np.array([metrics.accuracy(clean["predictions"], y),
+                                np.mean([metrics.accuracy(a["predictions"], y) for a in attacked])])  # fmt: skip
+    if d == "ttfs":  # what the same network costs when every sample runs to T
+        no_exit = [simulate_images(net, v, e, d, seed, early_exit=False) for v in [x, *adv]]
+        out["sops_no_exit"] = np.array([no_exit[0]["sops"].sum(axis=1).mean(),
+                                        np.mean([r["sops"].sum(axis=1).mean() for r in no_exit[1:]])])  # fmt: skip
+    return out
+
+
+def timing_task(x: np.ndarray, y: np.ndarray, *attackers) -> dict:
+    """Fig. 4D: zeta[k] of the TTFS encoding under FGSM eps 0.1, mean over the attackers."""
+    adv = black_box_fgsm(list(attackers), x, y, EPS)
+    clean = evsim.encode(x, T, "ttfs")
+    return {"zeta": np.mean([metrics.perturbation_timing(clean, evsim.encode(a, T, "ttfs")) for a in adv], axis=0)}
+
+
+def derivative_task(encoder: str, decoder: str, seed: int, xs: np.ndarray, ys: np.ndarray, model) -> dict:
+    """Fig. 4E: the directional derivative (Eq. 31) along the model's own FGSM direction."""
+    clf = SNNClassifier(model, encoder, T, decoder, seed=seed, gradient="trained")
+    dd = directional_derivative(clf, torch.from_numpy(xs), torch.from_numpy(ys), t=DIRECTIONAL_T)
+    return {"mean": dd.mean, "values": dd.values.numpy()}
+
+
+# ------------------------------------------------------------------ the driver
+
+
 def main(argv=None) -> None:
     run = setup("fig4", __doc__.split("\n")[0], argv)
-    args, n_loss = run.args, run.loss_samples
+    args = run.args
     started = time.perf_counter()
 
     settings = run.settings("fig4") | {
@@ -76,34 +136,54 @@ def main(argv=None) -> None:
         "fig4f_columns": ["clean", "attacked"], "energy_model": "Eq. 33-37, Table 2 (65 nm, 32 bit)",
     }  # fmt: skip
     stages = run.stages("fig4", settings)
-    zoo = run.zoo()
-    run.train_models(zoo, [("ann", s) for s in ATTACKER_SEEDS]
-                     + [("snn", r, e, d, 0) for e, d, r in ROBUSTNESS_MODELS]
-                     + [("snn", "actbp", e, d, 0) for e in SOP_ENCODERS for d in DECODERS])  # fmt: skip
-    x, y = run.test.x, run.test.y
+    runner = run.runner()
+    try:
+        data = evaluate(run, runner, stages)
+    finally:
+        runner.shutdown()
+    settings["seconds"] = round(time.perf_counter() - started, 1)
+    path = write_results(args.out, data, settings | {"runner": runner.name}, stages=stages)
+    summary(data)
+    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
 
+
+def evaluate(run, runner, stages) -> dict[str, object]:
+    """Every model trained by one task, every stage computed by one task on `runner` (reading the
+    models' outputs) or loaded; the driver stores the stages and returns the result's datasets."""
+    args, cpus = run.args, run.args.threads
+    handles, zoo = run.train_models(runner, [("ann", s) for s in ATTACKER_SEEDS]
+                                    + [("snn", r, e, d, 0) for e, d, r in ROBUSTNESS_MODELS]
+                                    + [("snn", "actbp", e, d, 0) for e in SOP_ENCODERS for d in DECODERS])  # fmt: skip
+    x, y = run.test.x, run.test.y
     attackers = zoo.attackers()
-    models = {(e, d, r): zoo.snn(r, e, d) for e, d, r in ROBUSTNESS_MODELS}
-    models |= {(e, d, "actbp"): zoo.snn("actbp", e, d) for e in SOP_ENCODERS for d in DECODERS}
+    keys = {(e, d, r): ("snn", r, e, d, 0) for e, d, r in ROBUSTNESS_MODELS}
+    keys |= {(e, d, "actbp"): ("snn", "actbp", e, d, 0) for e in SOP_ENCODERS for d in DECODERS}
+    models = {m: zoo.get(key) for m, key in keys.items()}
     nets = {key: to_evsim(model) for key, model in models.items()}
-    data: dict[str, object] = {}
     # content keys: a stage is reused only with the same models and test images
     test_key, attackers_key = run.test.content, content_hash(attackers)
+    x_h, y_h = runner.share(x), runner.share(y)
+    xs_h, ys_h = runner.share(x[: run.loss_samples]), runner.share(y[: run.loss_samples])
+    attacker_h = [handles[("ann", s)] for s in ATTACKER_SEEDS]
+    robust_nets = {m: nets[m] for m in ROBUSTNESS_MODELS}
+    robust_h = runner.share(robust_nets)
 
+    sweep_inputs = {"test": test_key, "attackers": attackers_key, "snns": content_hash([nets[m] for m in ROBUSTNESS_MODELS])}
+    jobs = [Job(f"fig4c_eps{eps:g}", sweep_task, (eps, args.seed, x_h, y_h, robust_h, *attacker_h), inputs=sweep_inputs, cpus=cpus)
+            for eps in SWEEP]  # fmt: skip
+    jobs += [Job(f"fig4f_{e}_{d}", operations_task, (e, d, args.seed, x_h, y_h, runner.share(nets[(e, d, "actbp")]), *attacker_h),
+                 inputs={"test": test_key, "attackers": attackers_key, "snn": content_hash(nets[(e, d, "actbp")])}, cpus=cpus)
+             for e in SOP_ENCODERS for d in DECODERS]  # fmt: skip
+    jobs += [Job("fig4d_zeta", timing_task, (x_h, y_h, *attacker_h), inputs={"test": test_key, "attackers": attackers_key}, cpus=cpus)]
+    jobs += [Job(f"fig4e_{model_label(*m)}", derivative_task, (m[0], m[1], args.seed, xs_h, ys_h, handles[keys[m]]),
+                 inputs={"test": test_key, "model": content_hash(models[m])}, cpus=cpus)
+             for m in ROBUSTNESS_MODELS]  # fmt: skip
+    done = run_stages(runner, stages, jobs)
+
+    data: dict[str, object] = {}
     # Fig. 4C: black-box FGSM over eps
-    for eps in tqdm(SWEEP, desc="Fig. 4C: FGSM eps"):
-        def sweep_point(eps=eps):
-            adv = black_box_fgsm(attackers, x, y, eps)
-            runs = adv[:1] if eps == 0 else adv
-            return {
-                model_label(e, d, r): np.array([
-                    metrics.accuracy(simulate_images(nets[(e, d, r)], a, e, d, args.seed)["predictions"], y) for a in runs
-                ])
-                for e, d, r in ROBUSTNESS_MODELS
-            }  # fmt: skip
-
-        inputs = {"test": test_key, "attackers": attackers_key, "snns": content_hash([nets[m] for m in ROBUSTNESS_MODELS])}
-        for key, value in stages.get(f"fig4c_eps{eps:g}", sweep_point, inputs=inputs).items():
+    for eps in SWEEP:
+        for key, value in done[f"fig4c_eps{eps:g}"].items():
             data.setdefault(f"fig4c/{key}/accuracy", []).append(float(np.mean(value)))
     for e, d, r in ROBUSTNESS_MODELS:
         key = f"fig4c/{model_label(e, d, r)}/accuracy"
@@ -111,32 +191,9 @@ def main(argv=None) -> None:
     data["fig4c/eps"] = np.array(SWEEP)
 
     # Fig. 4D and 4F: one pass over clean and eps-0.1 images for every model that needs it
-    def operations(e: str, d: str):
-        def run():
-            adv = black_box_fgsm(attackers, x, y, EPS)
-            net = nets[(e, d, "actbp")]
-            clean = simulate_images(net, x, e, d, args.seed, with_energy=True)
-            attacked = [simulate_images(net, a, e, d, args.seed, with_energy=True) for a in adv]
-            out = {"first_spike_step": np.stack([clean["first_spike_step"]] + [a["first_spike_step"] for a in attacked])}
-            for key in ("sops", "sops_estimate", "macs", "energy_pj", "energy_exact_pj", "steps"):
-                per_sample = [clean[key]] + [np.mean([a[key] for a in attacked], axis=0)]
-                out[key] = np.stack([v.sum(axis=1) if v.ndim == 2 else v for v in per_sample]).mean(axis=1)  # (2,)
-                if key in ("sops", "sops_estimate"):
-                    out[key + "_per_layer"] = np.stack([v.mean(axis=0) for v in per_sample])  # (2, L)
-            out["accuracy"] = np.array([metrics.accuracy(clean["predictions"], y),
-                                        np.mean([metrics.accuracy(a["predictions"], y) for a in attacked])])  # fmt: skip
-            if d == "ttfs":  # what the same network costs when every sample runs to T
-                no_exit = [simulate_images(net, v, e, d, args.seed, early_exit=False) for v in [x, *adv]]
-                out["sops_no_exit"] = np.array([no_exit[0]["sops"].sum(axis=1).mean(),
-                                                np.mean([r["sops"].sum(axis=1).mean() for r in no_exit[1:]])])  # fmt: skip
-            return out
-
-        inputs = {"test": test_key, "attackers": attackers_key, "snn": content_hash(nets[(e, d, "actbp")])}
-        return stages.get(f"fig4f_{e}_{d}", run, inputs=inputs)
-
-    for e in tqdm(SOP_ENCODERS, desc="Fig. 4D/4F: SOPs and decision steps"):
+    for e in SOP_ENCODERS:
         for d in DECODERS:
-            ops = operations(e, d)
+            ops = done[f"fig4f_{e}_{d}"]
             group = f"fig4f/{e}/{d}"
             data[f"{group}/sops_exact"] = ops["sops"]
             data[f"{group}/sops_estimate"] = ops["sops_estimate"]
@@ -159,30 +216,14 @@ def main(argv=None) -> None:
                 data[f"fig4d/first_spike_histogram/{d}"] = np.stack(
                     [np.bincount(first[0], minlength=T + 1), np.bincount(first[1:].reshape(-1), minlength=T + 1)]
                 )
-
-    def timing():
-        adv = black_box_fgsm(attackers, x, y, EPS)
-        clean = evsim.encode(x, T, "ttfs")
-        return {"zeta": np.mean([metrics.perturbation_timing(clean, evsim.encode(a, T, "ttfs")) for a in adv], axis=0)}
-
-    data["fig4d/zeta"] = stages.get("fig4d_zeta", timing, inputs={"test": test_key, "attackers": attackers_key})["zeta"]
+    data["fig4d/zeta"] = done["fig4d_zeta"]["zeta"]
 
     # Fig. 4E: directional derivatives (Eq. 31) along each model's own FGSM direction
-    xs, ys = torch.from_numpy(x[:n_loss]), torch.from_numpy(y[:n_loss])
-    for e, d, r in tqdm(ROBUSTNESS_MODELS, desc="Fig. 4E: directional derivatives"):
-        def derivative(e=e, d=d, r=r):
-            clf = SNNClassifier(models[(e, d, r)], e, T, d, seed=args.seed, gradient="trained")
-            dd = directional_derivative(clf, xs, ys, t=DIRECTIONAL_T)
-            return {"mean": dd.mean, "values": dd.values.numpy()}
-
-        got = stages.get(f"fig4e_{model_label(e, d, r)}", derivative, inputs={"test": test_key, "model": content_hash(models[(e, d, r)])})
-        data[f"fig4e/{model_label(e, d, r)}/directional_derivative"] = got["mean"]
-        data[f"fig4e/{model_label(e, d, r)}/directional_derivative_per_sample"] = got["values"]
-
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings, stages=stages)
-    summary(data)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    for m in ROBUSTNESS_MODELS:
+        got = done[f"fig4e_{model_label(*m)}"]
+        data[f"fig4e/{model_label(*m)}/directional_derivative"] = got["mean"]
+        data[f"fig4e/{model_label(*m)}/directional_derivative_per_sample"] = got["values"]
+    return data
 
 
 def summary(data: dict) -> None:

@@ -7,10 +7,11 @@ model comes from `scenarios.models` (trained once, cached in models/, shared by 
 
 - `setup`: the command line both share (quick or --full, epochs, image counts, threads, --ray),
   checked, and the data it asks for;
-- `Run.train_models`: with --ray, every model the scenario needs is trained at once as Ray tasks
-  (one task per model, its checkpoint written into models/, which every worker must see); the
-  scenario then reloads them. Without --ray they are trained on first use, one after another;
-- `Zoo`: the models of one run (epochs, seeds), trained or reloaded on first use;
+- `Run.runner`, `Run.train_models`: the scenario's tasks run on a `scenarios.tasks` runner (serially in
+  this process by default, on Ray with --ray); every model the scenario needs is trained (or
+  reloaded from models/) by one task, and the evaluation tasks read the models' outputs;
+- `Zoo`: the models of one run (epochs, seeds), trained or reloaded on first use (inside a model
+  task); `Trained`: the models the tasks returned, as the driver sees them;
 - `black_box_fgsm`: the five attackers' FGSM images of a test set at one eps;
 - `simulate_images`: an SNN run in evsim on images, chunk by chunk, with TTFS early exit for
   TTFS decoding, returning per-sample predictions, decision steps and exact operation counts.
@@ -32,7 +33,6 @@ from bridges.datasets import data_dir
 from bridges.snn import SpikingMLP
 from evsim import energy
 
-from .content import content_hash
 from .models import MODELS_ENV, SNN_SETTINGS, Split, get_ann, get_snn, load_split, models_dir
 from .results import StageCache
 from .tasks import make_runner
@@ -67,28 +67,29 @@ class Run:
     def zoo(self) -> Zoo:
         return Zoo(self.train, self.test, self.ann_epochs, self.snn_epochs, full_train=len(self.train.y) == 60000)
 
-    def train_models(self, zoo: Zoo, wanted: list[tuple]) -> None:
-        """With --ray: train the models `wanted` (("ann", seed) or ("snn", rule, encoder, decoder,
-        seed)) as Ray tasks, each once, with --threads threads each, then load them into `zoo`
-        (checking each is the model its task trained). Without --ray: nothing (trained on first use)."""
-        if self.args.ray is None:
-            return
-        runner = make_runner(self.args.ray, self.args.workers)
-        data, models = str(data_dir(self.args.data).resolve()), str(models_dir().resolve())
-        sizes = (self.ann_epochs, self.snn_epochs, len(self.train.y), len(self.test.y))
-        try:
-            handles = {
-                key: runner.submit(train_model_task, key, *sizes, data, models, cpus=self.args.threads)
-                for key in dict.fromkeys(wanted)  # each model once
-            }
-            names = {id(h): key for key, h in handles.items()}
-            for handle in runner.as_completed(list(handles.values())):
-                key, done = names[id(handle)], runner.outcome(handle)
+    def runner(self):
+        """Where the scenario's tasks run: serially here, or on Ray with --ray (shut it down after)."""
+        return make_runner(self.args.ray, self.args.workers)
+
+    def train_models(self, runner, wanted: list[tuple]) -> tuple[dict, Trained]:
+        """Train (or reload) the models `wanted` (("ann", seed) or ("snn", rule, encoder, decoder,
+        seed)), each by one task with --threads threads, all at once on Ray. Returns their handles
+        (for the evaluation tasks that read a model) and the models themselves (for the stage keys)."""
+        models = str(models_dir().resolve())
+        train_h, test_h = runner.share(self.train), runner.share(self.test)
+        handles = {
+            key: runner.submit(train_model_task, key, self.ann_epochs, self.snn_epochs, train_h, test_h, models,
+                               cpus=self.args.threads, label=f"model {key}")
+            for key in dict.fromkeys(wanted)  # each model once
+        }  # fmt: skip
+        names = {id(h): key for key, h in handles.items()}
+        got = {}
+        for handle in runner.as_completed(list(handles.values())):
+            key, done = names[id(handle)], runner.outcome(handle)
+            if runner.name != "serial":
                 print(f"model {key}: ready after {done.seconds:.0f} s on {done.host}", flush=True)
-                if content_hash(zoo.get(key)) != done.value:  # the driver reloads what the task trained
-                    raise RuntimeError(f"model {key}: the checkpoint in {models} is not the model its task trained")
-        finally:
-            runner.shutdown()
+            got[key] = done.value
+        return handles, Trained(got)
 
     def settings(self, scenario: str) -> dict:
         """The settings both scenarios record as attributes of their result files."""
@@ -120,7 +121,7 @@ def setup(name: str, description: str, argv=None, add_arguments=None) -> Run:
     parser.add_argument("--out", default=f"results/{name}.h5")
     parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                        help="train the models as Ray tasks: on a local Ray, or on the cluster at ADDRESS")  # fmt: skip
+                        help="run the training and evaluation tasks on Ray: a local instance, or the cluster at ADDRESS")  # fmt: skip
     parser.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
     if add_arguments is not None:
         add_arguments(parser)
@@ -185,15 +186,36 @@ class Zoo:
         return self.ann(key[1]) if key[0] == "ann" else self.snn(*key[1:])
 
 
-def train_model_task(
-    key: tuple, ann_epochs: int, snn_epochs: int, train_samples: int, test_samples: int, data: str, models: str
-) -> str:
-    """A task: train (or reload) the zoo's model `key` into the folder `models`; its content hash."""
+@dataclass(frozen=True)
+class Trained:
+    """The models the model tasks returned, keyed as `Zoo.get`'s keys; asking for one that was not
+    trained is an error (every model comes from its task, trained once)."""
+
+    models: dict
+
+    def get(self, key: tuple):
+        if key not in self.models:
+            raise KeyError(f"model {key} was not among the models this scenario trained: add it to the list it trains")
+        return self.models[key]
+
+    def ann(self, seed: int = VICTIM_SEED):
+        return self.get(("ann", seed))
+
+    def attackers(self) -> list:
+        return [self.ann(s) for s in ATTACKER_SEEDS]
+
+    def cvt(self, seed: int = VICTIM_SEED) -> SpikingMLP:
+        """The ANN of `seed` with its weights copied into LIF layers (the paper's CVT)."""
+        return copy_to_snn(self.ann(seed), NEURON)
+
+    def snn(self, rule: str, encoder: str, decoder: str = "rate", seed: int = VICTIM_SEED) -> SpikingMLP:
+        return self.get(("snn", rule, encoder, decoder, seed))
+
+
+def train_model_task(key: tuple, ann_epochs: int, snn_epochs: int, train: Split, test: Split, models: str):
+    """A task: train (or reload) the zoo's model `key` into the folder `models`; the model (eval mode)."""
     os.environ[MODELS_ENV] = models
-    train = load_split(DATASET, "train", train_samples, root=data)
-    test = load_split(DATASET, "test", test_samples, root=data)
-    zoo = Zoo(train, test, ann_epochs, snn_epochs, full_train=train_samples == 60000)
-    return content_hash(zoo.get(key))
+    return Zoo(train, test, ann_epochs, snn_epochs, full_train=len(train.y) == 60000).get(key)
 
 
 def black_box_fgsm(attackers, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:

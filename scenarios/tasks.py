@@ -15,6 +15,11 @@ Ray is optional (`pip install 'evsim[cluster]'`); without it everything runs ser
     adv = runner.submit(attack, model, x)          # runs after `train`, gets its value (handles
                                                    # are positional arguments)
     runner.get(adv)
+
+`run_stages` is what a scenario's driver uses: a list of `Job`s (a stage name, its task, its
+content-key inputs), each loaded from the StageCache when it finished earlier, else submitted,
+and stored by the driver as soon as its task returns; `After(name)` among a job's arguments stands
+for an earlier job's arrays (its task's handle, or the loaded arrays).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def pin_threads(cpus: int) -> None:
@@ -45,9 +50,17 @@ class Outcome:
     pid: int
 
 
-def run_task(fn: Callable, cpus: int, args: tuple, kwargs: dict) -> Outcome:
-    """Run fn(*args, **kwargs) on `cpus` threads (top-level, so Ray can ship it to a worker)."""
+def task_name(fn: Callable) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def run_task(fn: Callable, cpus: int, args: tuple, kwargs: dict, announce: str | None = None) -> Outcome:
+    """Run fn(*args, **kwargs) on `cpus` threads (top-level, so Ray can ship it to a worker).
+    announce: a label; print `task <module.function> <label>: started` first (Ray forwards a
+    worker's lines to the driver, prefixed with its pid: the log says which worker ran what)."""
     pin_threads(cpus)
+    if announce is not None:
+        print(f"task {task_name(fn)} {announce}: started", flush=True)
     started = time.perf_counter()
     value = fn(*args, **kwargs)
     return Outcome(value, time.perf_counter() - started, platform.node(), os.getpid())
@@ -74,8 +87,12 @@ class Serial:
 
     name = "serial"
 
-    def submit(self, fn: Callable, *args, cpus: int = 1, **kwargs) -> Pending:
+    def submit(self, fn: Callable, *args, cpus: int = 1, label: str = "", **kwargs) -> Pending:
         return Pending(fn, cpus, args, kwargs)
+
+    def share(self, value: object) -> object:
+        """A large value that many tasks read: here the value itself (no copy)."""
+        return value
 
     def outcome(self, handle: Pending) -> Outcome:
         if handle.done is None:
@@ -95,9 +112,9 @@ class Serial:
         pass
 
 
-def _ray_task(fn: Callable, cpus: int, kwargs: dict, *args) -> Outcome:
+def _ray_task(fn: Callable, cpus: int, label: str, kwargs: dict, *args) -> Outcome:
     """The Ray-side body: handles among the positional args arrive resolved, as Outcomes."""
-    return run_task(fn, cpus, tuple(_value(a) for a in args), kwargs)
+    return run_task(fn, cpus, tuple(_value(a) for a in args), kwargs, announce=label)
 
 
 class RayRunner:
@@ -123,10 +140,16 @@ class RayRunner:
             ray.init(address=address, log_to_driver=True)
         self._remote = ray.remote(max_retries=retries, retry_exceptions=False)(_ray_task)
 
-    def submit(self, fn: Callable, *args, cpus: int = 1, **kwargs):
-        """Handles of earlier tasks go among the positional args (Ray waits for them and passes
-        their values); keyword arguments are plain values."""
-        return self._remote.options(num_cpus=cpus).remote(fn, cpus, kwargs, *args)
+    def submit(self, fn: Callable, *args, cpus: int = 1, label: str = "", **kwargs):
+        """Handles of earlier tasks and shared values go among the positional args (Ray waits for
+        them and passes their values); keyword arguments are plain values. label: named in the
+        line the worker prints when the task starts."""
+        return self._remote.options(num_cpus=cpus).remote(fn, cpus, label, kwargs, *args)
+
+    def share(self, value: object):
+        """A large value that many tasks read (images, models), put into Ray's object store once:
+        pass the returned handle as a positional argument, each task gets the value (read-only)."""
+        return self.ray.put(value)
 
     def get(self, handle) -> object:
         return self.outcome(handle).value
@@ -150,3 +173,57 @@ def make_runner(ray_address: str | None, workers: int | None = None):
     if ray_address is None:
         return Serial()
     return RayRunner(None if ray_address == "local" else ray_address, workers)
+
+
+@dataclass(frozen=True)
+class After:
+    """A job argument: the arrays of the earlier job `name` of the same `run_stages` call."""
+
+    name: str
+
+
+@dataclass
+class Job:
+    """One stage of a scenario as a task: fn(*args, **kwargs) returns the stage's arrays (a dict).
+
+    args: values, handles of other tasks (model tasks), shared values, or After(name);
+    inputs: the content hashes the stage's key covers (see `StageCache.get`); cpus: its threads."""
+
+    name: str
+    fn: Callable
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    inputs: dict | None = None
+    cpus: int = 1
+
+
+def run_stages(runner, stages, jobs: list[Job]) -> dict[str, dict]:
+    """The arrays of every job's stage: loaded from `stages` (a StageCache) when finished with the
+    same key, else computed by its task; the driver stores each as soon as its task returns (a
+    killed run loses only the tasks that were running). Serially the tasks run in the jobs' order;
+    on Ray all at once, each when its arguments are ready. A job's After(name) must name an
+    earlier job."""
+    results: dict[str, dict] = {}
+    pending: dict[str, object] = {}
+    by_name = {job.name: job for job in jobs}
+    if len(by_name) != len(jobs):
+        raise ValueError("two jobs have the same stage name")
+    for job in jobs:
+        found = stages.lookup(job.name, job.inputs)
+        if found is not None:
+            results[job.name] = found
+            continue
+        args = []
+        for arg in job.args:
+            if isinstance(arg, After):
+                if arg.name not in results and arg.name not in pending:
+                    raise ValueError(f"job {job.name!r} reads {arg.name!r}, which is not an earlier job")
+                arg = pending.get(arg.name, results.get(arg.name))
+            args.append(arg)
+        pending[job.name] = runner.submit(job.fn, *args, cpus=job.cpus, label=job.name, **job.kwargs)
+    names = {id(handle): name for name, handle in pending.items()}
+    for handle in runner.as_completed(list(pending.values())):
+        name, done = names[id(handle)], runner.outcome(handle)
+        stages.log(f"stage {name}: task pid {done.pid} on {done.host}")
+        results[name] = stages.store(name, done.value, by_name[name].inputs, seconds=done.seconds, host=done.host)
+    return results

@@ -1,5 +1,6 @@
-"""Stages as tasks: the serial runner, and (when Ray is installed, `-m slow`) the smoke scenario on
-a local 2-worker Ray, which must write the serial run's file, also when a worker is killed."""
+"""Stages as tasks: the serial runner and `run_stages`, and (when Ray is installed, `-m slow`) the
+smoke scenario, fig2 and fig4 on a local 2-worker Ray, which must write the serial run's file, also
+when a worker is killed in the middle of a training or an evaluation task."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import numpy as np
 import pytest
 
 from bridges.datasets import data_dir
-from scenarios.tasks import Serial, make_runner
+from scenarios.results import StageCache
+from scenarios.tasks import After, Job, Serial, make_runner, run_stages
 
 calls: list[str] = []
 
@@ -43,6 +45,45 @@ def test_serial_runs_each_task_once_when_asked_in_order_with_its_dependencies():
     assert done.seconds >= 0 and done.host and done.pid == os.getpid()
 
 
+def square_stage(x):
+    calls.append(f"square {x}")
+    return {"y": np.array(x) ** 2}
+
+
+def plus_stage(stage, folder, extra):
+    calls.append(f"plus {stage['y']}")
+    # the stage this one reads was stored by the driver before this task ran
+    assert (Path(folder) / "square.h5").exists()
+    return {"y": stage["y"] + extra}
+
+
+def test_run_stages_stores_each_stage_when_its_task_returns_and_loads_finished_ones(tmp_path):
+    out = tmp_path / "r.h5"
+    jobs = [
+        Job("square", square_stage, (3,), inputs={"x": "3"}),
+        Job("plus", plus_stage, (After("square"), str(out) + ".stages"), {"extra": 1}, inputs={"square": "k"}),
+    ]
+    calls.clear()
+    got = run_stages(Serial(), StageCache(out, {"s": 1}, log=lambda text: None), jobs)
+    assert calls == ["square 3", "plus 9"] and got["plus"]["y"] == 10
+    calls.clear()  # a rerun loads both, and a loaded stage feeds the next job as its arrays
+    cache = StageCache(out, {"s": 1}, log=lambda text: None)
+    assert run_stages(Serial(), cache, jobs)["plus"]["y"] == 10 and calls == []
+    assert all(cache.provenance[n]["cached"] for n in ("square", "plus"))
+    (tmp_path / "r.h5.stages" / "plus.h5").unlink()  # only the missing stage is computed, from the loaded one
+    assert run_stages(Serial(), StageCache(out, {"s": 1}, log=lambda text: None), jobs)["plus"]["y"] == 10
+    assert calls == ["plus 9"]
+
+
+def test_run_stages_rejects_a_job_reading_a_later_or_unknown_one_and_twin_names(tmp_path):
+    cache = StageCache(tmp_path / "r.h5", {}, log=lambda text: None)
+    with pytest.raises(ValueError, match="job 'plus' reads 'square', which is not an earlier job"):
+        run_stages(Serial(), cache, [Job("plus", plus_stage, (After("square"), "", 1)), Job("square", square_stage, (1,))])
+    with pytest.raises(ValueError, match="two jobs have the same stage name"):
+        run_stages(Serial(), cache, [Job("a", square_stage, (1,)), Job("a", square_stage, (2,))])
+    assert not (tmp_path / "r.h5.stages").exists() or not list((tmp_path / "r.h5.stages").iterdir())
+
+
 def test_ray_without_ray_installed_says_how_to_get_it():
     try:
         import ray  # noqa: F401
@@ -58,22 +99,22 @@ def test_ray_without_ray_installed_says_how_to_get_it():
 # ------------------------------------------------------------------------------ Ray (-m slow)
 
 ARGS = ["-m", "scenarios.smoke", "--train-samples", "12000", "--test-samples", "80", "--epochs", "3"]
+WORKER = re.compile(r"\(_ray_task pid=(\d+)")
 
 
-def smoke(folder: Path, *extra: str, kill: str | None = None) -> tuple[int, list[str]]:
-    """Run the smoke scenario into `folder`; kill: SIGKILL the Ray worker that prints a line
-    matching this pattern (once). Returns (exit code, output lines)."""
+def scenario(argv: list[str], folder: Path, kill: str | None = None) -> tuple[int, list[str]]:
+    """Run `python argv...` with its models in `folder`; kill: SIGKILL the Ray worker that prints
+    a line matching this pattern (once). Returns (exit code, output lines)."""
     env = os.environ | {"EVSIM_MODELS": str(folder / "models"), "EVSIM_DATA": str(data_dir().resolve()),
-                        "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, *ARGS, "--out", str(folder / "smoke.h5"), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
+                        "PYTHONUNBUFFERED": "1", "RAY_DEDUP_LOGS": "0"}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
 
     def read():
         killed = False
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
-            m = re.search(r"\(_ray_task pid=(\d+)\)", line)
+            m = WORKER.search(line)
             if kill and not killed and m and re.search(kill, line):
                 os.kill(int(m.group(1)), signal.SIGKILL)
                 lines.append(f"test: killed worker {m.group(1)}")
@@ -81,9 +122,18 @@ def smoke(folder: Path, *extra: str, kill: str | None = None) -> tuple[int, list
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    code = proc.wait(timeout=600)
+    code = proc.wait(timeout=900)
     reader.join(timeout=10)
     return code, lines
+
+
+def smoke(folder: Path, *extra: str, kill: str | None = None) -> tuple[int, list[str]]:
+    return scenario([*ARGS, "--out", str(folder / "smoke.h5"), *extra], folder, kill)
+
+
+def started(lines: list[str], pattern: str) -> list[str]:
+    """Pids of the workers that started a task whose `task ...: started` line matches pattern."""
+    return [m.group(1) for line in lines if re.search(pattern, line) and line.endswith(": started") and (m := WORKER.search(line))]
 
 
 def datasets(path: Path) -> dict:
@@ -129,29 +179,83 @@ def test_a_worker_killed_mid_task_is_retried_and_the_file_is_the_same(serial, tm
     assert not list(tmp_path.rglob(".*.tmp")) and not list(tmp_path.rglob("*.partial.pt"))
 
 
-FIG4 = ["fig4", "--train-samples", "500", "--test-samples", "30", "--loss-samples", "10", "--ann-epochs", "1",
-        "--snn-epochs", "2", "--threads", "1"]  # fmt: skip
+def assert_same_file(path: Path, reference: dict) -> None:
+    got = datasets(path)
+    assert set(got) == set(reference)
+    for name in reference:
+        np.testing.assert_array_equal(got[name], reference[name], err_msg=name)
+    assert not list(path.parent.rglob(".*.tmp")) and not list(path.parent.rglob("*.partial.pt"))
+
+
+FIG2 = ["-m", "scenarios", "fig2", "--test-samples", "500", "--ann-epochs", "1", "--stability-trials", "2", "--threads", "1"]
+FIG2_EVALUATION = r"scenarios\.fig2\.(attack|snn|stability|sweep)_task"
+
+
+@pytest.fixture(scope="module")
+def fig2_serial(tmp_path_factory):
+    pytest.importorskip("ray")
+    if not (data_dir() / "mnist").is_dir():
+        pytest.skip("MNIST not in the data directory ($EVSIM_DATA)")
+    folder = tmp_path_factory.mktemp("fig2_serial")
+    code, lines = scenario([*FIG2, "--out", str(folder / "fig2.h5")], folder)
+    assert code == 0, lines[-20:]
+    return datasets(folder / "fig2.h5")
 
 
 @pytest.mark.slow
-def test_fig4_with_its_models_trained_on_ray_writes_the_serial_file(tmp_path):
-    """fig4 --ray trains its 15 models as tasks on 2 workers (each once), then evaluates serially:
-    the same file as a serial run with the same --threads."""
+def test_fig2_on_two_ray_workers_writes_the_serial_file(fig2_serial, tmp_path):
+    """Six training tasks, then the attack, four encoder, stability and five sweep tasks on 2 workers."""
+    code, lines = scenario([*FIG2, "--out", str(tmp_path / "fig2.h5"), "--ray", "--workers", "2"], tmp_path)
+    assert code == 0, lines[-30:]
+    assert_same_file(tmp_path / "fig2.h5", fig2_serial)
+    with h5py.File(tmp_path / "fig2.h5", "r") as f:
+        assert f.attrs["runner"] == "ray"
+    for seed in range(6):  # each model trained once
+        assert len(started(lines, rf"train_ann_task ann seed {seed}:")) == 1
+    evaluation = started(lines, FIG2_EVALUATION)
+    assert len(evaluation) == 11 and len(set(evaluation)) == 2  # both workers evaluated
+
+
+@pytest.mark.slow
+def test_fig2_worker_killed_mid_evaluation_is_retried_and_the_file_is_the_same(fig2_serial, tmp_path):
+    target = r"snn_task snn_current: started"
+    code, lines = scenario([*FIG2, "--out", str(tmp_path / "fig2.h5"), "--ray", "--workers", "2"], tmp_path, kill=target)
+    assert code == 0, lines[-30:]
+    killed = [line.split()[-1] for line in lines if line.startswith("test: killed worker")]
+    assert len(killed) == 1
+    runs = started(lines, target)
+    assert len(runs) == 2 and runs[0] == killed[0] and runs[1] != killed[0]  # it died mid-task and ran again
+    assert_same_file(tmp_path / "fig2.h5", fig2_serial)
+    for seed in range(6):  # the kill retrained nothing
+        assert len(started(lines, rf"train_ann_task ann seed {seed}:")) == 1
+
+
+FIG4 = ["-m", "scenarios", "fig4", "--train-samples", "500", "--test-samples", "200", "--loss-samples", "20",
+        "--ann-epochs", "1", "--snn-epochs", "2", "--threads", "1"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_fig4_on_ray_with_a_worker_killed_mid_evaluation_writes_the_serial_file(tmp_path):
+    """fig4 --ray trains its 15 models as tasks on 2 workers (each once) and evaluates in 24 tasks
+    on both; a worker SIGKILLed in the middle of an evaluation task is replaced, the task runs
+    again, and the file is the serial run's (same --threads)."""
     pytest.importorskip("ray")
     if not (data_dir() / "fashion-mnist").is_dir():
         pytest.skip("Fashion-MNIST not in the data directory ($EVSIM_DATA)")
+    target = r"sweep_task fig4c_eps0: started"
     files = {}
     for mode, extra in (("serial", []), ("ray", ["--ray", "--workers", "2"])):
         folder = tmp_path / mode
-        env = os.environ | {"EVSIM_MODELS": str(folder / "models"), "EVSIM_DATA": str(data_dir().resolve())}
-        result = subprocess.run([sys.executable, "-m", "scenarios", *FIG4, "--out", str(folder / "fig4.h5"), *extra],
-                                capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
-        assert result.returncode == 0, result.stderr[-3000:]
+        code, lines = scenario([*FIG4, "--out", str(folder / "fig4.h5"), *extra], folder, kill=target if extra else None)
+        assert code == 0, lines[-30:]
         files[mode] = datasets(folder / "fig4.h5")
-        if mode == "ray":
-            assert result.stdout.count(": ready after") == 15
-            models = sorted(p.name for p in (folder / "models" / "fashion-mnist").iterdir())
-            assert len(models) == 15 and not any(n.startswith(".") or "partial" in n for n in models)
-    assert set(files["ray"]) == set(files["serial"])
-    for name in files["serial"]:
-        np.testing.assert_array_equal(files["ray"][name], files["serial"][name], err_msg=name)
+    assert sum(": ready after" in line for line in lines) == 15
+    assert len(started(lines, r"train_model_task model")) == 15  # each trained once, the kill retrained none
+    models = sorted(p.name for p in (tmp_path / "ray" / "models" / "fashion-mnist").iterdir())
+    assert len(models) == 15 and not any(n.startswith(".") or "partial" in n for n in models)
+    runs = started(lines, target)
+    killed = [line.split()[-1] for line in lines if line.startswith("test: killed worker")]
+    assert len(runs) == 2 and runs[0] == killed[0] != runs[1]
+    evaluation = started(lines, r"scenarios\.fig4\.\w+_task")
+    assert len(evaluation) == 24 + 1 and len(set(evaluation) - set(killed)) >= 2
+    assert_same_file(tmp_path / "ray" / "fig4.h5", files["serial"])
