@@ -139,6 +139,7 @@ def main(argv=None) -> None:
     parser.add_argument("--train-samples", type=int, default=60000, help="training images of the models (fewer only for smoke tests)")
     parser.add_argument("--mnist-epochs", type=int, default=None, help="MNIST ANN epochs (quick 10 as Fig. 2, full 100)")
     parser.add_argument("--fmnist-epochs", type=int, default=None, help="Fashion-MNIST ANN and SNN epochs (quick 5 as Figs. 3-4, full 100)")
+    parser.add_argument("--fmnist-snn-epochs", type=int, default=None, help="override the Fashion-MNIST SNN epochs only")
     parser.add_argument("--qat-samples", type=int, default=None, help="QAT training images (quick 5000, full 60000)")
     parser.add_argument("--qat-epochs", type=int, default=1, help="QAT epochs (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' draws and of the QAT batches")
@@ -150,11 +151,12 @@ def main(argv=None) -> None:
     n_test = args.test_samples or (10000 if args.full else 1000)
     mnist_epochs = args.mnist_epochs or (100 if args.full else 10)
     fmnist_epochs = args.fmnist_epochs or (100 if args.full else 5)
+    fmnist_snn_epochs = args.fmnist_snn_epochs or fmnist_epochs
     n_qat = args.qat_samples or (60000 if args.full else 5000)
     bits = sorted(set(args.bits), reverse=True)
     if not 1 <= n_test <= 10000 or not 1 <= args.train_samples <= 60000 or not 1 <= n_qat <= args.train_samples:
         parser.error("--test-samples must lie in 1..10000, --train-samples in 1..60000, --qat-samples in 1..--train-samples")
-    if min(mnist_epochs, fmnist_epochs, args.qat_epochs, args.threads) < 1:
+    if min(mnist_epochs, fmnist_epochs, fmnist_snn_epochs, args.qat_epochs, args.threads) < 1:
         parser.error("epochs and --threads must be >= 1")
     if any(not 2 <= w <= 24 for w in bits):
         parser.error("--bits must lie in 2..24")
@@ -178,7 +180,7 @@ def main(argv=None) -> None:
         "fmnist_architecture": "784-500-10", "fmnist_neuron": "lif", "fmnist_tau_m": SNN_SETTINGS["fashion-mnist"][0].tau_m,
         "fmnist_tau_s": SNN_SETTINGS["fashion-mnist"][0].tau_s, "fmnist_theta": SNN_SETTINGS["fashion-mnist"][0].theta,
         "fmnist_reset": SNN_SETTINGS["fashion-mnist"][0].reset, "fmnist_T": SNN_SETTINGS["fashion-mnist"][1],
-        "fmnist_ann_epochs": fmnist_epochs, "fmnist_snn_epochs": fmnist_epochs, "bias": False,
+        "fmnist_ann_epochs": fmnist_epochs, "fmnist_snn_epochs": fmnist_snn_epochs, "bias": False,
         "qat": "Act-BP (sigmoid surrogate, rho 5) through the fixed-point forward pass, straight-through weights "
         "and truncations, AdamW, starting from the float model", "qat_epochs": args.qat_epochs, "qat_lr": QAT_LR,
         "qat_weight_decay": 0.01, "qat_batch_size": 128, "qat_samples": n_qat,
@@ -207,7 +209,7 @@ def main(argv=None) -> None:
         floats |= {m: cvt for m in args.models if MODELS[m][0] == "mnist"}
     if "fashion-mnist" in datasets:
         train, test = splits["fashion-mnist"]
-        zoo = Zoo(train, test, fmnist_epochs, fmnist_epochs, full_train=args.train_samples == 60000)
+        zoo = Zoo(train, test, fmnist_epochs, fmnist_snn_epochs, full_train=args.train_samples == 60000)
         attackers["fashion-mnist"] = zoo.attackers()
         floats |= {m: zoo.snn(MODELS[m][1], MODELS[m][2], MODELS[m][3]) for m in args.models if MODELS[m][0] == "fashion-mnist"}
 
