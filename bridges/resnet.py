@@ -90,6 +90,19 @@ def _images(x: torch.Tensor, in_channels: int, lead: int, what: str) -> torch.Te
     )
 
 
+class _ChannelsLast(torch.autograd.Function):
+    """x in channels-last memory order; its gradient comes back in x's own (contiguous) order, so
+    callers that `.view` an input gradient (torchattacks' PGD-L2) see the layout they gave."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous()
+
+
 def _kaiming(module: torch.nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
@@ -138,7 +151,7 @@ class ResNetANN(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _images(x, self.in_channels, 1, "input").to(self.fc.weight.dtype)
-        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU
+        x = _ChannelsLast.apply(x)  # faster convolutions on CPU
         h = F.relu(self.stem(x))
         for block in self.blocks:
             h = block(h)

@@ -261,6 +261,11 @@ def snn_loss(encoder, T: int, decoder: str) -> Callable:
     return loss
 
 
+def _device_of(model: torch.nn.Module) -> torch.device:
+    """Where the model's parameters live (the CIFAR-10 losses move each batch there: --device cuda)."""
+    return next(model.parameters()).device
+
+
 def _cifar_batch(xb: np.ndarray, augment: bool, rng: np.random.Generator) -> np.ndarray:
     """xb (B, 3072) or (B, 3, 32, 32) in [0, 1] -> (B, 3, 32, 32) float32, randomly cropped (pad 4)
     and flipped when `augment`, with a torch generator seeded from rng (reproducible training)."""
@@ -275,8 +280,9 @@ def cifar_ann_loss(augment: bool = True) -> Callable:
     logits on the (augmented) batch."""
 
     def loss(model, xb: np.ndarray, yb: torch.Tensor, rng) -> torch.Tensor:
-        x = torch.from_numpy(_cifar_batch(xb, augment, rng))
-        return torch.nn.functional.cross_entropy(model(x), yb)
+        device = _device_of(model)
+        x = torch.from_numpy(_cifar_batch(xb, augment, rng)).to(device)
+        return torch.nn.functional.cross_entropy(model(x), yb.to(device))
 
     return loss
 
@@ -288,9 +294,10 @@ def cifar_snn_loss(encoder, T: int, decoder: str, augment: bool = True) -> Calla
     ["current", "ratesyn_e", "ttfs"]); stochastic encoders draw from rng."""
 
     def loss(model, xb: np.ndarray, yb: torch.Tensor, rng) -> torch.Tensor:
+        device = _device_of(model)
         x = _cifar_batch(xb, augment, rng)
-        encoded = evsim.encode(x.reshape(len(x), -1), T, encoder, seed=rng)
-        out = model(torch.from_numpy(encoded))
-        return torch.nn.functional.cross_entropy(decoder_scores(out.spikes, decoder), yb)
+        encoded = evsim.encode(x.reshape(len(x), -1), T, encoder, seed=rng)  # evsim's encoders: on the CPU
+        out = model(torch.from_numpy(encoded).to(device))
+        return torch.nn.functional.cross_entropy(decoder_scores(out.spikes, decoder), yb.to(device))
 
     return loss

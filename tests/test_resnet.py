@@ -271,3 +271,15 @@ def test_specs_reload_through_checkpoints(images, tmp_path):
         for k, v in model.state_dict().items():
             torch.testing.assert_close(loaded.state_dict()[k], v, rtol=0, atol=0)
     assert loaded_spec["kind"] == "resnet_ann" and snn.rule == "tempbp"
+
+
+def test_ann_input_gradient_keeps_the_callers_layout():
+    """torchattacks' PGD-L2 views the input gradient as (B, -1): a channels-last gradient broke it."""
+    from bridges.attacks import make_attack, run_attack
+
+    model = ResNetANN(width=2).eval()
+    x = torch.rand(3, 3, 32, 32, requires_grad=True)
+    model(x).sum().backward()
+    assert x.grad.is_contiguous()
+    adv = run_attack(make_attack("cifar10_l2", model, steps=2), x.detach(), torch.tensor([0, 1, 2]), batch_size=3)
+    assert adv.shape == x.shape and float((adv - x.detach()).flatten(1).norm(dim=1).max()) <= 2.5 + 1e-4
