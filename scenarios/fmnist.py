@@ -64,9 +64,6 @@ class Run:
         module and everything it imports); --recompute ignores them."""
         return StageCache(self.args.out, settings, code=f"scenarios.{scenario}", recompute=self.args.recompute)
 
-    def zoo(self) -> Zoo:
-        return Zoo(self.train, self.test, self.ann_epochs, self.snn_epochs, full_train=len(self.train.y) == 60000)
-
     def runner(self):
         """Where the scenario's tasks run: serially here, or on Ray with --ray (shut it down after)."""
         return make_runner(self.args.ray, self.args.workers)
