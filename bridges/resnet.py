@@ -287,6 +287,41 @@ class SpikingResNet(torch.nn.Module):
         return SNNOutput(differentiable_spikes(a_out, s_out, self.neuron, self.rule), hidden)
 
 
+def init_from_ann(snn: SpikingResNet, ann: ResNetANN) -> SpikingResNet:
+    """Start `snn` from a trained ReLU ResNet18 of the same width (hybrid training: ANN weights,
+    then spike-based fine-tuning, Rathi et al. 2020): every conv weight, BatchNorm (affine and
+    running statistics) and the classifier are copied. A fused stem (in_channels = k x the ANN's)
+    gets the ANN's stem weights divided by k on each of its k encodings, so that at the start each
+    encoding carries a third of the image's drive (all of them approximate the pixel intensity).
+    Returns snn (changed in place)."""
+    if not isinstance(snn, SpikingResNet) or not isinstance(ann, ResNetANN):
+        raise ValueError(f"init_from_ann needs a SpikingResNet and a ResNetANN, got {type(snn).__name__}, {type(ann).__name__}")
+    if not snn.batchnorm:
+        raise ValueError("init_from_ann needs the trainable (BatchNorm) SpikingResNet")
+    if snn.width != ann.width or snn.n_classes != ann.n_classes or snn.in_channels % ann.in_channels:
+        raise ValueError(
+            f"the ANN (width {ann.width}, {ann.in_channels} input channels, {ann.n_classes} classes) does not fit the "
+            f"SNN (width {snn.width}, {snn.in_channels} input channels, {snn.n_classes} classes)"
+        )
+    parts = snn.in_channels // ann.in_channels
+
+    def copy(target: SpikingConv, source: _ConvBN, spread: int = 1) -> None:
+        conv, bn = source
+        weight = conv.weight.detach()
+        target.conv.weight.copy_(weight.repeat(1, spread, 1, 1) / spread)
+        target.bn.load_state_dict(bn.state_dict())
+
+    with torch.no_grad():
+        copy(snn.stem, ann.stem, parts)
+        for mine, theirs in zip(snn.blocks, ann.blocks):
+            copy(mine.conv1, theirs.conv1)
+            copy(mine.conv2, theirs.conv2)
+            if mine.shortcut is not None:
+                copy(mine.shortcut, theirs.shortcut)
+        snn.fc.weight.copy_(ann.fc.weight)
+    return snn
+
+
 # ---------------------------------------------------------------------------------------------
 # export and import
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ SCENARIOS = {
     "fig2": ("scenarios.fig2", "Paper Fig. 2 on MNIST: encodings' timing and a converted SNN's robustness (the main job)"),
     "fig3": ("scenarios.fig3", "Paper Fig. 3 on Fashion-MNIST: CVT, Act-BP and Temp-BP under black- and white-box attacks"),
     "fig4": ("scenarios.fig4", "Paper Fig. 4 on Fashion-MNIST: early-exit TTFS decoding, robustness and exact SOPs"),
+    "fig5": ("scenarios.fig5", "Paper Fig. 5 on CIFAR-10: ResNet18 SNNs, fused encoding, PGD under four norms, energy and EDP"),
     "quantization": ("scenarios.quantization", "Fixed-point inference: the Figs. 2-4 models at 16-2 weight bits, accuracy, robustness, energy"),
     "plot": ("scenarios.plot", "Draw a scenario's figures from its HDF5 file"),
     "train_fmnist": ("scenarios.train_fmnist", "Train Fashion-MNIST SNNs with Act-BP and Temp-BP for every encoder"),
