@@ -283,3 +283,24 @@ def test_ann_input_gradient_keeps_the_callers_layout():
     assert x.grad.is_contiguous()
     adv = run_attack(make_attack("cifar10_l2", model, steps=2), x.detach(), torch.tensor([0, 1, 2]), batch_size=3)
     assert adv.shape == x.shape and float((adv - x.detach()).flatten(1).norm(dim=1).max()) <= 2.5 + 1e-4
+
+
+def test_init_from_ann_copies_the_ann_and_spreads_a_fused_stem():
+    from bridges.resnet import init_from_ann
+
+    torch.manual_seed(0)
+    ann = ResNetANN(width=2).eval()
+    with torch.no_grad():
+        for bn in (m for m in ann.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.uniform_(0.5, 2)
+    snn = init_from_ann(SpikingResNet(width=2, in_channels=9), ann)
+    stem = snn.stem.conv.weight
+    for part in range(3):  # each encoding's third of the stem carries a third of the ANN's weights
+        torch.testing.assert_close(stem[:, 3 * part : 3 * part + 3], ann.stem[0].weight / 3)
+    torch.testing.assert_close(snn.blocks[2].shortcut.bn.running_var, ann.blocks[2].shortcut[1].running_var)
+    torch.testing.assert_close(snn.blocks[5].conv2.conv.weight, ann.blocks[5].conv2[0].weight)
+    torch.testing.assert_close(snn.fc.weight, ann.fc.weight)
+    with pytest.raises(ValueError, match="does not fit"):
+        init_from_ann(SpikingResNet(width=4), ann)
+    with pytest.raises(ValueError, match="does not fit"):
+        init_from_ann(SpikingResNet(width=2, in_channels=4), ann)
