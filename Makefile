@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 EVSIM_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
 export EVSIM_DATA
 
-.PHONY: run fashion test bench bench-resnet bench-training install clean
+.PHONY: run fashion cifar test bench bench-resnet bench-training install clean
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ fashion: $(RUN_STAMP)
 	$(PY) -m scenarios fig3
 	$(PY) -m scenarios fig4
 	$(PY) -m scenarios plot results/fig3.h5 results/fig4.h5
+
+# paper Fig. 5 on CIFAR-10 (quick settings: narrow ResNet18s, see the README)
+cifar: $(RUN_STAMP)
+	$(PY) -m scenarios fig5
+	$(PY) -m scenarios plot results/fig5.h5
 
 bench: $(RUN_STAMP)
 	$(PY) -m scenarios bench_engine
