@@ -11,7 +11,7 @@ Models (from `scenarios.models`, the checkpoints Figs. 2-4 use):
 Each model runs in float64 ("float"), quantised after training ("ptq", `evsim.quantize` at weight
 bits W = 16, 8, 6, 4, 2) and quantised after a short quantisation-aware fine-tuning ("qat",
 `bridges.quantized.QATSpikingMLP`: Act-BP through the fixed-point forward with straight-through
-weights, whatever rule trained the model; quick: 1 epoch on 5,000 training images, lr 5e-4).
+weights, whatever rule trained the model; quick: 1 epoch on 2,000 training images, lr 5e-4).
 State bits S = W + 16 (raised until the quantiser accepts the network), decay bits D = 16, so
 the weight width is what varies. For every (model, variant): clean accuracy and TAAcc; accuracy
 under the paper's black-box FGSM (five attacker ANNs, mean) at eps 0.1 and over an eps sweep;
@@ -140,7 +140,7 @@ def main(argv=None) -> None:
     parser.add_argument("--mnist-epochs", type=int, default=None, help="MNIST ANN epochs (quick 10 as Fig. 2, full 100)")
     parser.add_argument("--fmnist-epochs", type=int, default=None, help="Fashion-MNIST ANN and SNN epochs (quick 5 as Figs. 3-4, full 100)")
     parser.add_argument("--fmnist-snn-epochs", type=int, default=None, help="override the Fashion-MNIST SNN epochs only")
-    parser.add_argument("--qat-samples", type=int, default=None, help="QAT training images (quick 5000, full 60000)")
+    parser.add_argument("--qat-samples", type=int, default=None, help="QAT training images (quick 2000, full 60000)")
     parser.add_argument("--qat-epochs", type=int, default=1, help="QAT epochs (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' draws and of the QAT batches")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -152,7 +152,7 @@ def main(argv=None) -> None:
     mnist_epochs = args.mnist_epochs or (100 if args.full else 10)
     fmnist_epochs = args.fmnist_epochs or (100 if args.full else 5)
     fmnist_snn_epochs = args.fmnist_snn_epochs or fmnist_epochs
-    n_qat = args.qat_samples or (60000 if args.full else 5000)
+    n_qat = args.qat_samples or (60000 if args.full else 2000)
     bits = sorted(set(args.bits), reverse=True)
     if not 1 <= n_test <= 10000 or not 1 <= args.train_samples <= 60000 or not 1 <= n_qat <= args.train_samples:
         parser.error("--test-samples must lie in 1..10000, --train-samples in 1..60000, --qat-samples in 1..--train-samples")
