@@ -15,7 +15,7 @@ $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch is pinned: 2.13.0 is a CPU build; an unpinned torch pulls a multi-GB CUDA build
-	$(PY) -m pip install --quiet -e '.[experiments]'
+	$(PY) -m pip install --quiet --no-compile -e '.[experiments]'
 	# torchattacks' declared requirements would downgrade requests and pull CUDA torch: it needs
 	# only torch, numpy and scipy at run time
 	$(PY) -m pip install --quiet --no-deps torchattacks==3.5.1
