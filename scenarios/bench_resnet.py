@@ -8,7 +8,7 @@ the classifier (its weights / 16, repeated over the 4x4 positions). LIF tau_m = 
 T = 10 (Table 1). Input: the fused encoding current + RateSynE + TTFS of real CIFAR-10 test images
 (9 channels; the current part costs MACs, the spike parts SOPs).
 
-Weights: no CIFAR-10 SNN is trained yet (that is the CIFAR-10 issue), so the weights are scaled
+Weights: no full-width CIFAR-10 SNN is trained here (Fig. 5's quick models are width 8), so the weights are scaled
 Gaussian ones, calibrated population by population (bisection on each population's input scale,
 on four training images) to a target activity (default 10% of neurons spiking per step): the
 file and the output say so. Replace them with trained weights when those exist (`--network`).
