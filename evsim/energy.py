@@ -57,7 +57,6 @@ float input follows the ANN model as a whole (right for a pure current encoding)
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -375,7 +374,7 @@ def _split_delays(report: EnergyReport, split, hw: HardwareModel) -> EnergyRepor
     delay = report.delay_ns.copy()
     for q, (g_cur, g_spk) in split.items():
         delay[q] = ann_layer_delay(g_cur, hw) + snn_layer_delay(g_spk, hw)
-    return dataclasses.replace(report, delay_ns=delay, leak_pj=leakage_energy(delay, hw))
+    return replace(report, delay_ns=delay, leak_pj=leakage_energy(delay, hw))
 
 
 # ---------------------------------------------------------------------------------------------
