@@ -29,10 +29,9 @@ interrupted run resumes.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import copy
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 import torch
@@ -47,7 +46,9 @@ from evsim import energy, metrics
 
 from .cifar import DATASET, FUSED, NEURON, T, CifarZoo, ann_accuracy, encoder_methods, load_cifar
 from .content import content_hash
+from .models import MODELS_ENV, Split, models_dir
 from .results import StageCache, write_results
+from .tasks import After, Job, Subtask, make_runner, run_stages
 
 ATTACKS = {"l0": "cifar10_l0", "l1": "cifar10_l1", "l2": "cifar10_l2", "linf": "cifar10_linf"}
 CONDITIONS = ("clean",) + tuple(ATTACKS)
@@ -98,9 +99,12 @@ def parse(argv=None) -> argparse.Namespace:
                              "--snn-epochs of spike-based training (quick: ann, full: scratch)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the Poisson draws and of the attacks' random starts")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="processes that train the models and run the attacks side by side, one torch thread each "
-                             "(default: --threads on the CPU, 1 with --device cuda); evsim then uses --threads")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="local processes that run the tasks side by side (training, attacks, evsim), one thread "
+                             "each; no Ray needed (default 1: serially in this process with --threads threads)")  # fmt: skip
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="run the tasks on Ray: a local instance, or the cluster at ADDRESS (each task --threads threads)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
     parser.add_argument("--device", default="cpu", help="torch device for training and attacks (cpu, cuda); evsim runs on the CPU")
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/fig5.h5")
@@ -120,65 +124,68 @@ def parse(argv=None) -> argparse.Namespace:
         parser.error("--stability-samples must be <= --test-samples")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: torch sees no CUDA device here")
-    if args.jobs is None:
-        args.jobs = 1 if args.device != "cpu" else args.threads
-    if args.jobs < 1:
-        parser.error("--jobs must be >= 1")
+    if args.jobs < 1 or (args.workers is not None and args.workers < 1):
+        parser.error("--jobs and --workers must be >= 1")
+    if args.ray is not None and args.jobs > 1:
+        parser.error("--jobs runs the tasks in local processes, --ray on Ray: give one of them")
+    if args.ray is not None and args.device != "cpu":
+        parser.error("--ray runs the tasks on CPUs only (Ray gives a task no GPU here): use --device cpu, or --jobs")
     return args
 
 
-# ------------------------------------------------------------------ work done in worker processes
+# ------------------------------------------------------------------ tasks: values in, values out
 
 
-def _worker_zoo(args_dict: dict) -> CifarZoo:
-    """The run's zoo rebuilt in a worker process (data read again; models from the shared models/)."""
-    a = argparse.Namespace(**args_dict)
-    torch.set_num_threads(1)
-    root = data_dir(a.data)
-    train, _ = load_cifar("train", a.train_samples, root)
-    test, _ = load_cifar("test", a.test_samples, root)
-    return CifarZoo(train, test, a.width, a.ann_epochs, a.snn_epochs, device=a.device, init=a.snn_init)
+def model_task(key: tuple, config: dict, train: Split, test: Split, models: str, *ann) -> torch.nn.Module:
+    """A task: train (or reload) the zoo's model `key` (("ann", seed) or ("snn", rule, encoder,
+    decoder, seed)) into the folder `models`; the model, on the CPU, in eval mode.
+
+    config: CifarZoo's settings (width, epochs, device, init); ann: with init "ann", the SNN's
+    starting ANN as its task returned it (so that no two tasks train the same ANN)."""
+    os.environ[MODELS_ENV] = models
+    zoo = CifarZoo(train, test, **config)
+    if ann:  # CifarZoo.snn takes its ANN from the zoo's cache (cifar.py is left as it is: its
+        zoo._cache[("ann", key[-1])] = ann[0]  # source is part of every checkpoint's key)
+    return zoo.get(key)
 
 
-def train_task(args_dict: dict, key: tuple) -> tuple:
-    """A worker: train (or reload) the zoo's model `key`; its checkpoint lands in models/."""
-    _worker_zoo(args_dict).get(key)
-    return key
+def attack_task(preset: str, index: int, seed: int, x: np.ndarray, y: np.ndarray, device: str, attacker) -> dict:
+    """Attacker `index`'s adversarial images (N, 3072) of x under `preset`, and its own accuracy on them."""
+    model = attacker if device == "cpu" else copy.deepcopy(attacker).to(device)
+    images = torch.from_numpy(x.reshape(-1, 3, 32, 32))
+    adv = run_attack(make_attack(preset, model), images, torch.from_numpy(y), batch_size=250, seed=(seed, index))
+    adv = adv.reshape(len(adv), -1).numpy()
+    return {"images": adv, "attacker_accuracy": ann_accuracy(attacker, adv, y)}
 
 
-def attack_task(args_dict: dict, preset: str, index: int, attacker_seed: int) -> np.ndarray:
-    """A worker: attacker `index`'s adversarial images (N, 3072) of the test set under `preset`."""
-    zoo = _worker_zoo(args_dict)
-    model = zoo.ann(attacker_seed).to(args_dict["device"])
-    images = torch.from_numpy(zoo.test.x.reshape(-1, 3, 32, 32))
-    adv = run_attack(make_attack(preset, model), images, torch.from_numpy(zoo.test.y), batch_size=250,
-                     seed=(args_dict["seed"], index))  # fmt: skip
-    return adv.reshape(len(adv), -1).numpy()
+def gather_attacks(*parts: dict) -> dict:
+    """The attack stage of one norm: every attacker's images (attackers, N, 3072) and own accuracy."""
+    return {"images": np.stack([p["images"] for p in parts]), "attacker_accuracy": np.array([p["attacker_accuracy"] for p in parts])}
 
 
-def _pool(jobs: int):
-    # spawn: a fresh interpreter per worker (fork would copy torch's and numba's thread pools)
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+def ann_task(x: np.ndarray, y: np.ndarray, n_attackers: int, victim, *rest) -> dict:
+    """Fig. 5F's ANN: the victim's accuracy, clean and under each attack (mean over the attackers);
+    the attackers' clean accuracy. rest: the attacker ANNs, then the attack stages in ATTACKS' order."""
+    attackers, attacks = rest[:n_attackers], rest[n_attackers:]
+    victim_acc = [ann_accuracy(victim, x, y)] + [float(np.mean([ann_accuracy(victim, a, y) for a in got["images"]])) for got in attacks]
+    return {"victim_accuracy": np.array(victim_acc), "attacker_clean_accuracy": np.array([ann_accuracy(m, x, y) for m in attackers])}
 
 
-def train_all(args, keys: list[tuple]) -> None:
-    """Train every model of `keys` in --jobs worker processes (the slowest first); with --jobs 1
-    they are trained on first use in this process instead."""
-    if args.jobs == 1:
-        return
-    cost = {"actbp": 10, "tempbp": 13}  # measured seconds per batch, relative
-    # the ANNs first: an SNN may start from one (--snn-init ann), and no two processes may train one model
-    phases = [[k for k in keys if k[0] == "ann"], sorted((k for k in keys if k[0] != "ann"), key=lambda k: -cost[k[1]])]
-    with _pool(args.jobs) as pool:
-        for phase, what in zip(phases, ("ANNs", "SNNs")):
-            futures = [pool.submit(train_task, vars(args), key) for key in phase]
-            try:
-                for done in tqdm(as_completed(futures), total=len(futures), desc=f"training {what} in {args.jobs} processes"):
-                    done.result()
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+def snn_task(encoder: str, decoder: str, seed: int, x: np.ndarray, net: evsim.Network, *attacks: dict) -> dict:
+    """One SNN in evsim on the clean images (everything `simulate_images` returns) and on every
+    attacker's images of each attack (predictions); attacks: the attack stages in ATTACKS' order."""
+    clean = simulate_images(net, x, encoder, decoder, seed)
+    out = {f"clean/{k}": v for k, v in clean.items()}
+    for name, got in zip(ATTACKS, attacks):
+        out[f"{name}/predictions"] = np.stack([simulate_images(net, a, encoder, decoder, seed)["predictions"] for a in got["images"]])
+    return out
+
+
+def stability_task(runs: int, seed: int, x: np.ndarray, net: evsim.Network) -> dict:
+    """Fig. 5C stability: the Poisson SNN's predictions in `runs` repeated runs (seeds seed+1 ...)."""
+    preds = [simulate_images(net, x, "poisson", "rate", seed + 1 + r)["predictions"]
+             for r in tqdm(range(runs), desc="Fig. 5C: Poisson stability", leave=False)]  # fmt: skip
+    return {"predictions": np.stack(preds)}
 
 
 def simulate_images(net: evsim.Network, x: np.ndarray, encoder: str, decoder: str, seed: int) -> dict[str, np.ndarray]:
@@ -234,6 +241,7 @@ def main(argv=None) -> None:
         "tau_s": NEURON.tau_s, "theta": NEURON.theta, "reset": NEURON.reset, "T": T, "fused_encoders": list(FUSED),
         "victim_seed": VICTIM_SEED, "attacker_seeds": list(attacker_seeds), "attack_setting": "black-box PGD from ReLU ANNs",
         "attacks": list(ATTACKS), "conditions": list(CONDITIONS), "encoder_seed": args.seed, "threads": args.threads,
+        "task_threads": task_threads(args),
         "device": args.device, "snn_init": args.snn_init, "stability_runs": args.stability_runs, "stability_samples": args.stability_samples,
         "abstention": "counts as wrong", "early_exit": "TTFS decoding stops at the first output spike",
     }  # fmt: skip
@@ -241,43 +249,93 @@ def main(argv=None) -> None:
         for key, value in ATTACK_PRESETS[preset][1].items():
             settings[f"attack_{name}_{key}"] = value
     stages = StageCache(args.out, settings, code="scenarios.fig5", recompute=args.recompute)
-    zoo = CifarZoo(train, test, args.width, args.ann_epochs, args.snn_epochs, device=args.device, init=args.snn_init)
-    x, y = test.x, test.y
-    test_key = test.content
-    data: dict[str, object] = {}
+    runner = make_runner(args.ray, args.workers, processes=args.jobs)
+    try:
+        data, attrs = evaluate(args, runner, stages, train, test)
+    finally:
+        runner.shutdown()
 
+    settings["seconds"] = round(time.perf_counter() - started, 1)
+    path = write_results(args.out, data, settings | {"runner": runner.name},
+                         dataset_attributes={k: v for k, v in attrs.items() if v}, stages=stages)  # fmt: skip
+    summary(data)
+    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+
+
+def task_threads(args) -> int:
+    """The threads of each task: one in --jobs processes, else --threads."""
+    return 1 if args.jobs > 1 else args.threads
+
+
+def train_models(args, runner, train: Split, test: Split, keys: list[tuple]) -> tuple[dict, dict]:
+    """Every model of `keys` trained (or reloaded) by one task on `runner`; an SNN that starts from
+    its seed's ANN (--snn-init ann) reads that ANN's task. Returns the handles (for the tasks that
+    read a model) and the models (for the stage keys and the driver's conversions)."""
+    config = {"width": args.width, "ann_epochs": args.ann_epochs, "snn_epochs": args.snn_epochs, "device": args.device,
+              "init": args.snn_init}  # fmt: skip
+    models = str(models_dir().resolve())
+    train_h, test_h = runner.share(train), runner.share(test)
+    cost = {"actbp": 10, "tempbp": 13}  # measured seconds per batch, relative: the slowest first
+    keys = [k for k in keys if k[0] == "ann"] + sorted((k for k in keys if k[0] != "ann"), key=lambda k: -cost[k[1]])
+    handles: dict[tuple, object] = {}
+    for key in dict.fromkeys(keys):  # each model once
+        ann = (handles[("ann", key[-1])],) if key[0] == "snn" and args.snn_init == "ann" else ()
+        handles[key] = runner.submit(model_task, key, config, train_h, test_h, models, *ann,
+                                     cpus=task_threads(args), label=f"model {key}")  # fmt: skip
+    names = {id(h): key for key, h in handles.items()}
+    got = {}
+    for handle in tqdm(runner.as_completed(list(handles.values())), total=len(handles), desc=f"models ({runner.name})"):
+        key, done = names[id(handle)], runner.outcome(handle)
+        if runner.name != "serial":
+            print(f"model {key}: ready after {done.seconds:.0f} s on {done.host}", flush=True)
+        got[key] = done.value
+    return handles, got
+
+
+def evaluate(args, runner, stages: StageCache, train: Split, test: Split) -> tuple[dict, dict]:
+    """The models, the attacks and every evsim run as tasks on `runner` (or loaded from finished
+    stages); the driver stores the stages and returns the result's datasets and their attributes."""
+    cpus = task_threads(args)
+    attacker_seeds = ATTACKER_SEEDS[: args.attackers]
     # models: the victim ANN, the attackers, every SNN (trained once, cached in models/)
-    train_all(args, [("ann", s) for s in (VICTIM_SEED, *attacker_seeds)] + [("snn", *key) for key in snn_models()])
-    victim = zoo.ann(VICTIM_SEED)
-    attackers = [zoo.ann(s) for s in attacker_seeds]
-    models = {key: zoo.snn(*key) for key in tqdm(snn_models(), desc="SNN models")}
-    nets = {key: resnet_to_evsim(model) for key, model in models.items()}
-    attackers_key = content_hash(attackers)
+    handles, models = train_models(args, runner, train, test,
+                                   [("ann", s) for s in (VICTIM_SEED, *attacker_seeds)] + [("snn", *k, 0) for k in snn_models()])  # fmt: skip
+    victim = models[("ann", VICTIM_SEED)]
+    attackers = [models[("ann", s)] for s in attacker_seeds]
+    nets = {key: resnet_to_evsim(models[("snn", *key, 0)]) for key in snn_models()}
+    x, y = test.x, test.y
+    test_key, attackers_key = test.content, content_hash(attackers)
+    x_h, y_h = runner.share(x), runner.share(y)
+    attacker_h = [handles[("ann", s)] for s in attacker_seeds]
 
-    # attacks: one stage per norm, every attacker's adversarial images of the test set
-    adversarial: dict[str, np.ndarray] = {}
+    # attacks: one stage per norm, its attackers' images crafted by one task each, side by side
     attack_inputs = {"test": test_key, "attackers": attackers_key}
-    found = {name: stages.lookup(f"attack_{name}", attack_inputs) for name in ATTACKS}
-    todo = [name for name, got in found.items() if got is None]
-    crafted: dict[tuple[str, int], np.ndarray] = {}
-    if todo:  # every (norm, attacker) pair at once, in --jobs processes
-        t0 = time.perf_counter()
-        pairs = [(name, i, seed) for name in todo for i, seed in enumerate(attacker_seeds)]
-        if args.jobs == 1:
-            for name, i, seed in tqdm(pairs, desc="PGD attacks"):
-                crafted[(name, i)] = attack_task(vars(args), ATTACKS[name], i, seed)
-        else:
-            with _pool(args.jobs) as pool:
-                futures = {pool.submit(attack_task, vars(args), ATTACKS[name], i, seed): (name, i) for name, i, seed in pairs}
-                for done in tqdm(as_completed(futures), total=len(futures), desc=f"PGD attacks in {args.jobs} processes"):
-                    crafted[futures[done]] = done.result()
-        seconds = (time.perf_counter() - t0) / len(todo)
+    attack_keys = {f"attack_{n}": stages.key(f"attack_{n}", attack_inputs) for n in ATTACKS}
+    jobs = [Job(f"attack_{name}", gather_attacks,
+                tuple(Subtask(attack_task, (preset, i, args.seed, x_h, y_h, args.device, attacker_h[i]), cpus=cpus,
+                              label=f"attack_{name} attacker {i}") for i in range(len(attackers))),
+                inputs=attack_inputs, cpus=1)
+            for name, preset in ATTACKS.items()]  # fmt: skip
+    after_attacks = tuple(After(f"attack_{n}") for n in ATTACKS)
+    jobs.append(Job("ann", ann_task, (x_h, y_h, len(attackers), handles[("ann", VICTIM_SEED)], *attacker_h, *after_attacks),
+                    inputs={"test": test_key, "victim": content_hash(victim), "attackers": attackers_key} | attack_keys, cpus=cpus))  # fmt: skip
+    # evsim: every SNN on the clean and the attacked images
+    for key in snn_models():
+        rule, encoder, decoder = key
+        inputs = {"test": test_key, "attackers": attackers_key, "snn": content_hash(nets[key])} | attack_keys
+        jobs.append(Job(f"snn_{model_label(*key)}", snn_task, (encoder, decoder, args.seed, x_h, runner.share(nets[key]), *after_attacks),
+                        inputs=inputs, cpus=cpus))  # fmt: skip
+    # Fig. 5C stability: repeated Poisson runs; the other encoders are deterministic
+    poisson = nets[("actbp", "poisson", "rate")]
+    n = args.stability_samples
+    jobs.append(Job("stability", stability_task, (args.stability_runs, args.seed, runner.share(x[:n]), runner.share(poisson)),
+                    inputs={"test": test_key, "snn": content_hash(poisson)}, cpus=cpus))  # fmt: skip
+    done = run_stages(runner, stages, jobs)
+
+    data: dict[str, object] = {}
+    adversarial: dict[str, np.ndarray] = {}
     for name in ATTACKS:
-        got = found[name]
-        if got is None:  # the attacker's own accuracy on its images: how strong the attack is (white-box)
-            adv = np.stack([crafted[(name, i)] for i in range(len(attackers))])
-            own = np.array([ann_accuracy(m, a, y) for m, a in zip(attackers, adv)])
-            got = stages.store(f"attack_{name}", {"images": adv, "attacker_accuracy": own}, attack_inputs, seconds=seconds)
+        got = done[f"attack_{name}"]
         adversarial[name] = got["images"]
         delta = got["images"] - x[None]
         data[f"attacks/{name}/attacker_accuracy"] = got["attacker_accuracy"]
@@ -287,29 +345,12 @@ def main(argv=None) -> None:
             np.abs(delta).max(axis=2).mean(),
         ])  # fmt: skip
     data["attacks/norm_axis"] = np.array(["changed pixels", "l1", "l2", "linf"], dtype=object)
-    victim_acc = [ann_accuracy(victim, x, y)] + [
-        float(np.mean([ann_accuracy(victim, a, y) for a in adversarial[n]])) for n in ATTACKS
-    ]
-    data["fig5f/ann/accuracy"] = np.array(victim_acc)
-    data["attacks/attacker_clean_accuracy"] = np.array([ann_accuracy(m, x, y) for m in attackers])
+    data["fig5f/ann/accuracy"] = done["ann"]["victim_accuracy"]
+    data["attacks/attacker_clean_accuracy"] = done["ann"]["attacker_clean_accuracy"]
 
-    # evsim: every SNN on the clean and the attacked images
     results: dict[tuple, dict] = {}
-    for key in tqdm(snn_models(), desc="evsim: SNNs on clean and attacked images"):
-        rule, encoder, decoder = key
-
-        def evaluate(key=key, rule=rule, encoder=encoder, decoder=decoder):
-            net = nets[key]
-            clean = simulate_images(net, x, encoder, decoder, args.seed)
-            out = {f"clean/{k}": v for k, v in clean.items()}
-            for name in ATTACKS:
-                preds = [simulate_images(net, a, encoder, decoder, args.seed)["predictions"] for a in adversarial[name]]
-                out[f"{name}/predictions"] = np.stack(preds)
-            return out
-
-        inputs = {"test": test_key, "attackers": attackers_key, "snn": content_hash(nets[key])}
-        inputs |= {f"attack_{n}": stages.keys[f"attack_{n}"] for n in ATTACKS}
-        got = stages.get(f"snn_{model_label(*key)}", evaluate, inputs=inputs)
+    for key in snn_models():
+        got = done[f"snn_{model_label(*key)}"]
         acc = [metrics.accuracy(got["clean/predictions"], y)]
         acc += [float(np.mean([metrics.accuracy(p, y) for p in got[f"{n}/predictions"]])) for n in ATTACKS]
         results[key] = {"accuracy": np.array(acc), **{k[len("clean/"):]: v for k, v in got.items() if k.startswith("clean/")}}
@@ -321,17 +362,7 @@ def main(argv=None) -> None:
     for label, key in F_MODELS.items():
         data[f"fig5f/{label}/accuracy"] = results[key]["accuracy"]
 
-    # Fig. 5C stability: repeated Poisson runs; the other encoders are deterministic
-    def stability():
-        n = args.stability_samples
-        net = nets[("actbp", "poisson", "rate")]
-        runs = [simulate_images(net, x[:n], "poisson", "rate", args.seed + 1 + r)["predictions"]
-                for r in tqdm(range(args.stability_runs), desc="Fig. 5C: Poisson stability", leave=False)]  # fmt: skip
-        return {"predictions": np.stack(runs)}
-
-    poisson_runs = stages.get(
-        "stability", stability, inputs={"test": test_key, "snn": content_hash(nets[("actbp", "poisson", "rate")])}
-    )["predictions"]
+    poisson_runs = done["stability"]["predictions"]
     stability_attrs = {}
     for e in ENCODERS:
         name = f"fig5c/{e}/stability"
@@ -375,11 +406,7 @@ def main(argv=None) -> None:
     attrs |= {name: {"order": list(CONDITIONS)} for name in data if name.endswith("/accuracy")}
     attrs |= stability_attrs
     attrs["attacks/norm_axis"] = {}
-
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings, dataset_attributes={k: v for k, v in attrs.items() if v}, stages=stages)
-    summary(data)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    return data, attrs
 
 
 def summary(data: dict) -> None:

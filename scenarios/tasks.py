@@ -8,7 +8,8 @@ task that reads another's output waits for it. Both pin torch's and Numba's thre
 task is given, so a task computes the same numbers in either runner. Only the driver writes files
 of results (stage files and the HDF5 result): tasks return values.
 
-Ray is optional (`pip install 'evsim[cluster]'`); without it everything runs serially.
+Ray is optional (`pip install 'evsim[cluster]'`); without it everything runs serially, or in
+local processes (`Processes`, a pool of spawned interpreters that needs no Ray).
 
     runner = make_runner(args.ray, workers=2)      # None -> Serial
     model = runner.submit(train, seed=0)           # a handle
@@ -28,6 +29,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
 
@@ -168,10 +170,91 @@ class RayRunner:
         self.ray.shutdown()
 
 
-def make_runner(ray_address: str | None, workers: int | None = None):
-    """Serial() when ray_address is None; "local" starts a local Ray with `workers` CPUs."""
+@dataclass(eq=False)
+class Queued:
+    """A task of `Processes`: waiting for the tasks it reads, running (future), or done."""
+
+    fn: Callable
+    cpus: int
+    args: tuple
+    kwargs: dict
+    label: str
+    future: Future | None = None
+    done: Outcome | None = None
+
+
+class Processes:
+    """Runs tasks in `workers` local processes (spawned interpreters: a fork would copy torch's and
+    Numba's thread pools), no Ray needed. A task starts as soon as the tasks it reads have finished;
+    values travel to and from the processes by pickling. A task whose process dies is not retried
+    (the run stops with the error; rerun it to resume from the stages stored so far)."""
+
+    name = "processes"
+
+    def __init__(self, workers: int):
+        import multiprocessing
+
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self._waiting: list[Queued] = []
+        self._running: dict[Future, Queued] = {}
+
+    def submit(self, fn: Callable, *args, cpus: int = 1, label: str = "", **kwargs) -> Queued:
+        handle = Queued(fn, cpus, args, kwargs, label)
+        self._waiting.append(handle)
+        self._start_ready()
+        return handle
+
+    def share(self, value: object) -> object:
+        """A large value that many tasks read: the value itself (each task gets a pickled copy)."""
+        return value
+
+    def _start_ready(self) -> None:
+        for handle in list(self._waiting):
+            if all(a.done is not None for a in handle.args if isinstance(a, Queued)):
+                self._waiting.remove(handle)
+                args = tuple(_value(a.done) if isinstance(a, Queued) else a for a in handle.args)
+                handle.future = self.pool.submit(run_task, handle.fn, handle.cpus, args, handle.kwargs, handle.label or None)
+                self._running[handle.future] = handle
+
+    def _wait_one(self) -> None:
+        if not self._running:
+            raise RuntimeError("a task reads tasks that were not submitted to this runner")
+        finished, _ = wait(list(self._running), return_when=FIRST_COMPLETED)
+        for future in finished:
+            self._running.pop(future).done = future.result()  # a task's exception stops the run here
+        self._start_ready()
+
+    def outcome(self, handle: Queued) -> Outcome:
+        while handle.done is None:
+            self._wait_one()
+        return handle.done
+
+    def get(self, handle: Queued) -> object:
+        return self.outcome(handle).value
+
+    def as_completed(self, handles: list) -> Iterator:
+        """The handles in the order their tasks finish."""
+        remaining = list(handles)
+        while remaining:
+            ready = [h for h in remaining if h.done is not None]
+            if not ready:
+                self._wait_one()
+                continue
+            for handle in ready:
+                remaining.remove(handle)
+                yield handle
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def make_runner(ray_address: str | None, workers: int | None = None, processes: int | None = None):
+    """Serial() when ray_address is None (or `Processes(processes)` when processes > 1); "local"
+    starts a local Ray with `workers` CPUs, another address joins that cluster."""
     if ray_address is None:
-        return Serial()
+        return Processes(processes) if processes is not None and processes > 1 else Serial()
     return RayRunner(None if ray_address == "local" else ray_address, workers)
 
 
@@ -182,11 +265,25 @@ class After:
     name: str
 
 
+@dataclass(frozen=True)
+class Subtask:
+    """A job argument: a task that `run_stages` submits only when the job has to be computed (not
+    when its stage is loaded); the job's task gets its value in its place. For a stage that gathers
+    the values of several tasks (one per attacker, say) so that they run side by side. Its args
+    may hold values, handles, shared values and After(name); its seconds count as the stage's."""
+
+    fn: Callable
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    cpus: int = 1
+    label: str = ""
+
+
 @dataclass
 class Job:
     """One stage of a scenario as a task: fn(*args, **kwargs) returns the stage's arrays (a dict).
 
-    args: values, handles of other tasks (model tasks), shared values, or After(name);
+    args: values, handles of other tasks (model tasks), shared values, After(name) or Subtask(...);
     inputs: the content hashes the stage's key covers (see `StageCache.get`); cpus: its threads."""
 
     name: str
@@ -205,25 +302,34 @@ def run_stages(runner, stages, jobs: list[Job]) -> dict[str, dict]:
     earlier job."""
     results: dict[str, dict] = {}
     pending: dict[str, object] = {}
+    subtasks: dict[str, list] = {}
     by_name = {job.name: job for job in jobs}
     if len(by_name) != len(jobs):
         raise ValueError("two jobs have the same stage name")
+
+    def resolve(job: Job, arg):
+        if isinstance(arg, After):
+            if arg.name not in results and arg.name not in pending:
+                raise ValueError(f"job {job.name!r} reads {arg.name!r}, which is not an earlier job")
+            return pending.get(arg.name, results.get(arg.name))
+        if isinstance(arg, Subtask):
+            sub_args = [resolve(job, a) for a in arg.args]
+            handle = runner.submit(arg.fn, *sub_args, cpus=arg.cpus, label=arg.label or job.name, **arg.kwargs)
+            subtasks.setdefault(job.name, []).append(handle)
+            return handle
+        return arg
+
     for job in jobs:
         found = stages.lookup(job.name, job.inputs)
         if found is not None:
             results[job.name] = found
             continue
-        args = []
-        for arg in job.args:
-            if isinstance(arg, After):
-                if arg.name not in results and arg.name not in pending:
-                    raise ValueError(f"job {job.name!r} reads {arg.name!r}, which is not an earlier job")
-                arg = pending.get(arg.name, results.get(arg.name))
-            args.append(arg)
+        args = [resolve(job, arg) for arg in job.args]
         pending[job.name] = runner.submit(job.fn, *args, cpus=job.cpus, label=job.name, **job.kwargs)
     names = {id(handle): name for name, handle in pending.items()}
     for handle in runner.as_completed(list(pending.values())):
         name, done = names[id(handle)], runner.outcome(handle)
+        seconds = done.seconds + sum(runner.outcome(h).seconds for h in subtasks.get(name, ()))
         stages.log(f"stage {name}: task pid {done.pid} on {done.host}")
-        results[name] = stages.store(name, done.value, by_name[name].inputs, seconds=done.seconds, host=done.host)
+        results[name] = stages.store(name, done.value, by_name[name].inputs, seconds=seconds, host=done.host)
     return results
