@@ -47,9 +47,10 @@ from bridges.training import TrainConfig, fit
 from evsim import energy, metrics
 
 from .content import content_hash
-from .fmnist import ATTACKER_SEEDS, Zoo, black_box_fgsm
-from .models import SNN_LR, SNN_SETTINGS, get_ann, load_split
+from .fmnist import ATTACKER_SEEDS, black_box_fgsm, train_model_task
+from .models import MODELS_ENV, SNN_LR, SNN_SETTINGS, Split, get_ann, load_split, models_dir
 from .results import StageCache, write_results
+from .tasks import After, Job, make_runner, run_stages
 
 BITS = (16, 8, 6, 4, 2)
 EXTRA_STATE_BITS = 16  # S = W + 16 unless the quantiser needs more
@@ -130,6 +131,90 @@ def agreement(ref: dict, got: dict) -> dict[str, float]:
     }
 
 
+# ------------------------------------------------------------------ tasks: values in, values out
+
+
+def mnist_ann_task(seed: int, epochs: int, train: Split, test: Split, tag: str, models: str) -> torch.nn.Module:
+    """A task: train (or reload) Fig. 2's MNIST ANN of `seed` into the folder `models`; eval mode."""
+    os.environ[MODELS_ENV] = models
+    return get_ann("mnist", train, test, epochs, seed, tag)[0].eval()
+
+
+def qat_task(label: str, w: int, s: int, epochs: int, seed: int, x: np.ndarray, y: np.ndarray, base: SpikingMLP) -> dict:
+    """One short quantisation-aware fine-tuning of model `label` at w weight bits (s state bits)
+    on images x, from its float model `base`: the float weights it ends with, and its losses."""
+    dataset, rule, encoder, decoder = MODELS[label]
+    T = SNN_SETTINGS[dataset][1]
+    model = SpikingMLP(base.sizes, base.neuron, rule="actbp", rho=base.rho).to(torch.float64)
+    model.load_state_dict(base.state_dict())
+    qat = QATSpikingMLP(model, w, s, DECAY_BITS)
+    config = TrainConfig(epochs=epochs, lr=QAT_LR, seed=seed)
+    history = fit(qat, {"kind": "qat", "label": label, "bits": [w, s, DECAY_BITS]}, x, y,
+                  qat_loss(encoder, T, decoder), config, desc=f"QAT {label} W={w}")  # fmt: skip
+    out = {f"weight{i}": layer.weight.detach().numpy() for i, layer in enumerate(model.layers)}
+    out["loss"] = np.array([h["loss"] for h in history])
+    return out
+
+
+def qat_network(base: SpikingMLP, qat: dict) -> evsim.Network:
+    """The float network of a QAT stage's weights (the architecture and neurons of `base`)."""
+    model = SpikingMLP(base.sizes, base.neuron, rule="none", rho=base.rho).to(torch.float64)
+    with torch.no_grad():
+        for i, layer in enumerate(model.layers):
+            layer.weight.copy_(torch.from_numpy(qat[f"weight{i}"]))
+    return to_evsim(model)
+
+
+def eval_task(label: str, state_bits: dict, sweep: tuple, seed: int, x: np.ndarray, y: np.ndarray, base: SpikingMLP,
+              n_attackers: int, *rest) -> dict:  # fmt: skip
+    """Every variant of model `label` (float, PTQ and QAT at each of state_bits' weight widths w ->
+    s) on the clean images (accuracy, TAAcc, SOPs, energy, agreement with the float model) and under
+    black-box FGSM over `sweep`. rest: the attacker ANNs, then the QAT stages in state_bits' order."""
+    dataset, rule, encoder, decoder = MODELS[label]
+    T = SNN_SETTINGS[dataset][1]
+    attackers, qats = list(rest[:n_attackers]), rest[n_attackers:]
+    float_net = to_evsim(base)
+    nets = {"float": float_net}
+    for (w, s), qat in zip(state_bits.items(), qats):
+        nets[f"ptq_w{w}"] = evsim.quantize(float_net, w, s, DECAY_BITS)
+        nets[f"qat_w{w}"] = evsim.quantize(qat_network(base, qat), w, s, DECAY_BITS)
+    early_exit = decoder == "ttfs"
+    out: dict[str, np.ndarray] = {}
+    full = {v: simulate(net, x, T, encoder, decoder, seed, False, record_hidden=True) for v, net in nets.items()}
+    for v, net in nets.items():
+        clean = simulate(net, x, T, encoder, decoder, seed, early_exit) if early_exit else full[v]
+        out[f"{v}/accuracy_clean"] = metrics.accuracy(clean["predictions"], y)
+        out[f"{v}/taacc_clean"] = metrics.taacc(clean["output_spikes"], y, decoder)
+        out[f"{v}/sops"] = clean["sops"].sum(axis=1).mean()
+        out[f"{v}/sops_per_layer"] = clean["sops"].mean(axis=0)
+        for key in ("energy_pj", "energy_pj_32bit", "read_pj", "read_pj_32bit", "delay_ns", "delay_ns_32bit"):
+            out[f"{v}/{key}"] = clean[key].mean()
+        for key, value in agreement(full["float"], full[v]).items():
+            out[f"{v}/{key}"] = value
+    accuracy = {v: np.zeros((len(sweep), len(ATTACKER_SEEDS))) for v in nets}
+    for i, eps in enumerate(tqdm(sweep, desc=f"{label}: FGSM eps", leave=False)):
+        if eps == 0:
+            for v in nets:
+                accuracy[v][i] = out[f"{v}/accuracy_clean"]
+            continue
+        adv = black_box_fgsm(attackers, x, y, eps)
+        for v, net in nets.items():
+            runs = [simulate(net, a, T, encoder, decoder, seed, early_exit) for a in adv]
+            accuracy[v][i] = [metrics.accuracy(r["predictions"], y) for r in runs]
+            if eps == EPS:
+                out[f"{v}/taacc_attacked"] = np.mean([metrics.taacc(r["output_spikes"], y, decoder) for r in runs], axis=0)
+                out[f"{v}/sops_attacked"] = np.mean([r["sops"].sum(axis=1).mean() for r in runs])
+    for v in nets:
+        out[f"{v}/accuracy_sweep_per_attacker"] = accuracy[v]
+        out[f"{v}/accuracy_sweep"] = accuracy[v].mean(axis=1)
+        if EPS in sweep:
+            out[f"{v}/accuracy_attacked"] = accuracy[v][list(sweep).index(EPS)].mean()
+    return out
+
+
+# ------------------------------------------------------------------ the driver
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scenarios quantization", description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="the paper's epochs, all test images, full sweeps and QAT data")
@@ -147,6 +232,9 @@ def main(argv=None) -> None:
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/quantization.h5")
     parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="run the training, QAT and evaluation tasks on Ray: a local instance, or the cluster at ADDRESS")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
     args = parser.parse_args(argv)
     n_test = args.test_samples or (10000 if args.full else 1000)
     mnist_epochs = args.mnist_epochs or (100 if args.full else 10)
@@ -160,6 +248,8 @@ def main(argv=None) -> None:
         parser.error("epochs and --threads must be >= 1")
     if any(not 2 <= w <= 24 for w in bits):
         parser.error("--bits must lie in 2..24")
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be >= 1")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     root = data_dir(args.data)
@@ -195,117 +285,97 @@ def main(argv=None) -> None:
     }  # fmt: skip
     stages = StageCache(args.out, settings, code="scenarios.quantization", recompute=args.recompute)
 
-    # the models: trained once (scenarios.models), shared with Figs. 2-4
     splits = {d: (load_split(d, "train", args.train_samples, root=root), load_split(d, "test", n_test, root=root)) for d in datasets}
-    tag = "" if args.train_samples == 60000 else f"_n{args.train_samples}"
-    floats: dict[str, SpikingMLP] = {}
-    attackers: dict[str, list] = {}
-    if "mnist" in datasets:
-        train, test = splits["mnist"]
-        victim = get_ann("mnist", train, test, mnist_epochs, VICTIM_SEED, tag)[0].eval()
-        attackers["mnist"] = [get_ann("mnist", train, test, mnist_epochs, s, tag)[0].eval() for s in ATTACKER_SEEDS]
-        cvt = from_evsim(convert(victim, torch.from_numpy(train.x[:10000]), percentile=MNIST_PERCENTILE), rule="none",
-                         dtype=torch.float64)  # fmt: skip
-        floats |= {m: cvt for m in args.models if MODELS[m][0] == "mnist"}
-    if "fashion-mnist" in datasets:
-        train, test = splits["fashion-mnist"]
-        zoo = Zoo(train, test, fmnist_epochs, fmnist_snn_epochs, full_train=args.train_samples == 60000)
-        attackers["fashion-mnist"] = zoo.attackers()
-        floats |= {m: zoo.snn(MODELS[m][1], MODELS[m][2], MODELS[m][3]) for m in args.models if MODELS[m][0] == "fashion-mnist"}
-
-    # QAT: one short fine-tuning per model and bit width, its float weights kept as a stage
-    def qat_model(label: str, w: int) -> SpikingMLP:
-        dataset, rule, encoder, decoder = MODELS[label]
-        base = floats[label]
-        T = SNN_SETTINGS[dataset][1]
-        s = state_bits_for(to_evsim(base), w)
-
-        def run():
-            model = SpikingMLP(base.sizes, base.neuron, rule="actbp", rho=base.rho).to(torch.float64)
-            model.load_state_dict(base.state_dict())
-            qat = QATSpikingMLP(model, w, s, DECAY_BITS)
-            x, y = splits[dataset][0].x[:n_qat], splits[dataset][0].y[:n_qat]
-            config = TrainConfig(epochs=args.qat_epochs, lr=QAT_LR, seed=args.seed)
-            history = fit(qat, {"kind": "qat", "label": label, "bits": [w, s, DECAY_BITS]}, x, y,
-                          qat_loss(encoder, T, decoder), config, desc=f"QAT {label} W={w}")  # fmt: skip
-            out = {f"weight{i}": layer.weight.detach().numpy() for i, layer in enumerate(model.layers)}
-            out["loss"] = np.array([h["loss"] for h in history])
-            return out
-
-        inputs = {"model": content_hash(base), "train": splits[dataset][0].content}
-        got = stages.get(f"qat_{label}_w{w}", run, inputs=inputs)
-        model = SpikingMLP(base.sizes, base.neuron, rule="none", rho=base.rho).to(torch.float64)
-        with torch.no_grad():
-            for i, layer in enumerate(model.layers):
-                layer.weight.copy_(torch.from_numpy(got[f"weight{i}"]))
-        return model
-
-    data: dict[str, object] = {}
-    for label in tqdm(args.models, desc="models"):
-        dataset, rule, encoder, decoder = MODELS[label]
-        T = SNN_SETTINGS[dataset][1]
-        x, y = splits[dataset][1].x, splits[dataset][1].y
-        float_net = to_evsim(floats[label])
-        nets = {"float": float_net}
-        state_bits = {"float": 0}
-        for w in bits:
-            s = state_bits_for(float_net, w)
-            nets[f"ptq_w{w}"] = evsim.quantize(float_net, w, s, DECAY_BITS)
-            nets[f"qat_w{w}"] = evsim.quantize(to_evsim(qat_model(label, w)), w, s, DECAY_BITS)
-            state_bits[f"ptq_w{w}"] = state_bits[f"qat_w{w}"] = s
-        sweep = sweeps[dataset]
-        early_exit = decoder == "ttfs"
-
-        def evaluate(label=label, nets=nets, x=x, y=y, T=T, encoder=encoder, decoder=decoder, sweep=sweep,
-                     early_exit=early_exit):  # fmt: skip
-            out: dict[str, np.ndarray] = {}
-            full = {v: simulate(net, x, T, encoder, decoder, args.seed, False, record_hidden=True) for v, net in nets.items()}
-            for v, net in nets.items():
-                clean = simulate(net, x, T, encoder, decoder, args.seed, early_exit) if early_exit else full[v]
-                out[f"{v}/accuracy_clean"] = metrics.accuracy(clean["predictions"], y)
-                out[f"{v}/taacc_clean"] = metrics.taacc(clean["output_spikes"], y, decoder)
-                out[f"{v}/sops"] = clean["sops"].sum(axis=1).mean()
-                out[f"{v}/sops_per_layer"] = clean["sops"].mean(axis=0)
-                for key in ("energy_pj", "energy_pj_32bit", "read_pj", "read_pj_32bit", "delay_ns", "delay_ns_32bit"):
-                    out[f"{v}/{key}"] = clean[key].mean()
-                for key, value in agreement(full["float"], full[v]).items():
-                    out[f"{v}/{key}"] = value
-            accuracy = {v: np.zeros((len(sweep), len(ATTACKER_SEEDS))) for v in nets}
-            for i, eps in enumerate(tqdm(sweep, desc=f"{label}: FGSM eps", leave=False)):
-                if eps == 0:
-                    for v in nets:
-                        accuracy[v][i] = out[f"{v}/accuracy_clean"]
-                    continue
-                adv = black_box_fgsm(attackers[dataset], x, y, eps)
-                for v, net in nets.items():
-                    runs = [simulate(net, a, T, encoder, decoder, args.seed, early_exit) for a in adv]
-                    accuracy[v][i] = [metrics.accuracy(r["predictions"], y) for r in runs]
-                    if eps == EPS:
-                        out[f"{v}/taacc_attacked"] = np.mean([metrics.taacc(r["output_spikes"], y, decoder) for r in runs], axis=0)
-                        out[f"{v}/sops_attacked"] = np.mean([r["sops"].sum(axis=1).mean() for r in runs])
-            for v in nets:
-                out[f"{v}/accuracy_sweep_per_attacker"] = accuracy[v]
-                out[f"{v}/accuracy_sweep"] = accuracy[v].mean(axis=1)
-                if EPS in sweep:
-                    out[f"{v}/accuracy_attacked"] = accuracy[v][list(sweep).index(EPS)].mean()
-            return out
-
-        inputs = {"test": splits[dataset][1].content, "attackers": content_hash(attackers[dataset]),
-                  "nets": content_hash([nets[v] for v in nets])}  # fmt: skip
-        for key, value in stages.get(f"eval_{label}", evaluate, inputs=inputs).items():
-            data[f"{label}/{key}"] = value
-        for v in nets:
-            data[f"{label}/{v}/state_bits"] = state_bits[v]
-            data[f"{label}/{v}/weight_bits"] = nets[v].fixed_point[0] if nets[v].fixed_point else 32
-        data[f"{label}/eps_sweep"] = np.array(sweep)
+    runner = make_runner(args.ray, args.workers)
+    try:
+        data = evaluate(args, runner, stages, splits, bits, sweeps, (mnist_epochs, fmnist_epochs, fmnist_snn_epochs), n_qat)
+    finally:
+        runner.shutdown()
 
     settings["seconds"] = round(time.perf_counter() - started, 1)
     extra = {k: {"rows": [f"eps {e:g}" for e in data[k.split("/")[0] + "/eps_sweep"]],
                  "columns": [f"attacker seed {s}" for s in ATTACKER_SEEDS]}
              for k in data if k.endswith("accuracy_sweep_per_attacker")}  # fmt: skip
-    path = write_results(args.out, data, settings, extra, stages=stages)
+    path = write_results(args.out, data, settings | {"runner": runner.name}, extra, stages=stages)
     summary(data, args.models, bits)
     print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+
+
+def evaluate(args, runner, stages: StageCache, splits: dict, bits: list, sweeps: dict, epochs: tuple, n_qat: int) -> dict:
+    """Every model trained (or reloaded) by one task, every QAT and evaluation stage computed by one
+    task on `runner` (reading the models' outputs) or loaded; the driver stores the stages and
+    returns the result's datasets. epochs: (MNIST ANN, Fashion-MNIST ANN, Fashion-MNIST SNN)."""
+    mnist_epochs, fmnist_epochs, fmnist_snn_epochs = epochs
+    cpus = args.threads
+    models = str(models_dir().resolve())
+    tag = "" if args.train_samples == 60000 else f"_n{args.train_samples}"
+    # the models: trained once (scenarios.models), shared with Figs. 2-4; each by one task
+    handles: dict[tuple, object] = {}
+    if "mnist" in splits:
+        train_h, test_h = (runner.share(s) for s in splits["mnist"])
+        for seed in (VICTIM_SEED, *ATTACKER_SEEDS):
+            handles[("mnist", "ann", seed)] = runner.submit(mnist_ann_task, seed, mnist_epochs, train_h, test_h, tag, models,
+                                                            cpus=cpus, label=f"model mnist ann seed {seed}")  # fmt: skip
+    if "fashion-mnist" in splits:
+        train_h, test_h = (runner.share(s) for s in splits["fashion-mnist"])
+        keys = [("ann", s) for s in ATTACKER_SEEDS]
+        keys += [("snn", *MODELS[m][1:], VICTIM_SEED) for m in args.models if MODELS[m][0] == "fashion-mnist"]
+        for key in dict.fromkeys(keys):
+            handles[("fashion-mnist", *key)] = runner.submit(train_model_task, key, fmnist_epochs, fmnist_snn_epochs, train_h,
+                                                             test_h, models, cpus=cpus, label=f"model fashion-mnist {key}")  # fmt: skip
+    names = {id(h): key for key, h in handles.items()}
+    trained = {}
+    for handle in runner.as_completed(list(handles.values())):
+        key, done = names[id(handle)], runner.outcome(handle)
+        if runner.name != "serial":
+            print(f"model {key}: ready after {done.seconds:.0f} s on {done.host}", flush=True)
+        trained[key] = done.value
+
+    floats: dict[str, SpikingMLP] = {}
+    attacker_h = {d: [handles[(d, "ann", s)] for s in ATTACKER_SEEDS] for d in splits}
+    attackers = {d: [trained[(d, "ann", s)] for s in ATTACKER_SEEDS] for d in splits}
+    if "mnist" in splits:  # Fig. 2's conversion of the victim ANN
+        victim, train = trained[("mnist", "ann", VICTIM_SEED)], splits["mnist"][0]
+        cvt = from_evsim(convert(victim, torch.from_numpy(train.x[:10000]), percentile=MNIST_PERCENTILE), rule="none",
+                         dtype=torch.float64)  # fmt: skip
+        floats |= {m: cvt for m in args.models if MODELS[m][0] == "mnist"}
+    floats |= {m: trained[(MODELS[m][0], "snn", *MODELS[m][1:], VICTIM_SEED)] for m in args.models if MODELS[m][0] == "fashion-mnist"}
+
+    # per model: one short QAT per bit width (its float weights kept as a stage), then one evaluation
+    jobs, state_bits = [], {}
+    shared = {d: (runner.share(splits[d][0].x[:n_qat]), runner.share(splits[d][0].y[:n_qat]),
+                  runner.share(splits[d][1].x), runner.share(splits[d][1].y)) for d in splits}  # fmt: skip
+    for label in args.models:
+        dataset = MODELS[label][0]
+        base = floats[label]
+        base_h = runner.share(base)
+        x_qat, y_qat, x_h, y_h = shared[dataset]
+        float_net = to_evsim(base)
+        state_bits[label] = {w: state_bits_for(float_net, w) for w in bits}
+        qat_inputs = {"model": content_hash(base), "train": splits[dataset][0].content}
+        for w, s in state_bits[label].items():
+            jobs.append(Job(f"qat_{label}_w{w}", qat_task, (label, w, s, args.qat_epochs, args.seed, x_qat, y_qat, base_h),
+                            inputs=qat_inputs, cpus=cpus))  # fmt: skip
+        inputs = {"test": splits[dataset][1].content, "attackers": content_hash(attackers[dataset]), "model": content_hash(base)}
+        inputs |= {f"qat_w{w}": stages.key(f"qat_{label}_w{w}", qat_inputs) for w in bits}
+        jobs.append(Job(f"eval_{label}", eval_task,
+                        (label, state_bits[label], sweeps[dataset], args.seed, x_h, y_h, base_h, len(ATTACKER_SEEDS),
+                         *attacker_h[dataset], *(After(f"qat_{label}_w{w}") for w in bits)),
+                        inputs=inputs, cpus=cpus))  # fmt: skip
+    done = run_stages(runner, stages, jobs)
+
+    data: dict[str, object] = {}
+    for label in args.models:
+        for key, value in done[f"eval_{label}"].items():
+            data[f"{label}/{key}"] = value
+        data[f"{label}/float/state_bits"] = 0
+        data[f"{label}/float/weight_bits"] = 32
+        for w, s in state_bits[label].items():
+            for v in (f"ptq_w{w}", f"qat_w{w}"):
+                data[f"{label}/{v}/state_bits"] = s
+                data[f"{label}/{v}/weight_bits"] = w
+        data[f"{label}/eps_sweep"] = np.array(sweeps[MODELS[label][0]])
+    return data
 
 
 def summary(data: dict, models, bits) -> None:
