@@ -23,7 +23,15 @@ training images, 100 epochs, the whole test set, 5 attackers (--device cuda trai
 a GPU). Models are cached in models/cifar-10/, finished stages beside the result file: an
 interrupted run resumes.
 
-    python -m scenarios fig5 [--full] [--out results/fig5.h5]
+The work is done by pure tasks (`scenarios.tasks`): one per model (the victim, the attackers, 14
+SNNs; an SNN started from its seed's ANN reads that ANN's task), one per (attack, attacker) pair
+gathered into one stage per attack, one for the ANNs' accuracies, one per SNN in evsim and one for
+the Poisson stability runs. Serially they run in this process (default); `--jobs N` runs them in N
+local processes of one thread each (no Ray needed); `--ray [ADDRESS]` as Ray tasks (`--workers`
+CPUs of a local Ray, or a cluster; give `--threads 1` so that tasks run side by side). The driver
+alone writes stage files and the result.
+
+    python -m scenarios fig5 [--full] [--out results/fig5.h5] [--jobs N | --ray [ADDRESS] [--workers N] --threads 1]
 """
 
 from __future__ import annotations

@@ -24,7 +24,14 @@ epochs; 1,000 test images; eps 0, 0.05, 0.1, 0.2, 0.3); --full: the paper's 100 
 test images, the figures' sweeps and QAT over all 60,000 training images. Models are cached in
 models/, finished stages beside the result file: an interrupted run resumes.
 
-    python -m scenarios quantization [--full] [--out results/quantization.h5]
+The work is done by pure tasks (`scenarios.tasks`): one per model (6 MNIST ANNs, 5 Fashion-MNIST
+attacker ANNs and the Fashion-MNIST SNNs asked for), one per (model, weight bits) QAT, one
+evaluation per model (every variant, clean and attacked; it reads its QAT stages). Serially they
+run in this process; with `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a local Ray, or a
+cluster; give `--threads 1` so that tasks run side by side). The driver alone writes stage files
+and the result.
+
+    python -m scenarios quantization [--full] [--out results/quantization.h5] [--ray [ADDRESS] [--workers N] --threads 1]
 """
 
 from __future__ import annotations
