@@ -26,10 +26,11 @@ interrupted run resumes.
 The work is done by pure tasks (`scenarios.tasks`): one per model (the victim, the attackers, 14
 SNNs; an SNN started from its seed's ANN reads that ANN's task), one per (attack, attacker) pair
 gathered into one stage per attack, one for the ANNs' accuracies, one per SNN in evsim and one for
-the Poisson stability runs. Serially they run in this process (default); `--jobs N` runs them in N
-local processes of one thread each (no Ray needed); `--ray [ADDRESS]` as Ray tasks (`--workers`
-CPUs of a local Ray, or a cluster; give `--threads 1` so that tasks run side by side). The driver
-alone writes stage files and the result.
+the Poisson stability runs. `--jobs N` runs them in N local processes of one thread each, no Ray
+needed (the default: N = --threads, the number of cores); `--jobs 1` serially in this process with
+--threads threads; `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a local Ray, or a cluster;
+give `--threads 1` so that tasks run side by side). Every runner writes the same file as a serial
+run whose tasks have the same threads. The driver alone writes stage files and the result.
 
     python -m scenarios fig5 [--full] [--out results/fig5.h5] [--jobs N | --ray [ADDRESS] [--workers N] --threads 1]
 """
@@ -107,9 +108,10 @@ def parse(argv=None) -> argparse.Namespace:
                              "--snn-epochs of spike-based training (quick: ann, full: scratch)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the Poisson draws and of the attacks' random starts")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--jobs", type=int, default=1,
+    parser.add_argument("--jobs", type=int, default=None,
                         help="local processes that run the tasks side by side (training, attacks, evsim), one thread "
-                             "each; no Ray needed (default 1: serially in this process with --threads threads)")  # fmt: skip
+                             "each, no Ray needed (default: --threads on the CPU, 1 with --device cuda or --ray); "
+                             "--jobs 1 runs them serially in this process with --threads threads")  # fmt: skip
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                         help="run the tasks on Ray: a local instance, or the cluster at ADDRESS (each task --threads threads)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
@@ -132,6 +134,8 @@ def parse(argv=None) -> argparse.Namespace:
         parser.error("--stability-samples must be <= --test-samples")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: torch sees no CUDA device here")
+    if args.jobs is None:  # the tasks in processes of one thread: torch's threads on tiny batches cost more than they give
+        args.jobs = args.threads if args.device == "cpu" and args.ray is None else 1
     if args.jobs < 1 or (args.workers is not None and args.workers < 1):
         parser.error("--jobs and --workers must be >= 1")
     if args.ray is not None and args.jobs > 1:

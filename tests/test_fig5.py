@@ -119,6 +119,7 @@ def test_fig5_rerun_reloads_every_stage_and_draws(fig5_run):
         (["--width", "0"], "must be >= 1"),
         (["--test-samples", "10", "--stability-samples", "20"], "--stability-samples must be <= --test-samples"),
         (["--train-samples", "50001"], "--train-samples must lie in 1..50000"),
+        (["--ray", "--jobs", "2"], "--jobs runs the tasks in local processes, --ray on Ray: give one of them"),
     ],
 )
 def test_fig5_rejects_bad_options(argv, message):
