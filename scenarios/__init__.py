@@ -7,6 +7,7 @@ SCENARIOS = {
     "fig4": ("scenarios.fig4", "Paper Fig. 4 on Fashion-MNIST: early-exit TTFS decoding, robustness and exact SOPs"),
     "fig5": ("scenarios.fig5", "Paper Fig. 5 on CIFAR-10: ResNet18 SNNs, fused encoding, PGD under four norms, energy and EDP"),
     "quantization": ("scenarios.quantization", "Fixed-point inference: the Figs. 2-4 models at 16-2 weight bits, accuracy, robustness, energy"),
+    "repro_audit": ("scenarios.repro_audit", "Why two Fashion-MNIST claims fail here: eps units, clipping, attacker strength, Eq. 31 like for like"),
     "plot": ("scenarios.plot", "Draw a scenario's figures from its HDF5 file"),
     "train_fmnist": ("scenarios.train_fmnist", "Train Fashion-MNIST SNNs with Act-BP and Temp-BP for every encoder"),
     "bench_engine": ("scenarios.bench_engine", "Engine benchmark: event-driven evsim against dense time-stepped torch"),
