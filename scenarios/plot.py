@@ -408,7 +408,64 @@ def plot_quantization(f: h5py.File, folder: Path) -> list[Path]:
     return paths
 
 
-PLOTTERS = {"fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5, "quantization": plot_quantization}
+def plot_repro_audit(f: h5py.File, folder: Path) -> list[Path]:
+    """The audit's three parts: Fig. 3B under every variant, Fig. 2D's attacked TAAcc under each, and
+    Eq. 31 of the Fig. 4E models along each kind of direction, TTFS against rate decoding."""
+    paths = []
+    sweeps = [s for s in _strings(f.attrs.get("fig3b_sweeps", [])) if f"fig3b/{s}" in f]
+    if sweeps:
+        cols = min(3, len(sweeps))
+        rows = -(-len(sweeps) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), sharey=True, squeeze=False)
+        for ax, s in zip(axes.flat, sweeps):
+            eps = f[f"fig3b/{s}/pixel_eps"][()]
+            ax.plot(eps, 100 * f[f"fig3b/{s}/ann/accuracy"][()], color="black", marker=".", label="ANN")
+            for rule, style in (("actbp", "-"), ("tempbp", "--")):
+                for e in ("current", "poisson", "ratesyn_e"):
+                    if f"fig3b/{s}/{rule}/{e}/accuracy" in f:
+                        ax.plot(eps, 100 * f[f"fig3b/{s}/{rule}/{e}/accuracy"][()], color=COLORS[e], ls=style, marker=".",
+                                label=f"{'Act-BP' if rule == 'actbp' else 'Temp-BP'} {ENCODER_LABELS[e]}")  # fmt: skip
+            ax.axhspan(12, 30, color="tab:red", alpha=0.08)
+            ax.set(title=s, xlabel="FGSM ε in pixel units", ylim=(0, 100))
+        for ax in axes.flat[len(sweeps):]:
+            ax.axis("off")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("accuracy (%)")
+        axes.flat[0].legend(fontsize=6)
+        fig.suptitle("Fig. 3B under each variant (shaded: the paper's 'about 20%' window for RateSynE at ε 0.5)")
+        paths.append(_save(fig, folder, "audit_fig3b_variants"))
+    variants = [v for v in _strings(f.attrs.get("fig2_variants", [])) if f"fig2/{v}" in f]
+    if variants:
+        fig, axes = plt.subplots(1, len(variants), figsize=(4.5 * len(variants), 3.4), sharey=True, squeeze=False)
+        for ax, v in zip(axes.flat, variants):
+            for e in _strings(f.attrs["fig2_encoders"]):
+                curve = 100 * f[f"fig2/{v}/{e}/taacc_attacked"][()]
+                ax.plot(_steps(len(curve)), curve, color=COLORS[e], marker=".", label=ENCODER_LABELS[e])
+            ax.axhline(100 * float(f[f"fig2/{v}/ann/accuracy_attacked"][()]), color="black", ls=":", label="ANN attacked")
+            ax.set(title=f"{v} (pixel ε {float(f[f'fig2/{v}/pixel_eps'][()]):.3f})", xlabel="t (ms)", ylim=(0, 100))
+        axes.flat[0].set_ylabel("attacked TAAcc (%)")
+        axes.flat[0].legend(fontsize=7)
+        fig.suptitle("Fig. 2D (MNIST) under each variant")
+        paths.append(_save(fig, folder, "audit_fig2_variants"))
+    if "fig4e/t" in f:
+        labels = _strings(f.attrs["fig4e_models"])
+        kinds = _strings(f.attrs["fig4e_directions"])
+        i = list(f["fig4e/t"][()]).index(0.05)
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+        width = 0.8 / len(kinds)
+        for ax, (loss, title) in zip(axes, (("ce", "own loss (cross-entropy)"), ("error", "0-1 loss (error rate)"))):
+            for j, kind in enumerate(kinds):
+                values = [f[f"fig4e/{label}/{loss}_derivative/{kind}"][()][i] for label in labels]
+                ax.bar(np.arange(len(labels)) + (j - (len(kinds) - 1) / 2) * width, values, width, label=kind.replace("_", " "))
+            ax.set_xticks(np.arange(len(labels)), [label.replace("_", "\n") for label in labels], fontsize=7)
+            ax.set(title=f"Eq. 31 at t 0.05, {title}", ylabel="directional derivative")
+        axes[0].legend(fontsize=7, title="FGSM direction")
+        paths.append(_save(fig, folder, "audit_fig4e_directions"))
+    return paths
+
+
+PLOTTERS = {"fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5, "quantization": plot_quantization,
+            "repro_audit": plot_repro_audit}
 
 
 def plot_file(path) -> list[Path]:

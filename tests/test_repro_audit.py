@@ -16,6 +16,7 @@ from scenarios import repro_audit as ra
 from scenarios.__main__ import main as scenarios_main
 from scenarios.fmnist import black_box_fgsm, simulate_images
 from scenarios.models import load_split
+from scenarios.plot import plot_file
 from scenarios.zscore import ZScored, pixel_eps, pixel_statistics
 
 needs_data = pytest.mark.skipif(
@@ -191,3 +192,5 @@ def test_repro_audit_fig4e_part_end_to_end(tmp_path, monkeypatch):
         for key, value in first.items():
             np.testing.assert_array_equal(f[f"fig4e/{key}"][()], value)
         assert all(bool(g.attrs["cached"]) for g in f["provenance/stages"].values())
+    pngs = plot_file(out)  # a part that did not run draws no panel
+    assert [p.name for p in pngs] == ["audit_fig4e_directions.png"] and pngs[0].stat().st_size > 10_000
