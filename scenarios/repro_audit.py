@@ -80,6 +80,8 @@ DERIVATIVE_T = (0.05, 0.1, 0.2)  # Eq. 31's t: the paper's 0.05, and two larger 
 DIRECTIONS = ("own", "victim_ann", "attackers")
 FIG3B_EPOCHS = 5  # the quick Fig. 3 models: the baseline every variant is compared with
 
+SCOPE = ("mode", "parts", "fig3b_sweeps", "fig3b_sweep_hypotheses", "fig2_variants")  # settings of the run, not of a stage
+
 # What the paper claims, and the windows a reproduction must land in (our reading of "about").
 TARGETS = {
     "ratesyn_e_at_0.5": (12.0, 30.0),  # Fig. 3B: Act-BP and Temp-BP with RateSynE "around 20%" at eps 0.5
@@ -303,7 +305,10 @@ def main(argv=None) -> None:
         "silent_as_class0": "the authors' decoding of a silent output (SPEC: abstain, counted wrong)",
         "targets": [f"{k}: {v}" for k, v in TARGETS.items()],
     } | {f"{d}_mean_std": list(s) for d, s in stats.items()}  # fmt: skip
-    stages = StageCache(args.out, settings, code="scenarios.repro_audit", recompute=args.recompute)
+    # a stage's key covers how it is computed, not which parts and variants this run covers (its
+    # own definition is among its inputs): a part run alone (--only) is reused by the whole run
+    stage_settings = {k: v for k, v in settings.items() if k not in SCOPE and not k.endswith("_mean_std")}
+    stages = StageCache(args.out, stage_settings, code="scenarios.repro_audit", recompute=args.recompute)
     runner = make_runner(args.ray, args.workers)
     try:
         data = evaluate(args, runner, stages, splits, sweeps, variants, parts)
@@ -348,7 +353,8 @@ def evaluate(args, runner, stages: StageCache, splits: dict, sweeps: list[Sweep]
         attacker_keys = [(model_kind(s.attackers), FMNIST, seed, s.attacker_epochs) for seed in ATTACKER_SEEDS]
         ann_key = (model_kind(s.attackers), FMNIST, VICTIM_SEED, s.victim_epochs)
         nets = {(r, e): to_evsim(zoo[("snn", r, e, "rate", VICTIM_SEED, s.victim_epochs)]) for r, e in s.victims}
-        inputs = {"test": test_key, "nets": content_hash(nets), "ann": keys[ann_key], "attackers": content_hash([keys[k] for k in attacker_keys])}
+        inputs = {"sweep": content_hash(s), "test": test_key, "nets": content_hash(nets), "ann": keys[ann_key],
+                  "attackers": content_hash([keys[k] for k in attacker_keys])}  # fmt: skip
         jobs.append(Job(f"fig3b_{s.name}", sweep_task, (s, SWEEP, args.seed, x_h, y_h, runner.share(nets), handles[ann_key],
                                                           *[handles[k] for k in attacker_keys]), inputs=inputs, cpus=cpus))  # fmt: skip
     if variants:
@@ -357,7 +363,8 @@ def evaluate(args, runner, stages: StageCache, splits: dict, sweeps: list[Sweep]
             ann_key = ("ann", MNIST, VICTIM_SEED, v_epochs)
             attacker_keys = [(model_kind(kind), MNIST, seed, a_epochs) for seed in ATTACKER_SEEDS]
             net = convert(zoo[ann_key], torch.from_numpy(train_m.x[:10000]), percentile=99.9)  # as fig2
-            inputs = {"test": test_m.content, "snn": content_hash(net), "ann": keys[ann_key],
+            inputs = {"variant": content_hash((name, kind, a_epochs, v_epochs, eps)), "test": test_m.content,
+                      "snn": content_hash(net), "ann": keys[ann_key],
                       "attackers": content_hash([keys[k] for k in attacker_keys])}  # fmt: skip
             jobs.append(Job(f"fig2_{name}", fig2_task, (eps, args.seed, runner.share(test_m.x), runner.share(test_m.y), runner.share(net),
                                                         handles[ann_key], *[handles[k] for k in attacker_keys]), inputs=inputs, cpus=cpus))  # fmt: skip

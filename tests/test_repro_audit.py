@@ -176,7 +176,8 @@ def test_repro_audit_rejects_bad_options(capsys):
 @needs_data
 def test_repro_audit_fig4e_part_end_to_end(tmp_path, monkeypatch):
     """A tiny run of one part through the real pipeline: models trained, stages stored, the file
-    complete, and a rerun reuses every stage and writes the same numbers."""
+    complete; a rerun with another scope (--full) reuses every stage (a stage's key covers how it
+    is computed, not what else the run covers) and writes the same numbers."""
     monkeypatch.setenv("EVSIM_MODELS", str(tmp_path / "models"))
     out = tmp_path / "audit.h5"
     argv = ["repro_audit", "--only", "fig4e", "--train-samples", "300", "--test-samples", "60", "--loss-samples", "40",
@@ -187,8 +188,9 @@ def test_repro_audit_fig4e_part_end_to_end(tmp_path, monkeypatch):
         first = {k: f[f"fig4e/{k}"][()] for k in ("current_rate_actbp/ce_derivative/own", "ttfs_ttfs_tempbp/error_derivative/attackers")}
         assert all(v.shape == (len(ra.DERIVATIVE_T),) and np.isfinite(v).all() for v in first.values())
         assert len(f["verdicts/hypothesis"]) == 6 and len(f["provenance/stages"]) == 6
-    scenarios_main(argv)
+    scenarios_main([*argv, "--full"])
     with h5py.File(out, "r") as f:
+        assert f.attrs["mode"] == "full"
         for key, value in first.items():
             np.testing.assert_array_equal(f[f"fig4e/{key}"][()], value)
         assert all(bool(g.attrs["cached"]) for g in f["provenance/stages"].values())
