@@ -11,18 +11,19 @@ Step k = 0 .. T-1 is the paper's t = k + 1.
 | ratesyn_e   | 1 if k >= T - n(x): RateSynE, the n(x) spikes end at step T-1              |
 | ttfs        | 1 only at k = T - n(x); silent when n(x) = 0                               |
 
-n(x) = ceil(x*T - 1e-4) clipped to [0, T] is the RateSyn spike count (`spike_count`).
+n(x) = ceil(x*T - 1e-4) clipped to [0, T] is the RateSyn spike count (`ratesyn_count`).
 A list of methods gives the fused encoding: each encoder applied to the same x, concatenated on
 the channel axis in the order given.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-from .events import METHOD_CODES, InputEvents, deterministic_events, draw_steps, input_events, poisson_mask
+from .events import METHOD_CODES, InputEvents, deterministic_events, draw_steps, poisson_mask
 
 # Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike.
 SPIKE_COUNT_GUARD = 1e-4
@@ -89,7 +90,7 @@ def _methods(method) -> list[str]:
     return methods
 
 
-def spike_count(x, T: int) -> np.ndarray:
+def ratesyn_count(x, T: int) -> np.ndarray:
     """RateSyn spike count n(x) = ceil(x*T - 1e-4) clipped to [0, T], as int64 of x's shape.
 
     Computed in float64 (exact for float32 x), so float32 and float64 inputs agree.
@@ -111,7 +112,7 @@ def _encode_one(x: np.ndarray, T: int, method: str, rng: np.random.Generator | N
     if method == "poisson":
         u = rng.random((T,) + x.shape)
         return (u < x).astype(np.float32)
-    n = spike_count(x, T)
+    n = ratesyn_count(x, T)
     k = _steps(T, x.ndim)
     if method == "ratesyn_s":
         return (k < n).astype(np.float32)
@@ -152,9 +153,10 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
     """Encode a batch straight into `InputEvents`, the engine's sparse input form.
 
     x: (B, ...) values in [0, 1]; method and seed as in `encode` (fused lists concatenate on axis 1,
-    the channel axis of the batch). The events equal `input_events(encode(x, T, method, seed), ...)`
-    with `input_kind` = the methods, but the current, RateSyn and TTFS encoders never build the
-    dense (T, B, ...) batch: work and memory grow with the events, not with T x n_in.
+    the channel axis of the batch). The events equal
+    `InputEvents.from_dense(encode(x, T, method, seed), ...)` with `input_kind` = the methods, but
+    the current, RateSyn and TTFS encoders never build the dense (T, B, ...) batch: work and
+    memory grow with the events, not with T x n_in.
     Poisson draws `encode`'s random numbers one step at a time (the same stream); in a fused list
     it is encoded densely and converted.
     """
@@ -169,10 +171,10 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
         return _poisson_events(arr, T, seed, shape)
     if "poisson" in methods:
         dense = encode(arr, T, method, seed=seed)
-        return input_events(dense, shape, input_kind=methods)
+        return InputEvents.from_dense(dense, shape, input_kind=methods)
     flat = arr.reshape(B, -1).astype(np.float32)
     n = flat.shape[1]
-    counts = spike_count(arr, T).reshape(B, n)
+    counts = ratesyn_count(arr, T).reshape(B, n)
     codes = np.repeat(np.array([METHOD_CODES[m] for m in methods], dtype=np.int64), n)
     K = len(methods)
     return deterministic_events(
@@ -188,4 +190,12 @@ def _poisson_events(x: np.ndarray, T: int, seed, shape: tuple[int, ...]) -> Inpu
     flat = np.ascontiguousarray(x.reshape(B, -1), dtype=np.float64)  # exact for float32 and integers
     spikes = np.empty((T,) + flat.shape, dtype=np.uint8)
     draw_steps(rng, T, flat.size, lambda g, k0, k1: poisson_mask(g, flat, k0, k1, spikes))
-    return input_events(spikes.view(bool), shape, input_kind="spikes")
+    return InputEvents.from_dense(spikes.view(bool), shape, input_kind="spikes")
+
+
+def __getattr__(name: str):
+    if name == "spike_count":  # the old name, kept one release (CHANGELOG "Deprecated")
+        warnings.warn("evsim.encoding.spike_count is deprecated; use evsim.ratesyn_count (RateSyn's n(x))",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
+        return ratesyn_count
+    raise AttributeError(f"module 'evsim.encoding' has no attribute {name!r}")

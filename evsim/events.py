@@ -11,17 +11,17 @@ Indices are flat (C, H, W)-major positions in the input. ``current`` marks, per 
 whether it carries a float current (its events cost multiply-accumulates, MACs) or spikes (each
 event costs one SOP per synapse reached).
 
-Build one with `input_events(inputs, input_shape, input_kind)` from a dense batch, or directly from
-images with `evsim.encode_events` (no dense batch is ever made for the deterministic encoders).
+Build one with `InputEvents.from_dense(inputs, shape, input_kind)` from a dense batch, or directly
+from images with `evsim.encode_events` (no dense batch is ever made for the deterministic encoders).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -75,6 +75,19 @@ class InputEvents:
     @property
     def n_events(self) -> int:
         return int(self.index.shape[0])
+
+    @classmethod
+    def from_dense(cls, inputs, shape: tuple[int, ...], input_kind="auto") -> InputEvents:
+        """Validate a dense encoded batch and turn it into `InputEvents`.
+
+        inputs: (T, B, *shape) or (T, B, n_in); bool, integer or float. Spikes must be 0/1.
+        shape: the per-sample input shape (a network's `input_shape`).
+        input_kind: see `current_mask`. Values of current positions keep their float dtype
+        (integers become float64); spikes are stored as float32 ones.
+        Raises ValueError for a wrong shape, T or B < 1, NaN/inf, complex or non-numeric values,
+        or non-binary values on spike positions.
+        """
+        return _from_dense(inputs, tuple(shape), input_kind)
 
     def to_dense(self) -> np.ndarray:
         """The dense batch (T, B, *shape) in the value dtype."""
@@ -185,16 +198,8 @@ def _csr_from_dense(x: np.ndarray, value_dtype, with_values: bool) -> tuple[np.n
     return offsets, index, value
 
 
-def input_events(inputs, input_shape: tuple[int, ...], input_kind="auto") -> InputEvents:
-    """Validate a dense encoded batch and turn it into `InputEvents`.
-
-    inputs: (T, B, *input_shape) or (T, B, n_in); bool, integer or float. Spikes must be 0/1.
-    input_kind: see `current_mask`. Values of current positions keep their float dtype (integers
-    become float64); spikes are stored as float32 ones.
-    Raises ValueError for a wrong shape, T or B < 1, NaN/inf, complex or non-numeric values, or
-    non-binary values on spike positions.
-    """
-    input_shape = tuple(input_shape)
+def _from_dense(inputs, input_shape: tuple[int, ...], input_kind) -> InputEvents:
+    """`InputEvents.from_dense`."""
     n_in = math.prod(input_shape)
     arr = np.asarray(inputs)
     if arr.ndim < 3:
@@ -366,4 +371,12 @@ def draw_steps(rng: np.random.Generator, T: int, per_step: int, kernel) -> None:
     bit.state = gens[-1].bit_generator.state
 
 
-__all__ = ["INPUT_KINDS", "InputEvents", "current_mask", "input_events"]
+def __getattr__(name: str):
+    if name == "input_events":  # the old name, kept one release (CHANGELOG "Deprecated")
+        warnings.warn("evsim.events.input_events is deprecated; use evsim.InputEvents.from_dense", DeprecationWarning,
+                      stacklevel=2)  # fmt: skip
+        return InputEvents.from_dense
+    raise AttributeError(f"module 'evsim.events' has no attribute {name!r}")
+
+
+__all__ = ["INPUT_KINDS", "InputEvents", "current_mask"]

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .decoding import ABSTAIN, predictions_over_time
-from .encoding import ENCODERS, _check_T, _check_x, generator, spike_count
+from .encoding import ENCODERS, _check_T, _check_x, generator, ratesyn_count
 from .events import draw_steps, poisson_changes
 
 FOREGROUND_THRESHOLD = 0.2  # paper, Methods: MNIST pixels above 0.2 are foreground
@@ -271,7 +271,7 @@ def perturbation_counts(x_clean, x_adv, T: int, method: str, seed=None) -> np.nd
         counts = np.zeros(T, dtype=np.int64)
         draw_steps(generator(seed), T, lo.size, lambda g, k0, k1: poisson_changes(g, lo, hi, k0, k1, counts))
         return counts
-    nc, na = spike_count(xc, T), spike_count(xa, T)
+    nc, na = ratesyn_count(xc, T), ratesyn_count(xa, T)
     lo, hi = np.minimum(nc, na), np.maximum(nc, na)
     if method == "ratesyn_s":
         return _steps_in_ranges(lo, hi, T)

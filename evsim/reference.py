@@ -14,15 +14,19 @@ decoding). It follows SPEC's equations literally rather than the engine's event 
   Spikes give SOPs, non-zero float input values give MACs;
 - early exit is applied afterwards by cutting the full run at the decision step, a different
   route to the engine's halting, as an oracle should take.
+
+`reference_simulate` dispatches as `evsim.simulate` does: a fixed-point network (`evsim.quantize`)
+runs in the integer oracle (`evsim.integer_reference`), as independent of the engine as this one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .engine import SimulationResult
 from .events import InputEvents
+from .integer_reference import integer_reference
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network
+from .result import SimulationResult
 
 _DECODERS = ("rate", "ttfs")
 
@@ -140,12 +144,16 @@ def reference_simulate(
     dtype=np.float64,
     input_kind="auto",
 ) -> SimulationResult:
-    """Same arguments and result as `evsim.simulate` (hidden spikes always recorded)."""
+    """Same arguments and result as `evsim.simulate` (hidden spikes always recorded).
+
+    A fixed-point network runs in the integer oracle (`integer_reference`): spike inputs only,
+    `dtype` ignored, as in `evsim.simulate`.
+    """
+    if isinstance(net, Network) and net.fixed_point is not None:
+        return integer_reference(net, inputs, decoder, early_exit, input_kind)
     dt = _options(decoder, early_exit, dtype)
     if not isinstance(net, Network):
         raise ValueError(f"net must be an evsim.Network, got {type(net).__name__}")
-    if net.fixed_point is not None:
-        raise ValueError("reference_simulate is the float reference; a fixed-point network's is evsim.fixed.reference_fixed")
     x, current = _inputs(net, inputs, input_kind)
     x = x.astype(dt)
     T, B, _ = x.shape

@@ -1,0 +1,160 @@
+"""The fixed-point run (SPEC "Fixed-point mode"): int64 state, the float run's loop and kernels.
+
+The answer a neuromorphic chip gives, not a float32 GPU's: every state is an integer and the
+arithmetic below is exact, so a run is identical on every machine, thread count and batch split.
+
+Arithmetic (per sample, step and population; W, S, D = weight, state and decay bits)::
+
+    I = trunc(I * (2**D - d_s) / 2**D) + sum of the integer weights of this step's events
+    I = clip(I, -(2**(S-1) - 1), 2**(S-1) - 1)                  saturate once, after the sum
+    U = trunc(U * (2**D - d_m) / 2**D) + I + b                  (the saturated I)
+    U = clip(U, -(2**(S-1) - 1), 2**(S-1) - 1)
+    spike when U >= theta; then U = 0 ("zero") or U -= theta ("subtract")
+
+trunc rounds toward zero. Saturation is applied once per step, after all of the step's events
+have been added (SPEC's order), not after each event add: the sum of integers is then independent
+of the order of the events, which is what makes runs bit-identical for any thread count.
+Intermediate sums are exact in int64 (S <= 40, D <= 20 are enforced by `Network`).
+
+The event adds are the float run's kernels (`kernels._project`) on the plan's int64 tables;
+decay, saturation, threshold and the run loop are here. Inputs: spikes only in this version. A
+float current input (current encoding, or the current channels of a fused input) would need its
+own input quantisation, which SPEC does not fix yet: `run` refuses it with a ValueError instead
+of guessing. SOPs and early exit are the float model's.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ..events import InputEvents
+from ..network import Network
+from ..result import SimulationResult
+from .kernels import _emit, _project
+from .outputs import Outputs
+from .plan import (
+    N_DECAY_M, N_DECAY_S, N_THETA, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO, P_SIZE, Q_INDEX, Q_SOURCE,
+    input_index, plan as get_plan,
+)  # fmt: skip
+
+NO_CURRENTS = ("a fixed-point network takes spike inputs only: float current inputs (current encoding, or the "
+               "current channels of a fused input) are not quantised in this version; encode with a spiking "
+               "encoder (ratesyn_s, ratesyn_e, ttfs, poisson)")  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _decay_current(current, keep, shift):
+    """current = trunc(current * keep / 2**shift) in place (toward zero, as SPEC says)."""
+    for i in range(current.shape[0]):
+        p = current[i] * keep
+        current[i] = (p >> shift) if p >= 0 else -((-p) >> shift)
+
+
+@njit(cache=True, nogil=True)
+def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, s_max, reset_zero, fired, events, spikes,
+                     record_offset):  # fmt: skip
+    """Saturate the summed currents, update the membranes (n,) in place, spike and reset.
+
+    current: this step's I before saturation (decayed and summed); written back saturated.
+    Writes the spiking positions to `events` and, if record_offset >= 0, this step's flags to
+    spikes[record_offset:]. Returns the number of spikes.
+    """
+    n = membrane.shape[0]
+    total = 0
+    for i in range(n):
+        c = min(max(current[i], -s_max), s_max)
+        current[i] = c
+        p = membrane[i] * keep_m
+        u = ((p >> shift) if p >= 0 else -((-p) >> shift)) + c + bias[i]
+        u = min(max(u, -s_max), s_max)
+        f = u >= theta
+        fired[i] = f
+        total += f
+        reset = 0 if reset_zero else u - theta
+        membrane[i] = reset if f else u
+    return _emit(fired, total, events, spikes, record_offset)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _run_fixed(
+    ev_offsets, ev_index, T, proj, scale, pops, neuron, bias, weights, maps, shift, s_max,
+    early_exit, n_chunks, spikes_out, sops_out, spikes_in_out, counts_out, updates_out, steps_out,
+    first_spike_out, exit_out,
+):  # fmt: skip
+    """The integer run loop: the float run's `_run` for spike inputs (read in place), integer state."""
+    B = exit_out.shape[0]
+    P = pops.shape[0]
+    N = bias.shape[0]
+    out = P - 1
+    one = np.int64(1) << shift
+    for chunk in prange(n_chunks):
+        membrane = np.empty(N, dtype=np.int64)
+        current = np.empty(N, dtype=np.int64)
+        events = np.empty(N, dtype=np.int64)
+        fired = np.empty(N, dtype=np.uint8)
+        n_events = np.zeros(P, dtype=np.int64)
+        no_values = np.zeros(1, dtype=np.int64)  # spike inputs only: the kernels never read it
+        for b in range(chunk * B // n_chunks, (chunk + 1) * B // n_chunks):
+            membrane[:] = 0
+            current[:] = 0
+            first_spike_out[b] = T
+            exit_out[b] = T
+            for k in range(T):
+                e0 = ev_offsets[b * T + k]
+                e1 = ev_offsets[b * T + k + 1]
+                n_spk = e1 - e0
+                in_spikes = ev_index[e0:e1]
+                for p in range(P):
+                    lo = pops[p, P_OFF]
+                    hi = lo + pops[p, P_SIZE]
+                    target = current[lo:hi]
+                    _decay_current(target, one - neuron[p, N_DECAY_S], shift)
+                    for r in range(pops[p, P_PROJ_START], pops[p, P_PROJ_END]):
+                        q = proj[r]
+                        src = q[Q_SOURCE]
+                        l = q[Q_INDEX]
+                        if src == -1:
+                            if n_spk > 0:
+                                sops_out[k, b, l] += _project(target, weights, maps, scale[r], q, in_spikes, no_values,
+                                                              n_spk, False)  # fmt: skip
+                                spikes_in_out[b, l] += n_spk
+                        elif n_events[src] > 0:
+                            sops_out[k, b, l] += _project(target, weights, maps, scale[r], q, events[pops[src, P_OFF]:],
+                                                          no_values, n_events[src], False)  # fmt: skip
+                            spikes_in_out[b, l] += n_events[src]
+                    n_events[p] = _integrate_fixed(
+                        membrane[lo:hi], target, bias[lo:hi], one - neuron[p, N_DECAY_M], shift, neuron[p, N_THETA],
+                        s_max, pops[p, P_RESET_ZERO] != 0, fired[lo:hi], events[lo:hi], spikes_out[k, b],
+                        pops[p, P_RECORD],
+                    )  # fmt: skip
+                    counts_out[b, p] += n_events[p]
+                    updates_out[b, p] += hi - lo
+                steps_out[b] = k + 1
+                if n_events[out] > 0 and first_spike_out[b] == T:
+                    first_spike_out[b] = k
+                    if early_exit:
+                        exit_out[b] = k
+                        break
+
+
+def run(net: Network, ev: InputEvents, decoder: str, early_exit: bool, record_hidden: bool) -> SimulationResult:
+    """Run the fixed-point network `net` (`evsim.quantize`) on validated input events.
+
+    Raises ValueError for a float network or a float current input.
+    """
+    if net.fixed_point is None:
+        raise ValueError("the integer run takes fixed-point networks only; quantise with evsim.quantize first")
+    if ev.current.any():
+        raise ValueError(NO_CURRENTS)
+    _, S, D = net.fixed_point
+    plan = get_plan(net, np.int64)
+    out = Outputs.allocate(plan, ev.T, ev.B, record_hidden)
+    n_chunks = min(ev.B, 4 * numba.get_num_threads())
+    _run_fixed(
+        ev.offsets, input_index(plan, ev.index), ev.T, plan.proj, plan.scale, out.pops, plan.neuron, plan.bias,
+        plan.weights, plan.maps, np.int64(D), np.int64(2 ** (S - 1) - 1), bool(early_exit), n_chunks, out.spikes,
+        out.sops, out.spikes_in, out.counts, out.updates, out.steps, out.first_spike, out.exit_step,
+    )  # fmt: skip
+    return out.result(net, plan, decoder, early_exit)
