@@ -3,7 +3,6 @@ independent reference, hand-computed SOPs at borders, torch's ones-convolution r
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 import torch
@@ -180,7 +179,7 @@ def test_fused_input_splits_macs_and_sops():
                    Dense(0, 1, rng.normal(0.3, 0.3, (2, 50)))])  # fmt: skip
     res = evsim.simulate(net, evsim.encode_events(x, 6, methods_), dtype=np.float64, record_hidden=True)
     fan = net.fan_out(0).reshape(3, 25)
-    n = evsim.spike_count(x, 6).reshape(3, 25)
+    n = evsim.ratesyn_count(x, 6).reshape(3, 25)
     nonzero = (x.reshape(3, 25) > 0)
     np.testing.assert_array_equal(res.macs[:, 0], 6 * (nonzero * fan[0]).sum(axis=1))
     np.testing.assert_array_equal(res.sops[:, 0], (n * fan[1]).sum(axis=1) + ((n > 0) * fan[2]).sum(axis=1))
@@ -220,23 +219,16 @@ def test_hidden_spikes_use_public_chw_order():
     np.testing.assert_array_equal(res.hidden_spikes[0].reshape(4, 2, 2, 4, 5), spikes[:, :, 1:3])
 
 
-def test_deep_results_do_not_depend_on_threads_or_batch_split():
+def test_deep_results_do_not_depend_on_batch_split():
+    """(Thread counts: test_threads.py.)"""
     rng = np.random.default_rng(5)
     net = _resnet_block(rng)
     x = rng.random((12, 2, 6, 6))
-    inputs = evsim.encode_events(x, 8, "ratesyn_e")
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = evsim.simulate(net, inputs, record_hidden=True)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = evsim.simulate(net, inputs, record_hidden=True)
-    finally:
-        numba.set_num_threads(before)
-    assert_same_run(one, many)
+    whole = evsim.simulate(net, evsim.encode_events(x, 8, "ratesyn_e"))
+    assert (whole.sops.sum(axis=0) > 0).all()  # every projection carries spikes: not vacuous
     halves = [evsim.simulate(net, evsim.encode_events(x[s], 8, "ratesyn_e")) for s in (slice(0, 5), slice(5, 12))]
-    np.testing.assert_array_equal(np.concatenate([h.predictions for h in halves]), many.predictions)
-    np.testing.assert_array_equal(np.concatenate([h.sops for h in halves]), many.sops)
+    for name in ("predictions", "sops", "spike_counts", "first_spike_step"):
+        np.testing.assert_array_equal(np.concatenate([getattr(h, name) for h in halves]), getattr(whole, name), name)
 
 
 def test_identity_between_different_shapes_maps_flat_indices():

@@ -15,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import evsim
-from evsim.encoding import ENCODERS, encode, spike_count
+from evsim.encoding import ENCODERS, encode, ratesyn_count
 
 SPIKE_ENCODERS = ("poisson", "ratesyn_s", "ratesyn_e", "ttfs")
 DETERMINISTIC = ("current", "ratesyn_s", "ratesyn_e", "ttfs")
@@ -160,9 +159,9 @@ def test_deterministic_encoders_match_reference_trains(x, T):
 
 @SOME
 @given(x=unit_arrays(), T=steps)
-def test_spike_count_follows_spec_formula(x, T):
-    """spike_count(x, T) is ceil(x*T - 1e-4) clipped to [0, T], integer-valued, of x's shape."""
-    n = spike_count(x, T)
+def test_ratesyn_count_follows_spec_formula(x, T):
+    """ratesyn_count(x, T) is ceil(x*T - 1e-4) clipped to [0, T], integer-valued, of x's shape."""
+    n = ratesyn_count(x, T)
     assert n.shape == x.shape
     assert np.issubdtype(n.dtype, np.integer)
     np.testing.assert_array_equal(n, n_ref(x, T))
@@ -174,12 +173,12 @@ def test_spike_count_follows_spec_formula(x, T):
     T=steps,
     d_and_extra=st.sampled_from([(0.0, 0), (0.5e-4, 0), (0.9e-4, 0), (1.1e-4, 1), (2e-4, 1), (0.5, 1), (0.9999, 1)]),
 )
-def test_spike_count_guard_boundary(data, T, d_and_extra):
+def test_ratesyn_count_guard_boundary(data, T, d_and_extra):
     """x*T = m + d (float64): d <= 1e-4 adds no spike, d > 1e-4 does (n = ceil(x*T - 1e-4))."""
     d, extra = d_and_extra
     m = data.draw(st.integers(0, T - 1))
     x = np.array([(m + d) / T])
-    assert int(spike_count(x, T)[0]) == m + extra
+    assert int(ratesyn_count(x, T)[0]) == m + extra
     assert encode(x, T, "ratesyn_s").sum() == m + extra
 
 
@@ -197,7 +196,7 @@ def test_ratesyn_variants_are_mirror_images(x, T):
 @given(x=unit_arrays(), T=steps)
 def test_ratesyn_counts_equal_n_and_are_close_to_xT(x, T):
     """Both RateSyn variants emit n(x) spikes per element, and |n(x) - x*T| < 1."""
-    n = spike_count(x, T)
+    n = ratesyn_count(x, T)
     for method in ("ratesyn_s", "ratesyn_e"):
         np.testing.assert_array_equal(encode(x, T, method).sum(axis=0), n, err_msg=method)
     assert (np.abs(n - x.astype(np.float64) * T) < 1).all()
@@ -206,9 +205,9 @@ def test_ratesyn_counts_equal_n_and_are_close_to_xT(x, T):
 
 @SOME
 @given(x=sorted_unit_vectors(), T=steps)
-def test_spike_count_is_non_decreasing_in_x(x, T):
-    """n is non-decreasing in x (checked on a sorted vector, for spike_count and the trains)."""
-    n = spike_count(x, T)
+def test_ratesyn_count_is_non_decreasing_in_x(x, T):
+    """n is non-decreasing in x (checked on a sorted vector, for ratesyn_count and the trains)."""
+    n = ratesyn_count(x, T)
     assert (np.diff(n) >= 0).all()
     for method in ("ratesyn_s", "ratesyn_e"):
         assert (np.diff(encode(x, T, method).sum(axis=0)) >= 0).all()
@@ -219,8 +218,8 @@ def test_spike_count_is_non_decreasing_in_x(x, T):
 def test_count_of_zero_is_zero_and_of_one_is_T(T, dtype, shape):
     """n(0) = 0 and n(1) = T (all T spikes: the authors' `post` bug drops one)."""
     zeros, ones = np.zeros(shape, dtype), np.ones(shape, dtype)
-    assert (spike_count(zeros, T) == 0).all()
-    assert (spike_count(ones, T) == T).all()
+    assert (ratesyn_count(zeros, T) == 0).all()
+    assert (ratesyn_count(ones, T) == T).all()
     for method in ("ratesyn_s", "ratesyn_e"):
         assert (encode(zeros, T, method) == 0).all()
         assert (encode(ones, T, method) == 1).all()
@@ -238,8 +237,8 @@ def test_count_of_zero_is_zero_and_of_one_is_T(T, dtype, shape):
 def test_spec_float_error_examples(method):
     """0.3 with T=10 gives exactly 3 spikes, float32(0.6) with T=100 exactly 60 (no extra spike)."""
     assert float(np.float32(0.6)) * 100 > 60  # the float error the guard must absorb is real
-    assert int(spike_count(np.array([0.3]), 10)[0]) == 3
-    assert int(spike_count(np.array([0.6], np.float32), 100)[0]) == 60
+    assert int(ratesyn_count(np.array([0.3]), 10)[0]) == 3
+    assert int(ratesyn_count(np.array([0.6], np.float32), 100)[0]) == 60
     assert encode(np.array([0.3]), 10, method).sum() == 3
     assert encode(np.array([0.6], np.float32), 100, method).sum() == 60
     assert encode(np.array([0.3], np.float32), 10, method).sum() == 3
@@ -251,7 +250,7 @@ def test_spec_float_error_examples(method):
 def test_float64_products_just_above_an_integer(x, T, n, method):
     """float64 products like 0.07*100 = 7.000000000000001 still give exactly n spikes."""
     assert x * T > n  # float error above the integer
-    assert int(spike_count(np.array([x]), T)[0]) == n
+    assert int(ratesyn_count(np.array([x]), T)[0]) == n
     assert encode(np.array([x]), T, method).sum() == n
 
 
@@ -262,7 +261,7 @@ def test_8bit_pixels_every_T_exact_integer_count(dtype):
     x = (k / 255).astype(dtype)
     for T in range(1, 1001):
         expected = (k * T + 254) // 255
-        np.testing.assert_array_equal(spike_count(x, T), expected, err_msg=f"T={T}")
+        np.testing.assert_array_equal(ratesyn_count(x, T), expected, err_msg=f"T={T}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -515,19 +514,18 @@ BAD_X = [
 ]
 
 
-@pytest.mark.parametrize("method", list(ENCODERS) + [["current", "ratesyn_e"]])
+@pytest.mark.parametrize(
+    "call",
+    [lambda x, m=m: encode(x, 10, m, seed=0) for m in list(ENCODERS) + [["current", "ratesyn_e"]]]
+    + [lambda x: ratesyn_count(x, 10)],
+    ids=list(ENCODERS) + ["fused", "ratesyn_count"],
+)
 @pytest.mark.parametrize("x, match", BAD_X)
-def test_invalid_x_raises(x, match, method):
-    """Values < 0, > 1, NaN and an unscaled uint8 image are clear errors, never clipped."""
+def test_invalid_x_raises(x, match, call):
+    """Values < 0, > 1, NaN and an unscaled uint8 image are clear errors, never clipped, in every
+    encoder and in ratesyn_count."""
     with pytest.raises(ValueError, match=match):
-        encode(x, 10, method, seed=0)
-
-
-@pytest.mark.parametrize("x, match", BAD_X)
-def test_invalid_x_raises_in_spike_count(x, match):
-    """spike_count validates x like encode does."""
-    with pytest.raises(ValueError, match=match):
-        spike_count(x, 10)
+        call(x)
 
 
 @pytest.mark.parametrize(
@@ -540,7 +538,7 @@ def test_invalid_T_raises(T, match, method):
     with pytest.raises(ValueError, match=match):
         encode(GOOD, T, method, seed=0)
     with pytest.raises(ValueError, match=match):
-        spike_count(GOOD, T)
+        ratesyn_count(GOOD, T)
 
 
 @pytest.mark.parametrize(
@@ -565,43 +563,3 @@ def test_channel_axis_out_of_range_raises(shape, axis):
     """A fused channel_axis outside x's dimensions is an error."""
     with pytest.raises(ValueError, match="channel_axis"):
         encode(np.full(shape, 0.5), 10, ["current", "ratesyn_s"], channel_axis=axis)
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    T=st.integers(1, 30),
-    method=st.one_of(st.sampled_from(evsim.ENCODERS), st.sampled_from([["current", "ratesyn_e", "ttfs"], ["ttfs", "poisson"]])),
-    shape=st.sampled_from([(4, 9), (3, 2, 3, 3), (1, 1)]),
-)
-def test_encode_events_equal_the_dense_encoding(seed, T, method, shape):
-    """Events straight from the encoder equal the dense encoding turned into events: same steps,
-    indices, values, the same draws for Poisson, and the current mask of the fused blocks."""
-    x = np.random.default_rng(seed).random(shape)
-    x[x < 0.3] = 0.0
-    got = evsim.encode_events(x, T, method, seed=seed)
-    kind = "auto" if isinstance(method, str) and method != "current" else ([method] if isinstance(method, str) else method)
-    want = evsim.input_events(evsim.encode(x, T, method, seed=seed), got.shape, input_kind=kind)
-    for name in ("offsets", "index", "value", "current"):
-        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
-    assert got.T == T and got.B == shape[0]
-    np.testing.assert_array_equal(got.to_dense(), evsim.encode(x, T, method, seed=seed).reshape((T,) + (shape[0],) + got.shape))
-
-
-@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937])
-def test_poisson_events_draw_encodes_stream_and_leave_the_generator_where_encode_does(bit_generator):
-    """Poisson events are drawn in parts at once (a PCG64 stream jumps ahead) or in one go (other
-    bit generators): either way the spikes are encode's and the generator ends in encode's state,
-    so later draws from it do not change."""
-    x = np.random.default_rng(1).random((7, 3, 5))
-    ours, theirs = np.random.Generator(bit_generator(9)), np.random.Generator(bit_generator(9))
-    got = evsim.encode_events(x, 13, "poisson", seed=ours)
-    want = evsim.encode(x, 13, "poisson", seed=theirs)
-    np.testing.assert_array_equal(got.to_dense(), want)
-    np.testing.assert_array_equal(ours.random(4), theirs.random(4))
-    x_adv = np.clip(x + 0.1, 0, 1)
-    a, b = np.random.Generator(bit_generator(2)), np.random.Generator(bit_generator(2))
-    counts = evsim.perturbation_counts(x, x_adv, 13, "poisson", seed=a)
-    dense = (evsim.encode(x, 13, "poisson", seed=b) != evsim.encode(x_adv, 13, "poisson", seed=np.random.Generator(bit_generator(2))))
-    np.testing.assert_array_equal(counts, dense.reshape(13, -1).sum(axis=1))
-    np.testing.assert_array_equal(a.random(3), b.random(3))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 from conftest import assert_same_run, encoded_batches, networks
@@ -10,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import evsim
+from evsim.engine.plan import build_plan
 from evsim.network import INPUT, Dense, Network, Population
 
 
@@ -159,21 +159,6 @@ def test_silent_output_abstains():
     np.testing.assert_array_equal(res.sops, [[5 * 3 * 4, 0], [5 * 3 * 4, 0]])
 
 
-def test_results_do_not_depend_on_thread_count():
-    rng = np.random.default_rng(3)
-    net = Network.dense([rng.normal(0.1, 0.3, (40, 50)), rng.normal(0.2, 0.4, (5, 40))], neuron=evsim.LIF(5, 3))
-    inputs = evsim.encode(rng.random((64, 50)), 12, "poisson", seed=1)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = evsim.simulate(net, inputs, record_hidden=True)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = evsim.simulate(net, inputs, record_hidden=True)
-    finally:
-        numba.set_num_threads(before)
-    assert_same_run(one, many)
-
-
 def test_input_forms_are_equivalent():
     """bool, uint8, float32 and float64 spikes, and (T, B, *input_shape) batches, give one result."""
     rng = np.random.default_rng(5)
@@ -230,3 +215,25 @@ def test_bad_arguments_raise_clear_errors(kwargs, inputs, message):
 def test_simulate_rejects_non_network():
     with pytest.raises(ValueError, match="evsim.Network"):
         evsim.simulate([np.eye(3)], np.zeros((1, 1, 3)))
+
+
+class _UnknownProjection:
+    """A projection kind no kernel knows (Network refuses one, so the test sets it afterwards)."""
+
+    kind = "lstm"
+    exponent = None
+
+    def __init__(self, source: int, target: int):
+        self.source, self.target = source, target
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_plan_refuses_an_unknown_projection_kind(dtype):
+    """The one plan builder raises for a kind it has no kernel for, for float and fixed-point
+    networks alike (the old integer plan ran any unknown kind as an identity)."""
+    net = _chain_if() if dtype != np.int64 else evsim.quantize(_chain_if())
+    build_plan(net, dtype)  # the network itself is fine
+    object.__setattr__(net, "projections", net.projections + (_UnknownProjection(0, 1),))
+    with pytest.raises(ValueError, match="cannot run projection kind 'lstm'"):
+        build_plan(net, dtype)
+

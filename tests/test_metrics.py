@@ -20,6 +20,7 @@ from evsim.metrics import (
     cumulative_hidden_rate,
     foreground_mask,
     hidden_rate,
+    perturbation_counts,
     perturbation_timing,
     split_perturbation,
     stability,
@@ -351,13 +352,13 @@ def test_perturbation_counts_equal_counting_dense_encodings(seed, T, method, sha
     x[x < 0.3] = 0.0
     x_adv = np.clip(x + eps * np.sign(rng.normal(size=shape)), 0, 1).astype(np.float32)
     want = (evsim.encode(x, T, method, seed=seed) != evsim.encode(x_adv, T, method, seed=seed)).reshape(T, -1).sum(1)
-    np.testing.assert_array_equal(evsim.perturbation_counts(x, x_adv, T, method, seed=seed), want)
+    np.testing.assert_array_equal(perturbation_counts(x, x_adv, T, method, seed=seed), want)
 
 
 def test_perturbation_counts_reject_bad_input():
     with pytest.raises(ValueError, match="differ in shape"):
-        evsim.perturbation_counts(np.zeros(3), np.zeros(4), 5, "ttfs")
+        perturbation_counts(np.zeros(3), np.zeros(4), 5, "ttfs")
     with pytest.raises(ValueError, match="unknown encoding"):
-        evsim.perturbation_counts(np.zeros(3), np.zeros(3), 5, "latency")
+        perturbation_counts(np.zeros(3), np.zeros(3), 5, "latency")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        evsim.perturbation_counts(np.zeros(3), np.full(3, 1.5), 5, "ttfs")
+        perturbation_counts(np.zeros(3), np.full(3, 1.5), 5, "ttfs")
