@@ -110,7 +110,8 @@ def test_engine_equals_reference_on_integer_networks(data, net, mode, quantized)
     integer parameters (saturation, extreme decays, thresholds, biases): every spike, count, exit
     step and SOP equals the reference's, from dense arrays and from events."""
     if quantized:
-        fixed = _smallest_state_bits(net, data.draw(st.sampled_from([2, 3, 4, 8, 12])), data.draw(st.sampled_from([4, 8, 12])))
+        W, D = data.draw(st.sampled_from([2, 3, 4, 8, 12])), data.draw(st.sampled_from([4, 8, 12]))
+        fixed = _smallest_state_bits(net, W, D)
         assume(fixed is not None)  # no state_bits <= 40 fits: not a case
     else:
         fixed = data.draw(raw_fixed(net))
