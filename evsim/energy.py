@@ -236,11 +236,23 @@ def _geometry(net: Network, geometry: Sequence[LayerGeometry] | None) -> tuple[L
 
 
 # ---------------------------------------------------------------------------------------------
-# per-layer models (Eq. 34-37), scalars or arrays
+# the equations (Eq. 33-37), each coded once, scalars or arrays; the reports below are built from
+# them, so the per-layer functions are exactly what `ann_energy` / `snn_energy` compute per layer
 # ---------------------------------------------------------------------------------------------
 
 
+def _estimated_sops(spikes, flops, n_source):
+    """Eq. 33, SOP = xi FLOP with xi = spikes / n_source, evaluated as spikes x FLOP / n_source.
+
+    In that order the product of integer counts is exact, so a dense layer's estimate is its exact
+    SOP count. spikes, flops, n_source: scalars or broadcasting arrays; a given xi is spikes with
+    n_source = 1.
+    """
+    return spikes * flops / n_source
+
+
 def _read_delay_ns(g: LayerGeometry, hw: HardwareModel) -> float:
+    """The weight reads of Eq. 35 and 37 (ns): n_weights / (B_IO / B_W N_bank) reads of T_read."""
     return g.n_weights / hw.weights_per_read * hw.T_read
 
 
@@ -254,20 +266,45 @@ def snn_layer_delay(g: LayerGeometry, hw: HardwareModel = DATTA_65NM_32BIT) -> f
     return _read_delay_ns(g, hw) + g.flops / hw.N_ac * hw.T_ac
 
 
+def _read_energy(g: LayerGeometry, hw: HardwareModel) -> float:
+    """The weight reads of Eq. 34 and 36 (pJ): n_weights E_read."""
+    return g.n_weights * hw.E_read
+
+
+def _compute_energy(sops, macs, hw: HardwareModel):
+    """The operations of Eq. 34 and 36 (pJ): SOPs x E_ac + MACs x E_mac (Eq. 34: SOPs 0, MACs FLOP;
+    Eq. 36: SOPs xi FLOP, MACs 0; evsim's exact counts have both)."""
+    return sops * hw.E_ac + macs * hw.E_mac
+
+
 def leakage_energy(delay_ns, hw: HardwareModel = DATTA_65NM_32BIT):
     """P_leak (nW) x delay (ns) in pJ: 1 nW * 1 ns = 1e-6 pJ."""
     return hw.P_leak * np.asarray(delay_ns, dtype=np.float64) * NW_NS_TO_PJ
 
 
+def _layer_energy(read_pj, compute_pj, leak_pj):
+    """Eq. 34 and 36 (pJ): weight reads + operations + leakage, in that order."""
+    return read_pj + compute_pj + leak_pj
+
+
 def ann_layer_energy(g: LayerGeometry, hw: HardwareModel = DATTA_65NM_32BIT) -> float:
-    """E_ANN (Eq. 34) in pJ: n_weights E_read + FLOP E_mac + P_leak T_ANN."""
-    return g.n_weights * hw.E_read + g.flops * hw.E_mac + float(leakage_energy(ann_layer_delay(g, hw), hw))
+    """E_ANN (Eq. 34) in pJ: n_weights E_read + FLOP E_mac + P_leak T_ANN.
+
+    The number `ann_energy` reports for this layer (`energy_pj[0, l]`), bit for bit.
+    """
+    compute = _compute_energy(0, g.flops, hw)
+    return float(_layer_energy(_read_energy(g, hw), compute, leakage_energy(ann_layer_delay(g, hw), hw)))
 
 
 def snn_layer_energy(g: LayerGeometry, xi, hw: HardwareModel = DATTA_65NM_32BIT):
-    """E_SNN (Eq. 36) in pJ: n_weights E_read + xi FLOP E_ac + P_leak T_SNN; xi may be an array."""
+    """E_SNN (Eq. 36) in pJ: n_weights E_read + xi FLOP E_ac + P_leak T_SNN; xi may be an array.
+
+    `snn_energy` computes the same from the spike counts (xi FLOP as spikes x FLOP / n_source), so
+    the two agree bit for bit wherever xi = spikes / n_source is exact (e.g. n_source a power of 2).
+    """
     xi = np.asarray(xi, dtype=np.float64)
-    return g.n_weights * hw.E_read + xi * g.flops * hw.E_ac + leakage_energy(snn_layer_delay(g, hw), hw)
+    compute = _compute_energy(_estimated_sops(xi, g.flops, 1), 0.0, hw)
+    return _layer_energy(_read_energy(g, hw), compute, leakage_energy(snn_layer_delay(g, hw), hw))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +369,7 @@ def sop_estimate(net: Network, result: SimulationResult, geometry: Sequence[Laye
     counts = source_spike_counts(net, result)
     flops = np.array([g.flops for g in geom], dtype=np.int64)
     n_source = np.array([g.n_source for g in geom], dtype=np.int64)
-    return (counts * flops[None, :]) / n_source[None, :]
+    return _estimated_sops(counts, flops[None, :], n_source[None, :])
 
 
 def _input_split(net: Network, geom, current_channels) -> dict[int, tuple[LayerGeometry, LayerGeometry]]:
@@ -367,16 +404,6 @@ def _input_split(net: Network, geom, current_channels) -> dict[int, tuple[LayerG
     return out
 
 
-def _split_delays(report: EnergyReport, split, hw: HardwareModel) -> EnergyReport:
-    """`report` with the delay and leakage of split layers replaced by their parts' sums."""
-    if not split:
-        return report
-    delay = report.delay_ns.copy()
-    for q, (g_cur, g_spk) in split.items():
-        delay[q] = ann_layer_delay(g_cur, hw) + snn_layer_delay(g_spk, hw)
-    return replace(report, delay_ns=delay, leak_pj=leakage_energy(delay, hw))
-
-
 # ---------------------------------------------------------------------------------------------
 # reports
 # ---------------------------------------------------------------------------------------------
@@ -407,7 +434,7 @@ class EnergyReport:
     @property
     def energy_pj(self) -> np.ndarray:
         """(B, L) energy per sample and layer (pJ)."""
-        return self.read_pj[None, :] + self.compute_pj + self.leak_pj[None, :]
+        return _layer_energy(self.read_pj[None, :], self.compute_pj, self.leak_pj[None, :])
 
     @property
     def total_energy_pj(self) -> np.ndarray:
@@ -465,15 +492,20 @@ def _check_hw(hw) -> HardwareModel:
     return hw
 
 
-def _report(model, geom, ann, compute_pj, sops, macs, hw) -> EnergyReport:
+def _report(model, geom, ann, sops, macs, hw, split=None) -> EnergyReport:
+    """The report of Eq. 34-37 per layer: Eq. 35 (delay) and 34 for the `ann` layers, 37 and 36 for
+    the others, and for a split fused layer (`_input_split`) the delay of its current part by Eq. 35
+    plus that of its spike part by Eq. 37. sops, macs: (B, L) operation counts."""
     delay = np.array(
         [ann_layer_delay(g, hw) if a else snn_layer_delay(g, hw) for g, a in zip(geom, ann)], dtype=np.float64
     )
+    for q, (g_cur, g_spk) in (split or {}).items():
+        delay[q] = ann_layer_delay(g_cur, hw) + snn_layer_delay(g_spk, hw)
     return EnergyReport(
         model=model,
         ann_layers=np.asarray(ann, dtype=bool),
-        read_pj=np.array([g.n_weights * hw.E_read for g in geom], dtype=np.float64),
-        compute_pj=np.asarray(compute_pj, dtype=np.float64),
+        read_pj=np.array([_read_energy(g, hw) for g in geom], dtype=np.float64),
+        compute_pj=np.asarray(_compute_energy(sops, macs, hw), dtype=np.float64),
         leak_pj=leakage_energy(delay, hw),
         delay_ns=delay,
         sops=np.asarray(sops, dtype=np.float64),
@@ -491,7 +523,7 @@ def ann_energy(
     hw = _check_hw(hw)
     geom = _geometry(net, geometry)
     flops = np.array([[g.flops for g in geom]], dtype=np.float64)
-    return _report("ann", geom, [True] * len(geom), flops * hw.E_mac, np.zeros_like(flops), flops, hw)
+    return _report("ann", geom, [True] * len(geom), np.zeros_like(flops), flops, hw)
 
 
 def snn_energy(
@@ -521,9 +553,8 @@ def snn_energy(
     counts = source_spike_counts(net, result)
     for q, (g_cur, g_spk) in split.items():
         macs[:, q] = g_cur.flops
-        sops[:, q] = counts[:, q] * g_spk.flops / g_spk.n_source
-    compute = sops * hw.E_ac + macs * hw.E_mac
-    return _split_delays(_report("snn", geom, ann, compute, sops, macs, hw), split, hw)
+        sops[:, q] = _estimated_sops(counts[:, q], g_spk.flops, g_spk.n_source)
+    return _report("snn", geom, ann, sops, macs, hw, split)
 
 
 def snn_energy_exact(
@@ -548,8 +579,7 @@ def snn_energy_exact(
     split = _input_split(net, geom, current_channels)
     sops = result.sops.astype(np.float64)
     macs = result.macs.astype(np.float64)
-    compute = sops * hw.E_ac + macs * hw.E_mac
-    return _split_delays(_report("snn-exact", geom, mac_layers(result), compute, sops, macs, hw), split, hw)
+    return _report("snn-exact", geom, mac_layers(result), sops, macs, hw, split)
 
 
 __all__ = [

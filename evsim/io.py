@@ -1,4 +1,4 @@
-"""Network files: `save_network` / `load_network` in HDF5. All of evsim's file I/O lives here.
+"""Network files: `save_network` / `load_network` in HDF5 (evsim's own format; NIR files are `evsim.nir`).
 
 Layout (format "evsim.network", version 2; version 1 files, dense-only, still load)::
 
@@ -15,22 +15,22 @@ registry entry. Version 2 added the kinds conv2d, avgpool2d and identity. Fixed-
 `weight` datasets, an `exponent` attribute per projection and an integer `weight` attribute on
 avgpool2d. Fields that are None are not written and read back as their default, so float files are
 unchanged and version 2 still describes both (an older evsim refuses a fixed-point file: it does
-not know the neuron kind "int"). Files are written to a temporary name and renamed into place:
-an interrupted save never leaves a half-written file under the target name.
+not know the neuron kind "int"). Files are written through `evsim.atomic` (temporary name,
+fsync, rename): an interrupted save never leaves a half-written file under the target name, and a
+full disk keeps the previous file and raises `evsim.atomic.AtomicWriteError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
-from contextlib import contextmanager
+import warnings
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from . import __version__
+from .atomic import atomic_h5 as _atomic_h5
 from .network import PROJECTION_KINDS, Network, Population
 from .neurons import NEURON_KINDS
 
@@ -45,26 +45,6 @@ _OPTIONAL_FIELDS = ("exponent", "weight")
 
 class NetworkFileError(ValueError):
     """A file that is not an evsim network, or a damaged one."""
-
-
-@contextmanager
-def atomic_h5(path, mode: str = "w"):
-    """Open an HDF5 file for writing under a temporary name; rename it to `path` on success.
-
-    On any error the temporary file is removed and `path` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, mode) as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _to_attr(value):
@@ -96,7 +76,7 @@ def save_network(net: Network, path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder: give save_network a file name, e.g. {path / 'network.h5'}")
-    with atomic_h5(path) as f:
+    with _atomic_h5(path) as f:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["evsim_version"] = __version__
@@ -196,3 +176,11 @@ def load_network(path) -> Network:
             raise NetworkFileError(f"{path} is a damaged evsim network file: {err}") from None
         except (KeyError, ValueError, TypeError, OSError) as err:
             raise NetworkFileError(f"{path} is a damaged evsim network file: {err}") from None
+
+
+def __getattr__(name: str):
+    # evsim.io.atomic_h5 moved to evsim.atomic (issue 19); the old spelling works for one release
+    if name == "atomic_h5":
+        warnings.warn("evsim.io.atomic_h5 is now evsim.atomic.atomic_h5", DeprecationWarning, stacklevel=2)
+        return _atomic_h5
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

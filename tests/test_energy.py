@@ -86,21 +86,35 @@ def test_layer_geometry_dense_and_conv():
         LayerGeometry(3, 16, k=0)
 
 
-def test_layer_models_hand_computed():
+def test_layer_models_hand_computed_are_what_the_reports_compute():
+    """Eq. 34-37 by hand for a 3x3 convolution 3 -> 16 channels on 32x32, checked on the reports the
+    scenarios call (ann_energy, snn_energy) and on the per-layer functions, which must give the
+    reports' numbers bit for bit (one coding of each equation)."""
     hw = DATTA_65NM_32BIT
-    g = LayerGeometry(c_in=3, c_out=16, k=3, h_out=32, w_out=32)
+    net = evsim.Network((3, 32, 32), [evsim.Population((16, 32, 32), evsim.IF(theta=1e9))],
+                        [evsim.Conv2d(evsim.INPUT, 0, np.ones((16, 3, 3, 3)), padding=1)])
+    (g,) = network_geometry(net)
+    assert g == LayerGeometry(c_in=3, c_out=16, k=3, h_out=32, w_out=32, n_source=3 * 32 * 32)
     # Eq. 35: 432 / 8 reads x 4 ns + 442368 / 175 MAC cycles x 4 ns
     t_ann = 432 / 8 * 4 + 442_368 / 175 * 4
-    assert ann_layer_delay(g) == pytest.approx(t_ann)
     # Eq. 37: the same reads + 442368 / 175 AC cycles x 0.4 ns
     t_snn = 432 / 8 * 4 + 442_368 / 175 * 0.4
-    assert snn_layer_delay(g) == pytest.approx(t_snn)
     # Eq. 34: 432 x 5.2 pJ + 442368 x 3.1 pJ + 2.4 nW x T_ANN ns x 1e-6 pJ/(nW ns)
-    assert ann_layer_energy(g) == pytest.approx(432 * 5.2 + 442_368 * 3.1 + 2.4 * t_ann * 1e-6)
-    # Eq. 36 with xi = 0.25 and xi = 2 (arrays broadcast)
+    ann = ann_energy(net)
+    assert ann.delay_ns[0] == pytest.approx(t_ann) and ann.delay_ns[0] == ann_layer_delay(g)
+    assert ann.energy_pj[0, 0] == pytest.approx(432 * 5.2 + 442_368 * 3.1 + 2.4 * t_ann * 1e-6)
+    assert ann.energy_pj[0, 0] == ann_layer_energy(g)
+    # Eq. 36 with xi = 0.25 (768 of the 3072 inputs spike once) and xi = 2 (all spike at both steps)
+    spikes = np.zeros((2, 2, 3 * 32 * 32), dtype=np.float32)
+    spikes[0, 0, :768] = 1
+    spikes[:, 1] = 1
+    res = evsim.simulate(net, spikes.reshape(2, 2, 3, 32, 32))
     xi = np.array([0.25, 2.0])
-    want = 432 * 5.2 + xi * 442_368 * 0.1 + 2.4 * t_snn * 1e-6
-    np.testing.assert_allclose(snn_layer_energy(g, xi, hw), want)
+    np.testing.assert_array_equal(spike_ratio(net, res)[:, 0], xi)
+    snn = snn_energy(net, res, hw)
+    assert snn.delay_ns[0] == pytest.approx(t_snn) and snn.delay_ns[0] == snn_layer_delay(g)
+    np.testing.assert_allclose(snn.energy_pj[:, 0], 432 * 5.2 + xi * 442_368 * 0.1 + 2.4 * t_snn * 1e-6)
+    np.testing.assert_array_equal(snn.energy_pj[:, 0], snn_layer_energy(g, xi, hw))  # arrays broadcast
 
 
 def test_units_leakage_and_edp():
@@ -200,6 +214,30 @@ def test_hand_network_ann_energy():
     assert rep.mean_edp_pj_ns == pytest.approx((149.4 + 2.4e-6 * (t0 + t1)) * (t0 + t1))
 
 
+def test_reports_keep_their_numbers_to_the_last_bit():
+    """What the reports gave before Eq. 33-37 were coded once (issue 19), as exact floats: result files
+    must not change, so a reordered float operation (read + (compute + leak), xi x FLOP for
+    spikes x FLOP / n_source...) fails here, where the approximate hand checks above would pass."""
+    net = _net()
+    res = evsim.simulate(net, SPIKES, decoder="rate", dtype=np.float64)
+    hw8 = DATTA_65NM_32BIT.at_weight_bits(8)
+    for rep, energy, edp in [
+        (snn_energy(net, res), [63.300014465828575, 31.80000723291429], 859.8128818957198),
+        (snn_energy_exact(net, res, hw8), [16.500003665828572, 8.400001832914286], 57.049469741262556),
+        (ann_energy(net, hw8), [52.80000425828572, 26.40000212914286], 210.78515985682776),
+    ]:
+        assert rep.energy_pj.ravel().tolist() == energy and rep.edp_pj_ns[0] == edp, rep.model
+    # Eq. 33 as spikes x FLOP / n_source: 3 x 7 / 10 = 2.1, where 3 x (7 / 10) = 2.0999999999999996
+    geom = [network_geometry(net)[0], LayerGeometry(c_in=1, c_out=1, h_out=7, n_source=10)]
+    assert sop_estimate(net, res, geometry=geom)[0, 1] == 2.1 == snn_energy(net, res, geometry=geom).sops[0, 1]
+    assert 3 * (7 / 10) != 2.1
+    fused, x = _fused_network_and_input()
+    res = evsim.simulate(fused, x, input_kind=["current", "ratesyn_e", "ttfs"], dtype=np.float64)
+    for rep, energy, edp in [(snn_energy(fused, res, current_channels=1), 56.60000772662858, 182.21968201818595),
+                             (snn_energy_exact(fused, res, current_channels=1), 69.00000772662857, 222.1405963039002)]:
+        assert rep.energy_pj[0, 0] == energy and rep.delay_ns[0] == 3.2194285714285713 and rep.edp_pj_ns[0] == edp
+
+
 def test_current_encoded_layer_follows_the_ann_model():
     net = _net()
     inputs = evsim.encode(np.array([[0.5, 0.0, 1.0, 0.25]]), 3, "current")
@@ -248,6 +286,16 @@ def test_dense_sop_estimate_equals_exact_count(data, net, mode):
     np.testing.assert_array_equal(est.ann_layers, exact.ann_layers)
     spiking = ~est.ann_layers
     np.testing.assert_allclose(est.energy_pj[:, spiking], exact.energy_pj[:, spiking])
+    # the reports are the per-layer equations: bit for bit for the delays and for the ANN model (a
+    # float-fed layer costs one ANN pass), to rounding where xi = spikes / n_source is not exact
+    ann, xi = ann_energy(net), spike_ratio(net, res)
+    for q, g in enumerate(network_geometry(net)):
+        assert ann.delay_ns[q] == ann_layer_delay(g) and ann.energy_pj[0, q] == ann_layer_energy(g)
+        if est.ann_layers[q]:
+            assert est.delay_ns[q] == ann_layer_delay(g) and np.all(est.energy_pj[:, q] == ann_layer_energy(g))
+        else:
+            assert est.delay_ns[q] == snn_layer_delay(g)
+            np.testing.assert_allclose(est.energy_pj[:, q], snn_layer_energy(g, xi[:, q]), rtol=1e-13)
 
 
 def test_geometry_override_estimate_differs_from_exact_like_a_convolution():
@@ -328,11 +376,7 @@ def test_pool_and_identity_geometry():
     np.testing.assert_array_equal(sop_estimate(net, res), res.sops)
 
 
-def test_fused_first_layer_is_the_sum_of_its_encodings():
-    """Input (3, 2, 2): channel 0 current, channels 1-2 spikes; a 1x1 conv to C_out 2 over 2 steps.
-    Paper, Methods: the fused first layer's estimate is the ANN model over the current channel
-    (FLOP 1*2*1*4 = 8 MACs) plus the SNN model over the spike channels (each spike reaches 2
-    synapses, n_source 8, FLOP 16), with delays and leakage of the two parts added."""
+def _fused_network_and_input():
     net = evsim.Network(
         (3, 2, 2),
         [evsim.Population((2, 2, 2), evsim.LIF(tau_m=2, tau_s=2, theta=100.0))],
@@ -341,6 +385,15 @@ def test_fused_first_layer_is_the_sum_of_its_encodings():
     x = np.zeros((2, 1, 3, 2, 2), dtype=np.float32)
     x[:, 0, 0] = [[0.5, 0.0], [0.25, 1.0]]  # 3 non-zero currents per step
     x[0, 0, 1, 0, 0] = x[1, 0, 2, 1, 1] = x[1, 0, 1, 0, 1] = 1  # 3 spikes
+    return net, x
+
+
+def test_fused_first_layer_is_the_sum_of_its_encodings():
+    """Input (3, 2, 2): channel 0 current, channels 1-2 spikes; a 1x1 conv to C_out 2 over 2 steps.
+    Paper, Methods: the fused first layer's estimate is the ANN model over the current channel
+    (FLOP 1*2*1*4 = 8 MACs) plus the SNN model over the spike channels (each spike reaches 2
+    synapses, n_source 8, FLOP 16), with delays and leakage of the two parts added."""
+    net, x = _fused_network_and_input()
     res = evsim.simulate(net, x, input_kind=["current", "ratesyn_e", "ttfs"], dtype=np.float64)
     assert res.macs[0, 0] == 2 * 3 * 2 and res.sops[0, 0] == 3 * 2
     whole = snn_energy(net, res)  # without the split: one ANN pass over all 9 channels
@@ -350,7 +403,7 @@ def test_fused_first_layer_is_the_sum_of_its_encodings():
     cur = LayerGeometry(c_in=1, c_out=2, h_out=2, w_out=2, n_source=4)
     spk = LayerGeometry(c_in=2, c_out=2, h_out=2, w_out=2, n_source=8)
     delay = ann_layer_delay(cur) + snn_layer_delay(spk)
-    assert est.delay_ns[0] == pytest.approx(delay)
+    assert est.delay_ns[0] == pytest.approx(6 / 8 * 4 + 8 / 175 * 4 + 16 / 175 * 0.4) and est.delay_ns[0] == delay
     assert est.energy_pj[0, 0] == pytest.approx(6 * 5.2 + 8 * 3.1 + 6 * 0.1 + 2.4e-6 * delay)
     exact = snn_energy_exact(net, res, current_channels=1)
     assert exact.energy_pj[0, 0] == pytest.approx(6 * 5.2 + 12 * 3.1 + 6 * 0.1 + 2.4e-6 * delay)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import evsim
-from evsim.io import FORMAT_VERSION, NetworkFileError, atomic_h5
+from evsim.atomic import atomic_h5
+from evsim.io import FORMAT_VERSION, NetworkFileError
 from evsim.network import INPUT, Dense, Network, Population
 
 
@@ -112,6 +113,17 @@ def test_interrupted_write_leaves_nothing_behind(tmp_path):
             raise RuntimeError("interrupted")
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["n.h5"]
+
+
+def test_the_old_atomic_h5_spelling_warns_and_is_the_new_writer():
+    import evsim.atomic
+    import evsim.io
+
+    with pytest.warns(DeprecationWarning, match="evsim.atomic.atomic_h5"):
+        old = evsim.io.atomic_h5
+    assert old is evsim.atomic.atomic_h5
+    with pytest.raises(AttributeError):
+        evsim.io.no_such_name  # noqa: B018
 
 
 def test_save_rejects_non_network(tmp_path):

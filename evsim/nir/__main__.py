@@ -1,7 +1,7 @@
-"""`python -m evsim.nir export|import|inspect`: see `evsim.nir.main`."""
+"""`python -m evsim.nir export|import|inspect`: see `evsim.nir.cli.main`."""
 
 import sys
 
-from . import main
+from .cli import main
 
 sys.exit(main())
