@@ -59,6 +59,7 @@ bench-training: $(STAMP)
 	$(PY) -m scenarios bench_training
 
 test: $(STAMP)
+	$(PY) -m mkdocs build --strict --site-dir $(VENV)/site
 	$(PY) -m pytest -q
 
 clean:
