@@ -1,0 +1,218 @@
+"""The fused neuron kernels against the torch loops they replace: the same bits, forward and backward.
+
+References: `bridges.snn._run_population` / `ActBPPopulation` (forward and hand-written BPTT),
+`actbp_layer_reference` (step-by-step autograd), `bridges.tempbp.TempBPNeuron` (Temp-BP).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import evsim
+from bridges.neuron import constants
+from bridges.neuron_kernels import (
+    FusedActBP,
+    FusedTempBP,
+    actbp_backward,
+    population_forward,
+    supports,
+    tempbp_backward,
+)
+from bridges.snn import ActBPPopulation, _run_population, actbp_layer_reference
+from bridges.tempbp import TempBPNeuron
+
+from conftest import neurons
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DTYPES = st.sampled_from([torch.float32, torch.float64])
+
+
+@st.composite
+def currents(draw, max_T: int = 12) -> torch.Tensor:
+    """A random input current (T, B, ...) (dense or conv-shaped), centred near the threshold so
+    that neurons both fire and stay silent, with a few exact zeros and ties at theta = 1."""
+    T = draw(st.integers(1, max_T))
+    if draw(st.booleans()):
+        shape = (draw(st.integers(1, 6)), draw(st.integers(1, 40)))  # (B, N)
+    else:
+        shape = tuple(draw(st.integers(1, 4)) for _ in range(4))  # (B, C, H, W)
+    dtype = draw(DTYPES)
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    current = draw(st.sampled_from([0.5, 0.9, 1.5])) * torch.randn(T, *shape, generator=gen, dtype=dtype) + 0.4
+    current[torch.rand(current.shape, generator=gen) < 0.05] = 0.0
+    current[torch.rand(current.shape, generator=gen) < 0.05] = 1.0
+    return current
+
+
+def _grads(current: torch.Tensor, seed: int = 1):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(2, *current.shape, generator=gen, dtype=current.dtype)
+
+
+def _backward(layer, current, grad_a, grad_s=None):
+    x = current.detach().clone().requires_grad_()
+    a, s = layer(x)
+    outputs, grads = ((a, s), (grad_a, grad_s)) if grad_s is not None else ((a,), (grad_a,))
+    torch.autograd.backward(outputs, grads)
+    return a.detach(), s.detach(), x.grad
+
+
+@FAST
+@given(current=currents(), neuron=neurons)
+def test_forward_equals_run_population_bit_for_bit(current, neuron):
+    """Traces, spikes and membranes before reset: torch.equal to the torch loop, float32 and float64."""
+    c = constants(neuron)
+    a_ref, s_ref, u_ref = _run_population(current, c, keep_membrane=True)
+    a, s, u, du = population_forward(current, c, keep_membrane=True)
+    assert torch.equal(a, a_ref) and torch.equal(s, s_ref) and torch.equal(u, u_ref)
+    assert du is None and a.dtype == s.dtype == current.dtype and a.shape == current.shape
+    a, s, u, _ = population_forward(current, c)
+    assert u is None and torch.equal(a, a_ref) and torch.equal(s, s_ref)
+
+
+@FAST
+@given(current=currents(), neuron=neurons, rho=st.sampled_from([1.0, 5.0]), spike_loss=st.booleans())
+def test_actbp_equals_actbp_population_bit_for_bit(current, neuron, rho, spike_loss):
+    """FusedActBP gives ActBPPopulation's outputs and input gradient to the bit (float32 and
+    float64), for IF and LIF, both resets, with losses on the trace alone or on trace and spikes."""
+    c = constants(neuron)
+    g_a, g_s = _grads(current)
+    g_s = g_s if spike_loss else None
+    a_ref, s_ref, grad_ref = _backward(lambda x: ActBPPopulation.apply(x, c, rho), current, g_a, g_s)
+    a, s, grad = _backward(lambda x: FusedActBP.apply(x, c, rho), current, g_a, g_s)
+    assert torch.equal(a, a_ref) and torch.equal(s, s_ref)
+    assert torch.equal(grad, grad_ref)
+
+
+@pytest.mark.parametrize(
+    "neuron",
+    [evsim.LIF(tau_m=2, tau_s=2), evsim.LIF(tau_m=5, tau_s=3, theta=0.7), evsim.LIF(3, 4, reset="subtract"),
+     evsim.IF(), evsim.IF(reset="zero")],
+)
+@pytest.mark.parametrize("T", [1, 2, 11])
+def test_actbp_gradient_equals_autograd_bptt(neuron, T):
+    """The gradient of the step-by-step autograd layer (float64) within 1e-10, and its forward exactly."""
+    gen = torch.Generator().manual_seed(T)
+    current = 0.9 * torch.randn(T, 3, 2, 4, 5, generator=gen, dtype=torch.float64) + 0.4
+    g_a, g_s = _grads(current, seed=T)
+    a_ref, s_ref, grad_ref = _backward(lambda x: actbp_layer_reference(x, neuron), current, g_a, g_s)
+    a, s, grad = _backward(lambda x: FusedActBP.apply(x, constants(neuron), 5.0), current, g_a, g_s)
+    assert torch.equal(a, a_ref) and torch.equal(s, s_ref) and 0.05 < s.mean() < 0.95
+    assert grad.abs().max() > 0.1
+    torch.testing.assert_close(grad, grad_ref, rtol=0, atol=1e-10)
+
+
+@FAST
+@given(
+    current=currents(),
+    tau_m=st.floats(1.0, 20.0),
+    tau_s=st.floats(1.0, 20.0),
+    theta=st.sampled_from([0.5, 1.0, 1.7]),
+)
+def test_tempbp_equals_tempbp_neuron_bit_for_bit(current, tau_m, tau_s, theta):
+    """FusedTempBP gives TempBPNeuron's trace, spikes and Temp-BP gradient to the bit."""
+    g_a, _ = _grads(current)
+    a_ref, s_ref, grad_ref = _backward(lambda x: TempBPNeuron.apply(x, tau_m, tau_s, theta), current, g_a)
+    a, s, grad = _backward(lambda x: FusedTempBP.apply(x, tau_m, tau_s, theta), current, g_a)
+    assert torch.equal(a, a_ref) and torch.equal(s, s_ref)
+    assert torch.equal(grad, grad_ref)
+
+
+def test_tempbp_gradient_uses_every_branch_and_matches_in_float64():
+    """A case where spikes, the intra-neuron carry and the low-trace fallback all shape the
+    gradient: equal within 1e-10 (and to the bit) in float64, spikes not differentiable."""
+    gen = torch.Generator().manual_seed(5)
+    current = 0.8 * torch.randn(12, 4, 50, generator=gen, dtype=torch.float64) + 0.45
+    g_a, _ = _grads(current, seed=5)
+    a_ref, _, grad_ref = _backward(lambda x: TempBPNeuron.apply(x, 4.0, 3.0, 1.0), current, g_a)
+    a, s, grad = _backward(lambda x: FusedTempBP.apply(x, 4.0, 3.0, 1.0), current, g_a)
+    low = a < 1.0 / 12.0
+    assert 0.1 < low.double().mean() < 0.9 and 0.05 < s.mean() < 0.5
+    torch.testing.assert_close(grad, grad_ref, rtol=0, atol=1e-10)
+    assert torch.equal(grad, grad_ref)
+    assert not FusedTempBP.apply(current.clone().requires_grad_(), 4.0, 3.0, 1.0)[1].requires_grad
+
+
+def test_kernel_functions_match_the_autograd_nodes():
+    """The loop-shaped functions (no autograd) give what the nodes give: the interface the time loop calls."""
+    gen = torch.Generator().manual_seed(2)
+    current = torch.randn(6, 3, 17, generator=gen) + 0.5
+    g_a, g_s = _grads(current)
+    c = constants(evsim.LIF(tau_m=3, tau_s=2))
+    _, _, u_pre, _ = population_forward(current, c, keep_membrane=True)
+    assert torch.equal(actbp_backward(g_a, g_s, u_pre, c, 5.0), _backward(lambda x: ActBPPopulation.apply(x, c, 5.0), current, g_a, g_s)[2])
+    # Temp-BP's LIF: the constants as TempBPNeuron computes them from (tau_m, tau_s, theta)
+    a, s, u_pre, du = population_forward(current, c, keep_membrane=True, keep_change=True)
+    grad = tempbp_backward(g_a, u_pre, du, s, a, 3.0, 2.0, 1.0)
+    assert torch.equal(grad, _backward(lambda x: TempBPNeuron.apply(x, 3.0, 2.0, 1.0), current, g_a)[2])
+
+
+def test_expanded_and_missing_gradients():
+    """Autograd hands expanded (non-contiguous) gradients for a plain sum and zeros for an unused
+    output; both give the torch path's gradient."""
+    current = torch.randn(5, 2, 9, dtype=torch.float64) + 0.5
+    c = constants(evsim.LIF(tau_m=2, tau_s=2))
+
+    def grad_of_sum(node):
+        x = current.clone().requires_grad_()
+        node(x)[0].sum().backward()  # the spikes unused: their gradient arrives as zeros
+        assert x.grad.abs().max() > 0.1
+        return x.grad
+
+    assert torch.equal(grad_of_sum(lambda x: FusedActBP.apply(x, c, 5.0)),
+                       grad_of_sum(lambda x: ActBPPopulation.apply(x, c, 5.0)))
+    assert torch.equal(grad_of_sum(lambda x: FusedTempBP.apply(x, 2.0, 2.0, 1.0)),
+                       grad_of_sum(lambda x: TempBPNeuron.apply(x, 2.0, 2.0, 1.0)))
+
+
+def test_float32_membrane_is_rounded_per_operation_not_fused():
+    """U = U * decay_m + I rounds the product before the add (no FMA): the float32 membrane is
+    NumPy's two-rounding result, and on these inputs a fused multiply-add would differ."""
+    rng = np.random.default_rng(0)
+    current = rng.normal(0.0, 0.3, (2, 4096)).astype(np.float32)
+    c = constants(evsim.LIF(tau_m=3, tau_s=2, theta=100.0))  # no spikes: U[1] = U[0] * decay_m + I[1]
+    _, _, u_pre, _ = population_forward(torch.from_numpy(current), c, keep_membrane=True)
+    d = np.float32(c.decay_m)
+    two_roundings = current[0] * d + current[1]
+    fused = (current[0].astype(np.float64) * np.float64(d) + current[1]).astype(np.float32)  # FMA-like
+    np.testing.assert_array_equal(u_pre[1].numpy(), two_roundings)
+    assert (fused != two_roundings).any()
+
+
+def test_supports():
+    assert supports(torch.zeros(2, 3)) and supports(torch.zeros(2, 3, dtype=torch.float64))
+    assert not supports(torch.zeros(2, 3, dtype=torch.float16)) and not supports(np.zeros((2, 3)))
+    assert not supports(torch.zeros(2, 3, device="meta"))
+
+
+C = constants(evsim.LIF(tau_m=2, tau_s=2))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: population_forward(torch.zeros(3, 2, dtype=torch.float16), C), "float32 or float64"),
+        (lambda: population_forward(torch.zeros(3, 2, dtype=torch.int64), C), "float32 or float64"),
+        (lambda: population_forward(torch.zeros(0, 2), C), "T >= 1"),
+        (lambda: population_forward(torch.zeros(3), C), r"\(T, B, ...\)"),
+        (lambda: population_forward(torch.zeros(4, 3).t(), C), "contiguous"),
+        (lambda: population_forward(torch.zeros(3, 2, device="meta"), C), "CPU only"),
+        (lambda: population_forward(np.zeros((3, 2)), C), "torch.Tensor"),
+        (lambda: population_forward(torch.zeros(3, 2), "LIF"), "decay_m"),
+        (lambda: FusedActBP.apply(torch.zeros(3, 2, device="meta"), C, 5.0), "CPU only"),
+        (lambda: FusedTempBP.apply(torch.zeros(3, 2), 0.5, 2.0, 1.0), "tau_m and tau_s"),
+        (lambda: FusedTempBP.apply(torch.zeros(3, 2), 2.0, 2.0, 0.0), "theta must be > 0"),
+        (lambda: actbp_backward(torch.zeros(3, 2), torch.zeros(3, 3), torch.zeros(3, 2), C, 5.0), "match the current"),
+        (lambda: tempbp_backward(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 2, dtype=torch.float64),
+                                 torch.zeros(3, 2), torch.zeros(3, 2), 2.0, 2.0, 1.0), "match the current"),
+    ],
+)
+def test_bad_inputs_raise(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
