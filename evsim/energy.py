@@ -63,7 +63,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from .engine import SimulationResult
+from .result import SimulationResult
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network
 
 PJ_NS_TO_J_S = 1e-21  # 1 pJ * 1 ns = 1e-12 J * 1e-9 s
