@@ -34,10 +34,10 @@ from evsim import metrics
 
 from bridges.ann import ARCHITECTURES, ReLUMLP
 
-from .content import content_hash
-from .models import MODELS_ENV, REPO_MODELS, get_ann, load_split
-from .results import StageCache, write_results
-from .tasks import make_runner
+from .machinery.content import content_hash
+from .setups.models import MODELS_ENV, REPO_MODELS, get_ann, load_split
+from .machinery.results import StageCache, write_results
+from .machinery.tasks import make_runner
 
 ENCODERS = ("current", "poisson", "ratesyn_e")
 T = 12

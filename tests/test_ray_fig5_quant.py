@@ -12,15 +12,15 @@ import h5py
 import pytest
 
 from bridges.datasets import cifar10_source, data_dir
-from scenarios.results import StageCache
-from scenarios.tasks import Job, Processes, Subtask, make_runner, run_stages
+from scenarios.machinery.results import StageCache
+from scenarios.machinery.tasks import Job, Processes, Subtask, make_runner, run_stages
 from test_tasks import assert_same_file, datasets, scenario, started
 
 # ------------------------------------------------------------------ the runner pieces (default suite)
 
 
 def test_processes_runs_tasks_in_other_processes_after_the_tasks_they_read():
-    from scenarios.fig5 import gather_attacks
+    from scenarios.paper.fig5 import gather_attacks
 
     runner = make_runner(None, processes=2)
     assert isinstance(runner, Processes) and runner.name == "processes"
@@ -113,7 +113,7 @@ def test_fig5_on_two_ray_workers_and_in_two_processes_writes_the_serial_file(tmp
     evaluation = started(ray, r"fig5\.(gather_attacks|ann_task|snn_task|stability_task)")
     assert len(evaluation) == 4 + 1 + 14 + 1 and len(set(evaluation)) == 2  # both workers evaluated
     # --jobs: the processes print the same lines, unprefixed (a progress bar may share their line)
-    assert "\n".join(lines["jobs"]).count("task scenarios.fig5.") == 17 + 8 + 20
+    assert "\n".join(lines["jobs"]).count("task scenarios.paper.fig5.") == 17 + 8 + 20
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from scenarios.results import StageCache, StaleStageError, write_results
+from scenarios.machinery.results import StageCache, StaleStageError, write_results
 
 
 def test_write_results_stores_settings_provenance_and_dataset_attributes(tmp_path):

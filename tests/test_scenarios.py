@@ -10,7 +10,7 @@ import pytest
 
 from bridges.datasets import data_dir
 from scenarios.__main__ import main as scenarios_main
-from scenarios.models import load_split
+from scenarios.setups.models import load_split
 
 needs_fashion_mnist = pytest.mark.skipif(
     not (data_dir() / "fashion-mnist").is_dir(), reason="Fashion-MNIST not in the data directory ($EVSIM_DATA)"

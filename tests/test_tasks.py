@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from bridges.datasets import data_dir
-from scenarios.results import StageCache
-from scenarios.tasks import After, Job, Serial, make_runner, run_stages
+from scenarios.machinery.results import StageCache
+from scenarios.machinery.tasks import After, Job, Serial, make_runner, run_stages
 
 calls: list[str] = []
 
@@ -183,7 +183,7 @@ def assert_same_file(path: Path, reference: dict) -> None:
 
 
 FIG2 = ["-m", "scenarios", "fig2", "--test-samples", "500", "--ann-epochs", "1", "--stability-trials", "2", "--threads", "1"]
-FIG2_EVALUATION = r"scenarios\.fig2\.(attack|snn|stability|sweep)_task"
+FIG2_EVALUATION = r"scenarios\.paper\.fig2\.(attack|snn|stability|sweep)_task"
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +251,6 @@ def test_fig4_on_ray_with_a_worker_killed_mid_evaluation_writes_the_serial_file(
     runs = started(lines, target)
     killed = [line.split()[-1] for line in lines if line.startswith("test: killed worker")]
     assert len(runs) == 2 and runs[0] == killed[0] != runs[1]
-    evaluation = started(lines, r"scenarios\.fig4\.\w+_task")
+    evaluation = started(lines, r"scenarios\.paper\.fig4\.\w+_task")
     assert len(evaluation) == 24 + 1 and len(set(evaluation) - set(killed)) >= 2
     assert_same_file(tmp_path / "ray" / "fig4.h5", files["serial"])

@@ -42,10 +42,10 @@ from bridges.sensitivity import directional_derivative
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
-from .content import content_hash
-from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
-from .results import write_results
-from .tasks import Job, run_stages
+from ..machinery.content import content_hash
+from ..setups.fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
+from ..machinery.results import write_results
+from ..machinery.tasks import Job, run_stages
 
 DECODERS = ("rate", "ttfs")
 # Fig. 4C and 4E: (encoder, decoder, training rule)

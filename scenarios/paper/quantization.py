@@ -53,11 +53,11 @@ from bridges.snn import SpikingMLP
 from bridges.training import TrainConfig, fit
 from evsim import energy, metrics
 
-from .content import content_hash
-from .fmnist import ATTACKER_SEEDS, black_box_fgsm, train_model_task
-from .models import MODELS_ENV, SNN_LR, SNN_SETTINGS, Split, get_ann, load_split, models_dir
-from .results import StageCache, write_results
-from .tasks import After, Job, make_runner, run_stages
+from ..machinery.content import content_hash
+from ..setups.fmnist import ATTACKER_SEEDS, black_box_fgsm, train_model_task
+from ..setups.models import MODELS_ENV, SNN_LR, SNN_SETTINGS, Split, get_ann, load_split, models_dir
+from ..machinery.results import StageCache, write_results
+from ..machinery.tasks import After, Job, make_runner, run_stages
 
 BITS = (16, 8, 6, 4, 2)
 EXTRA_STATE_BITS = 16  # S = W + 16 unless the quantiser needs more
@@ -290,7 +290,7 @@ def main(argv=None) -> None:
         "scaled by B_W / 32; the 32-bit figure beside it", "train_samples": args.train_samples,
         "test_samples": n_test, "encoder_seed": args.seed, "threads": args.threads,
     }  # fmt: skip
-    stages = StageCache(args.out, settings, code="scenarios.quantization", recompute=args.recompute)
+    stages = StageCache(args.out, settings, code="scenarios.paper.quantization", recompute=args.recompute)
 
     splits = {d: (load_split(d, "train", args.train_samples, root=root), load_split(d, "test", n_test, root=root)) for d in datasets}
     runner = make_runner(args.ray, args.workers)

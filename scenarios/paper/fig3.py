@@ -42,10 +42,10 @@ from bridges.sensitivity import directional_derivative, loss_change_surface
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
-from .content import content_hash
-from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, ann_predictions, black_box_fgsm, setup, simulate_images
-from .results import write_results
-from .tasks import Job, run_stages
+from ..machinery.content import content_hash
+from ..setups.fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, ann_predictions, black_box_fgsm, setup, simulate_images
+from ..machinery.results import write_results
+from ..machinery.tasks import Job, run_stages
 
 ENCODERS = ("current", "poisson", "ratesyn_e")
 SNN_MODELS = ("cvt", "actbp", "tempbp")

@@ -53,11 +53,11 @@ from bridges.datasets import data_dir
 from bridges.resnet import resnet_to_evsim
 from evsim import energy, metrics
 
-from .cifar import DATASET, FUSED, NEURON, T, CifarZoo, ann_accuracy, encoder_methods, load_cifar
-from .content import content_hash
-from .models import MODELS_ENV, Split, models_dir
-from .results import StageCache, write_results
-from .tasks import After, Job, Subtask, make_runner, run_stages
+from ..setups.cifar import DATASET, FUSED, NEURON, T, CifarZoo, ann_accuracy, encoder_methods, load_cifar
+from ..machinery.content import content_hash
+from ..setups.models import MODELS_ENV, Split, models_dir
+from ..machinery.results import StageCache, write_results
+from ..machinery.tasks import After, Job, Subtask, make_runner, run_stages
 
 ATTACKS = {"l0": "cifar10_l0", "l1": "cifar10_l1", "l2": "cifar10_l2", "linf": "cifar10_linf"}
 CONDITIONS = ("clean",) + tuple(ATTACKS)
@@ -260,7 +260,7 @@ def main(argv=None) -> None:
     for name, preset in ATTACKS.items():
         for key, value in ATTACK_PRESETS[preset][1].items():
             settings[f"attack_{name}_{key}"] = value
-    stages = StageCache(args.out, settings, code="scenarios.fig5", recompute=args.recompute)
+    stages = StageCache(args.out, settings, code="scenarios.paper.fig5", recompute=args.recompute)
     runner = make_runner(args.ray, args.workers, processes=args.jobs)
     try:
         data, attrs = evaluate(args, runner, stages, train, test)

@@ -32,7 +32,7 @@ from bridges.atomic import atomic_path, sweep_orphans
 from .content import PACKAGES as PROJECT_PACKAGES
 from .content import code_hash, files_hash, settings_json
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 PACKAGES = ("evsim", "numpy", "numba", "h5py", "torch", "torchattacks")
 
 

@@ -34,8 +34,8 @@ from bridges.snn import SpikingMLP
 from evsim import energy
 
 from .models import MODELS_ENV, SNN_SETTINGS, Split, get_ann, get_snn, load_split, models_dir
-from .results import StageCache
-from .tasks import make_runner
+from ..machinery.results import StageCache
+from ..machinery.tasks import make_runner
 
 DATASET = "fashion-mnist"
 NEURON, T = SNN_SETTINGS[DATASET]
@@ -62,7 +62,7 @@ class Run:
     def stages(self, scenario: str, settings: dict) -> StageCache:
         """The finished stages of this run's result file, keyed by content (code: the scenario's
         module and everything it imports); --recompute ignores them."""
-        return StageCache(self.args.out, settings, code=f"scenarios.{scenario}", recompute=self.args.recompute)
+        return StageCache(self.args.out, settings, code=f"scenarios.paper.{scenario}", recompute=self.args.recompute)
 
     def runner(self):
         """Where the scenario's tasks run: serially here, or on Ray with --ray (shut it down after)."""

@@ -58,6 +58,6 @@ def get_zscored_ann(dataset: str, train: Split, test: Split, epochs: int, seed: 
     train_or_load(
         model, spec, train, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed), dataset,
         f"zscore_ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test), desc=f"z-scored ANN {dataset} seed {seed}",
-        code="scenarios.zscore",
+        code="scenarios.setups.zscore",
     )  # fmt: skip
     return model.eval()

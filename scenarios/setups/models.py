@@ -34,10 +34,10 @@ from bridges.export import to_evsim
 from bridges.snn import SpikingMLP
 from bridges.training import TrainConfig, ann_loss, ann_spec, fit, snn_loss, snn_spec
 
-from .content import code_hash, content_hash
+from ..machinery.content import code_hash, content_hash
 
 MODELS_ENV = "EVSIM_MODELS"
-REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+REPO_MODELS = Path(__file__).resolve().parent.parent.parent / "models"
 # SPEC Table 1: the neuron and T of each dataset
 SNN_SETTINGS = {
     "mnist": (evsim.IF(theta=1.0), 30),
@@ -90,7 +90,7 @@ def checkpoint_path(dataset: str, stem: str, epochs: int, key: str) -> Path:
     return models_dir() / dataset / f"{stem}_e{epochs}_{key}.pt"
 
 
-def training_key(stem: str, spec: dict, config: TrainConfig, train: Split, code: str = "scenarios.models") -> str:
+def training_key(stem: str, spec: dict, config: TrainConfig, train: Split, code: str = "scenarios.setups.models") -> str:
     """The content key of a model: spec, settings but the epoch count, training code and data.
     code: the module that trains it (hashed with every project module it imports)."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "epochs"}
@@ -99,7 +99,7 @@ def training_key(stem: str, spec: dict, config: TrainConfig, train: Split, code:
 
 def train_or_load(
     model: torch.nn.Module, spec: dict, train: Split, loss, config: TrainConfig, dataset: str, stem: str, evaluate, desc: str,
-    code: str = "scenarios.models",
+    code: str = "scenarios.setups.models",
 ) -> list[dict]:
     """Train `model` in place (or reload it) under its content-keyed checkpoint; returns its history.
     code: the module that trains it, part of the key (`training_key`)."""

@@ -28,7 +28,7 @@ from bridges.resnet import ResNetANN, SpikingResNet, init_from_ann
 from bridges.snn import decoder_scores
 from bridges.training import TrainConfig, cifar_ann_loss, cifar_snn_loss, resnet_ann_spec, resnet_snn_spec
 
-from .content import content_hash
+from ..machinery.content import content_hash
 from .models import ANN_LR, SNN_LR, Split, train_or_load
 
 DATASET = "cifar-10"
@@ -140,7 +140,7 @@ class CifarZoo:
             xe, ye = self._eval_split()
             train_or_load(
                 model, resnet_ann_spec(model), self.train, cifar_ann_loss(), config, DATASET, f"resnet_ann_seed{seed}{self.tag}",
-                evaluate=lambda m: ann_accuracy(m, xe, ye), desc=f"ResNet ANN seed {seed}", code="scenarios.cifar",
+                evaluate=lambda m: ann_accuracy(m, xe, ye), desc=f"ResNet ANN seed {seed}", code="scenarios.setups.cifar",
             )  # fmt: skip
             self._cache[key] = model.cpu().eval()
         return self._cache[key]
@@ -167,7 +167,7 @@ class CifarZoo:
             train_or_load(
                 model, spec, self.train, cifar_snn_loss(methods, T, decoder), config, DATASET, stem,
                 evaluate=lambda m: snn_torch_accuracy(m, xe, ye, methods, decoder),
-                desc=f"ResNet SNN {rule} {encoder} {decoder}", code="scenarios.cifar",
+                desc=f"ResNet SNN {rule} {encoder} {decoder}", code="scenarios.setups.cifar",
             )  # fmt: skip
             self._cache[key] = model.cpu().eval()
         return self._cache[key]

@@ -42,10 +42,10 @@ from bridges.conversion import convert
 from bridges.datasets import data_dir
 from evsim import energy, metrics
 
-from .content import content_hash
-from .models import MODELS_ENV, Split, ann_accuracy, get_ann, load_split, models_dir
-from .results import StageCache, write_results
-from .tasks import After, Job, make_runner, run_stages
+from ..machinery.content import content_hash
+from ..setups.models import MODELS_ENV, Split, ann_accuracy, get_ann, load_split, models_dir
+from ..machinery.results import StageCache, write_results
+from ..machinery.tasks import After, Job, make_runner, run_stages
 
 ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e")
 T = 30
@@ -227,7 +227,7 @@ def main(argv=None) -> None:
         "test_samples": len(test.y), "encoder_seed": args.seed, "stability_trials": args.stability_trials,
         "threads": args.threads,
     }  # fmt: skip
-    stages = StageCache(args.out, settings, code="scenarios.fig2", recompute=args.recompute)
+    stages = StageCache(args.out, settings, code="scenarios.paper.fig2", recompute=args.recompute)
     runner = make_runner(args.ray, args.workers)
     try:
         data = evaluate(args, runner, stages, epochs, train, test)

@@ -39,7 +39,7 @@ from bridges.datasets import cifar10_source, load_cifar10
 from bridges.timestep import DenseSimulator
 from evsim.network import INPUT, Conv2d, Dense, Identity, Network, Population
 
-from .results import write_results
+from ..machinery.results import write_results
 
 T = 10
 TAU = 2.0

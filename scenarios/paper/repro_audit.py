@@ -58,14 +58,14 @@ from bridges.sensitivity import directional_derivative, fgsm_direction
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
-from .content import content_hash
-from .fmnist import ATTACKER_SEEDS, CHUNK, SWEEP, VICTIM_SEED, ann_predictions, simulate_images
-from .fmnist import NEURON as FMNIST_NEURON
-from .fmnist import T as FMNIST_T
-from .models import MODELS_ENV, Split, get_ann, get_snn, load_split, models_dir
-from .results import StageCache, write_results
-from .tasks import Job, make_runner, run_stages
-from .zscore import get_zscored_ann, pixel_eps, pixel_statistics
+from ..machinery.content import content_hash
+from ..setups.fmnist import ATTACKER_SEEDS, CHUNK, SWEEP, VICTIM_SEED, ann_predictions, simulate_images
+from ..setups.fmnist import NEURON as FMNIST_NEURON
+from ..setups.fmnist import T as FMNIST_T
+from ..setups.models import MODELS_ENV, Split, get_ann, get_snn, load_split, models_dir
+from ..machinery.results import StageCache, write_results
+from ..machinery.tasks import Job, make_runner, run_stages
+from ..setups.zscore import get_zscored_ann, pixel_eps, pixel_statistics
 
 FMNIST, MNIST = "fashion-mnist", "mnist"
 # The Fig. 3B victims: the claim's RateSynE SNNs (Act-BP and Temp-BP) and the current and Poisson
@@ -314,7 +314,7 @@ def main(argv=None) -> None:
     # a stage's key covers how it is computed, not which parts and variants this run covers (its
     # own definition is among its inputs): a part run alone (--only) is reused by the whole run
     stage_settings = {k: v for k, v in settings.items() if k not in SCOPE and not k.endswith("_mean_std")}
-    stages = StageCache(args.out, stage_settings, code="scenarios.repro_audit", recompute=args.recompute)
+    stages = StageCache(args.out, stage_settings, code="scenarios.paper.repro_audit", recompute=args.recompute)
     runner = make_runner(args.ray, args.workers)
     try:
         data = evaluate(args, runner, stages, splits, sweeps, variants, parts)
