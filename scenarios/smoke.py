@@ -7,7 +7,7 @@ encodings, clean and attacked; the result file holds accuracies and SOPs and eve
 provenance. It prints `phase <what>` lines on stderr (training, attack, simulation, writing) so a
 test can interrupt it at a chosen moment. Its stages and models resume like the real scenarios'.
 
-Its work is written as pure tasks (`scenarios.tasks`): each model is trained by one task, the
+Its work is written as pure tasks (`scenarios.machinery.tasks`): each model is trained by one task, the
 attack task reads the attackers' weights, each simulation task the victim's and the attack's
 output. Serially they run one after another in this process; with `--ray [ADDRESS]` they run as
 Ray tasks (a local Ray with --workers CPUs, or a cluster), the three models at once, then the

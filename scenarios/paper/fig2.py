@@ -16,7 +16,7 @@ Accuracies under attack are means over the five attackers. Quick by default (few
 said in the output and the file); --full uses the paper's 100 epochs. Trained models are cached
 in models/, finished stages beside the result file: an interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per ANN (six), the eps-0.1 attack, one
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per ANN (six), the eps-0.1 attack, one
 per encoder (clean and attacked runs, zeta), the stability trials and one per swept eps. Serially
 they run in this process, the ANNs' training overlapping numba's compilation in a thread; with
 `--ray [ADDRESS]` they run as Ray tasks (`--workers` CPUs of a local Ray, or a cluster): the six

@@ -19,7 +19,7 @@ the paper's 100, said in the output and the file); --full uses the paper's 100 e
 cached in models/ and shared with Fig. 4; finished stages are kept beside the result file, so an
 interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per model (14), one per eps of Fig. 3B,
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per model (14), one per eps of Fig. 3B,
 the clean judging and one per (white-box attack, attacker) of Fig. 3D, one per SNN of Supp. Fig.
 S8. Serially they run in this process; with `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a
 local Ray, or a cluster; give `--threads 1` so that tasks run side by side). The driver alone

@@ -20,7 +20,7 @@ Quick by default (5 epochs instead of the paper's 100, said in the output and th
 uses the paper's 100 epochs. Models are shared with Fig. 3 through models/;
 finished stages are kept beside the result file, so an interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per model (15), one per eps of Fig. 4C,
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per model (15), one per eps of Fig. 4C,
 one per (encoder, decoder) of Fig. 4D/4F, one for zeta, one per model of Fig. 4E. Serially they
 run in this process; with `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a local Ray, or a
 cluster; give `--threads 1` so that tasks run side by side). The driver alone writes stage files

@@ -1,7 +1,7 @@
 """Paper Fig. 5 on CIFAR-10: deep SNNs with the fused encoding, PGD under four norms, energy and EDP.
 
 ResNet18 (CIFAR variant) ANNs and SNNs (LIF tau_m = tau_s = 2, theta 1, T = 10; SPEC Table 1),
-trained by `scenarios.cifar` (crop + flip, AdamW, cosine annealing). Black-box PGD from ReLU ANNs
+trained by `scenarios.setups.cifar` (crop + flip, AdamW, cosine annealing). Black-box PGD from ReLU ANNs
 of the same architecture trained with other seeds (paper, Methods; SPEC "Attacks"), 40 iterations:
 L0 k = 10 pixels; L1 eps 20 step 1.25; L2 eps 2.5 step 0.15625; Linf eps 0.1 step 0.00625.
 Accuracies under attack are means over the attackers. SNNs run in evsim (abstentions count as
@@ -23,7 +23,7 @@ training images, 100 epochs, the whole test set, 5 attackers (--device cuda trai
 a GPU). Models are cached in models/cifar-10/, finished stages beside the result file: an
 interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per model (the victim, the attackers, 14
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per model (the victim, the attackers, 14
 SNNs; an SNN started from its seed's ANN reads that ANN's task), one per (attack, attacker) pair
 gathered into one stage per attack, one for the ANNs' accuracies, one per SNN in evsim and one for
 the Poisson stability runs. `--jobs N` runs them in N local processes of one thread each, no Ray

@@ -1,6 +1,6 @@
 """Hardware-faithful inference: the paper's models in fixed point, their accuracy, robustness and energy.
 
-Models (from `scenarios.models`, the checkpoints Figs. 2-4 use):
+Models (from `scenarios.setups.models`, the checkpoints Figs. 2-4 use):
 - MNIST, Fig. 2: the ReLU ANN 784-100-10 converted to IF neurons (reset by subtraction, T = 30,
   rate decoding, 99.9th-percentile normalisation), run with the RateSynS and RateSynE encodings
   (fixed point takes spike inputs only, so not with the current encoding);
@@ -24,7 +24,7 @@ epochs; 1,000 test images; eps 0, 0.05, 0.1, 0.2, 0.3); --full: the paper's 100 
 test images, the figures' sweeps and QAT over all 60,000 training images. Models are cached in
 models/, finished stages beside the result file: an interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per model (6 MNIST ANNs, 5 Fashion-MNIST
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per model (6 MNIST ANNs, 5 Fashion-MNIST
 attacker ANNs and the Fashion-MNIST SNNs asked for), one per (model, weight bits) QAT, one
 evaluation per model (every variant, clean and attacked; it reads its QAT stages). Serially they
 run in this process; with `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a local Ray, or a
@@ -316,7 +316,7 @@ def evaluate(args, runner, stages: StageCache, splits: dict, bits: list, sweeps:
     cpus = args.threads
     models = str(models_dir().resolve())
     tag = "" if args.train_samples == 60000 else f"_n{args.train_samples}"
-    # the models: trained once (scenarios.models), shared with Figs. 2-4; each by one task
+    # the models: trained once (scenarios.setups.models), shared with Figs. 2-4; each by one task
     handles: dict[tuple, object] = {}
     if "mnist" in splits:
         train_h, test_h = (runner.share(s) for s in splits["mnist"])

@@ -7,7 +7,7 @@ loss change"), and Fig. 2's early bump of current/Poisson under attack is lower 
 into one verdict per hypothesis by the criteria stated beside it (`TARGETS`).
 
 - **H1, eps in normalised units.** Codebases that train on z = (x - mean) / std and attack z
-  have their eps in units of the std (`scenarios.zscore`). Sweep `zscore`: the victim ANN and
+  have their eps in units of the std (`scenarios.setups.zscore`). Sweep `zscore`: the victim ANN and
   the five attackers are trained on z-scored images, FGSM steps eps in z units (pixel eps =
   eps * std), the SNN encoders see the de-normalised image clipped to [0, 1]. Sweep `rescaled`:
   the usual pixel attackers at the same pixel eps, which separates the scale from the attackers'
@@ -31,9 +31,9 @@ into one verdict per hypothesis by the criteria stated beside it (`TARGETS`).
 - **H5, scoring of silent outputs** (ours). evsim abstains when the output never spikes (counted
   wrong, SPEC); the authors' code decodes a silent output as class 0. Every sweep is scored both ways.
 
-Every model comes from the model zoo (`scenarios.models`, shared with fig3 and fig4: their quick
-models are these) or `scenarios.zscore`; finished stages are kept beside the result file, keyed
-by content, so an interrupted run resumes. The work is done by pure tasks (`scenarios.tasks`):
+Every model comes from the model zoo (`scenarios.setups.models`, shared with fig3 and fig4: their quick
+models are these) or `scenarios.setups.zscore`; finished stages are kept beside the result file, keyed
+by content, so an interrupted run resumes. The work is done by pure tasks (`scenarios.machinery.tasks`):
 one per model, one per sweep, one per Fig. 2 variant, one per Fig. 4E model; with `--ray` they
 run on Ray.
 

@@ -2,12 +2,12 @@
 
 Paper, Methods: ResNet18 (CIFAR variant), ReLU ANNs and LIF SNNs (tau_m = tau_s = 2, theta 1,
 T = 10, SPEC Table 1), random crop (padding 4) and horizontal flip, AdamW (lr 1e-3 ANN, 5e-4 SNN,
-weight decay 0.01) with cosine annealing. Models are trained by `scenarios.models.train_or_load`:
+weight decay 0.01) with cosine annealing. Models are trained by `scenarios.setups.models.train_or_load`:
 content-keyed checkpoints in models/cifar-10/ (key: spec, settings, this module's code with
 everything it imports, the training images), resumable after every epoch.
 
 This module holds only what trains and evaluates models, so that an edit to the Fig. 5 scenario
-(`scenarios.fig5`) does not retrain them.
+(`scenarios.paper.fig5`) does not retrain them.
 
 - `load_cifar`: a split as (N, 3072) float32 in [0, 1] with the name of the copy it came from
   ("CIFAR-10", or "CIFAR-10 (JPEG mirror)" on machines without the canonical archive);

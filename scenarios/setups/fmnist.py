@@ -3,11 +3,11 @@
 784-500-10 without bias; SNNs of LIF neurons (tau_m = tau_s = 10, theta 1, hard reset), T = 10
 (SPEC Table 1). The victim models are trained with seed 0; five ReLU ANNs trained with seeds
 1-5 craft the black-box attacks, and accuracies under attack are means over the five. Every
-model comes from `scenarios.models` (trained once, cached in models/, shared by both scenarios).
+model comes from `scenarios.setups.models` (trained once, cached in models/, shared by both scenarios).
 
 - `setup`: the command line both share (quick or --full, epochs, image counts, threads, --ray),
   checked, and the data it asks for;
-- `Run.runner`, `Run.train_models`: the scenario's tasks run on a `scenarios.tasks` runner (serially in
+- `Run.runner`, `Run.train_models`: the scenario's tasks run on a `scenarios.machinery.tasks` runner (serially in
   this process by default, on Ray with --ray); every model the scenario needs is trained (or
   reloaded from models/) by one task, and the evaluation tasks read the models' outputs;
 - `Zoo`: the models of one run (epochs, seeds), trained or reloaded on first use (inside a model

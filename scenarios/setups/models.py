@@ -3,7 +3,7 @@
 A model is named by what defines it (dataset, kind, training rule, encoder, decoder, T, seed,
 epochs) and keyed by content: its checkpoint lives in `models/<dataset>/<name>_e<epochs>_<key>.pt`
 (or $EVSIM_MODELS), where key hashes the model's spec, its training settings, the source of the
-code that trains it (`scenarios.models` and every project module it imports) and the training
+code that trains it (`scenarios.setups.models` and every project module it imports) and the training
 images and labels. A checkpoint made by other code or on other data has another key and is never
 reused (a note says so). Asking again for the same model reloads it. Training writes
 `<name>_e<epochs>_<key>.partial.pt` after every epoch (atomically) and renames it to the final name

@@ -6,7 +6,7 @@ images x in [0, 1] and computes net((x - mean) / std), so training it on pixels 
 on z, and an FGSM step of eps_z on z is the FGSM step eps_z * std on x (sign(dL/dz) =
 sign(dL/dx), std > 0), clipped to the pixel box. `pixel_eps(eps_z, std)` converts.
 
-Models are trained once and cached like the zoo's (`scenarios.models.train_or_load`): the
+Models are trained once and cached like the zoo's (`scenarios.setups.models.train_or_load`): the
 checkpoint key covers this module's code, the statistics and the training images.
 """
 
@@ -49,7 +49,7 @@ class ZScored(torch.nn.Module):
 
 def get_zscored_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0, tag: str = "") -> ZScored:
     """The paper's ReLU ANN of `dataset` trained on z-scored images (statistics of `train`), as a
-    model of pixels; trained once, then reloaded (eval mode). tag: as for `scenarios.models.get_ann`."""
+    model of pixels; trained once, then reloaded (eval mode). tag: as for `scenarios.setups.models.get_ann`."""
     mean, std = pixel_statistics(train)
     torch.manual_seed(seed)
     net = ReLUMLP(ARCHITECTURES[dataset])
