@@ -206,7 +206,7 @@ def test_fig2_on_two_ray_workers_writes_the_serial_file(fig2_serial, tmp_path):
     with h5py.File(tmp_path / "fig2.h5", "r") as f:
         assert f.attrs["runner"] == "ray"
     for seed in range(6):  # each model trained once
-        assert len(started(lines, rf"train_ann_task ann seed {seed}:")) == 1
+        assert len(started(lines, rf"model_tasks\.model_task model \('ann', {seed}\):")) == 1
     evaluation = started(lines, FIG2_EVALUATION)
     assert len(evaluation) == 11 and len(set(evaluation)) == 2  # both workers evaluated
 
@@ -222,7 +222,7 @@ def test_fig2_worker_killed_mid_evaluation_is_retried_and_the_file_is_the_same(f
     assert len(runs) == 2 and runs[0] == killed[0] and runs[1] != killed[0]  # it died mid-task and ran again
     assert_same_file(tmp_path / "fig2.h5", fig2_serial)
     for seed in range(6):  # the kill retrained nothing
-        assert len(started(lines, rf"train_ann_task ann seed {seed}:")) == 1
+        assert len(started(lines, rf"model_tasks\.model_task model \('ann', {seed}\):")) == 1
 
 
 FIG4 = ["-m", "scenarios", "fig4", "--train-samples", "500", "--test-samples", "200", "--loss-samples", "20",
@@ -245,7 +245,7 @@ def test_fig4_on_ray_with_a_worker_killed_mid_evaluation_writes_the_serial_file(
         assert code == 0, lines[-30:]
         files[mode] = datasets(folder / "fig4.h5")
     assert sum(": ready after" in line for line in lines) == 15
-    assert len(started(lines, r"train_model_task model")) == 15  # each trained once, the kill retrained none
+    assert len(started(lines, r"model_tasks\.model_task model")) == 15  # each trained once, the kill retrained none
     models = sorted(p.name for p in (tmp_path / "ray" / "models" / "fashion-mnist").iterdir())
     assert len(models) == 15 and not any(n.startswith(".") or "partial" in n for n in models)
     runs = started(lines, target)

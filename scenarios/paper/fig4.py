@@ -43,9 +43,9 @@ from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
 from ..machinery.content import content_hash
-from ..setups.fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
-from ..machinery.results import write_results
+from ..machinery.job import run_job
 from ..machinery.tasks import Job, run_stages
+from ..setups.fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
 
 DECODERS = ("rate", "ttfs")
 # Fig. 4C and 4E: (encoder, decoder, training rule)
@@ -135,16 +135,8 @@ def main(argv=None) -> None:
         "fig4f_encoders": list(SOP_ENCODERS), "fig4f_rule": "actbp", "fig4f_eps": EPS,
         "fig4f_columns": ["clean", "attacked"], "energy_model": "Eq. 33-37, Table 2 (65 nm, 32 bit)",
     }  # fmt: skip
-    stages = run.stages("fig4", settings)
-    runner = run.runner()
-    try:
-        data = evaluate(run, runner, stages)
-    finally:
-        runner.shutdown()
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings | {"runner": runner.name}, stages=stages)
-    summary(data)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    run_job(args, settings, "scenarios.paper.fig4", lambda runner, stages: evaluate(run, runner, stages),
+            started=started, summary=summary)  # fmt: skip
 
 
 def evaluate(run, runner, stages) -> dict[str, object]:

@@ -28,6 +28,7 @@ from bridges.resnet import ResNetANN, SpikingResNet, init_from_ann
 from bridges.snn import decoder_scores
 from bridges.training import TrainConfig, cifar_ann_loss, cifar_snn_loss, resnet_ann_spec, resnet_snn_spec
 
+from ..machinery.accuracy import ann_accuracy
 from ..machinery.content import content_hash
 from .models import ANN_LR, SNN_LR, Split, train_or_load
 
@@ -38,6 +39,7 @@ FUSED = ("current", "ratesyn_e", "ttfs")  # paper: "we select the current, RateS
 CHANNELS = 3
 EVAL_IMAGES = 500  # test images scored after every epoch (the training history only)
 SOURCES = {"python": "CIFAR-10", "jpeg": "CIFAR-10 (JPEG mirror)"}
+ANN_BATCH = 500  # images per ANN forward pass when scoring (`ann_accuracy`)
 
 
 def encoder_name(encoder) -> str:
@@ -86,16 +88,6 @@ def load_cifar(split: str, limit: int | None = None, root=None) -> tuple[Split, 
     return Split(x, labels.astype(np.int64)), SOURCES.get(source, str(source))
 
 
-def ann_accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 500) -> float:
-    """Accuracy of an ANN's argmax on images x (N, 3072)."""
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        pred = np.concatenate(
-            [model(torch.from_numpy(x[i : i + batch]).to(device)).argmax(1).cpu().numpy() for i in range(0, len(x), batch)]
-        )
-    return float((pred == y).mean())
-
-
 def snn_torch_accuracy(model: SpikingResNet, x: np.ndarray, y: np.ndarray, encoder, decoder: str, batch: int = 250) -> float:
     """Accuracy of the torch SNN (training-time check; the scenario measures in evsim). A silent
     output counts as wrong (argmax of all-zero scores would pick class 0)."""
@@ -140,7 +132,7 @@ class CifarZoo:
             xe, ye = self._eval_split()
             train_or_load(
                 model, resnet_ann_spec(model), self.train, cifar_ann_loss(), config, DATASET, f"resnet_ann_seed{seed}{self.tag}",
-                evaluate=lambda m: ann_accuracy(m, xe, ye), desc=f"ResNet ANN seed {seed}", code="scenarios.setups.cifar",
+                evaluate=lambda m: ann_accuracy(m, xe, ye, ANN_BATCH), desc=f"ResNet ANN seed {seed}", code="scenarios.setups.cifar",
             )  # fmt: skip
             self._cache[key] = model.cpu().eval()
         return self._cache[key]
@@ -172,6 +164,10 @@ class CifarZoo:
             self._cache[key] = model.cpu().eval()
         return self._cache[key]
 
-    def get(self, key: Sequence):
-        """The model named by ("ann", seed) or ("snn", rule, encoder, decoder, seed)."""
+    def get(self, key: Sequence, *given):
+        """The model named by ("ann", seed) or ("snn", rule, encoder, decoder, seed). given: with
+        init "ann", the SNN's starting ANN as its own task returned it (so that no two tasks
+        train the same ANN)."""
+        if given:
+            self._cache[("ann", key[-1])] = given[0]
         return self.ann(key[1]) if key[0] == "ann" else self.snn(*key[1:])

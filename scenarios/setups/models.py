@@ -34,6 +34,7 @@ from bridges.export import to_evsim
 from bridges.snn import SpikingMLP
 from bridges.training import TrainConfig, ann_loss, ann_spec, fit, snn_loss, snn_spec
 
+from ..machinery.accuracy import ann_accuracy
 from ..machinery.content import code_hash, content_hash
 
 MODELS_ENV = "EVSIM_MODELS"
@@ -76,11 +77,6 @@ def snn_accuracy(model: SpikingMLP, test: Split, encoder, T: int, decoder: str =
     inputs = evsim.encode(test.x, T, encoder, seed=seed)
     res = evsim.simulate(to_evsim(model), inputs, decoder=decoder, record_hidden=False)
     return float((res.predictions == test.y).mean())
-
-
-def ann_accuracy(model: ReLUMLP, test: Split) -> float:
-    with torch.no_grad():
-        return float((model(torch.from_numpy(test.x)).argmax(1).numpy() == test.y).mean())
 
 
 def checkpoint_path(dataset: str, stem: str, epochs: int, key: str) -> Path:
@@ -139,7 +135,7 @@ def get_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0,
     model = ReLUMLP(ARCHITECTURES[dataset])
     history = train_or_load(
         model, ann_spec(model), train, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed), dataset,
-        f"ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test), desc=f"ANN {dataset} seed {seed}",
+        f"ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test.x, test.y), desc=f"ANN {dataset} seed {seed}",
     )  # fmt: skip
     return model, history
 
@@ -160,3 +156,22 @@ def get_snn(
         evaluate=lambda m: snn_accuracy(m, test, encoder, T, decoder), desc=f"{rule} {enc_name} {decoder}",
     )  # fmt: skip
     return model, history
+
+
+@dataclass(frozen=True)
+class AnnZoo:
+    """The ReLU ANNs of `dataset` (`get_ann`, `epochs` each, checkpoint names tagged with `tag`),
+    named ("ann", seed): a zoo for `scenarios.machinery.model_tasks` (Fig. 2's, the smoke job's)."""
+
+    dataset: str
+    train: Split
+    test: Split
+    epochs: int
+    tag: str = ""
+
+    def get(self, key: tuple) -> ReLUMLP:
+        """The ANN of key ("ann", seed), trained or reloaded, in eval mode."""
+        kind, seed = key
+        if kind != "ann":
+            raise KeyError(f"an AnnZoo holds ANNs only, named ('ann', seed); got {key}")
+        return get_ann(self.dataset, self.train, self.test, self.epochs, seed, self.tag)[0].eval()

@@ -17,7 +17,8 @@ import torch
 from bridges.ann import ARCHITECTURES, ReLUMLP
 from bridges.training import TrainConfig, ann_loss, ann_spec
 
-from .models import ANN_LR, Split, ann_accuracy, train_or_load
+from ..machinery.accuracy import ann_accuracy
+from .models import ANN_LR, Split, train_or_load
 
 
 def pixel_statistics(train: Split) -> tuple[float, float]:
@@ -57,7 +58,7 @@ def get_zscored_ann(dataset: str, train: Split, test: Split, epochs: int, seed: 
     spec = ann_spec(net) | {"input": "z-score", "mean": mean, "std": std}
     train_or_load(
         model, spec, train, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed), dataset,
-        f"zscore_ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test), desc=f"z-scored ANN {dataset} seed {seed}",
+        f"zscore_ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test.x, test.y), desc=f"z-scored ANN {dataset} seed {seed}",
         code="scenarios.setups.zscore",
     )  # fmt: skip
     return model.eval()
