@@ -40,6 +40,20 @@ def test_scenarios_lists_and_rejects(capsys):
     assert scenarios_main(["fig9"]) == 2
 
 
+def test_old_module_names_import_the_moved_modules_with_a_warning(monkeypatch):
+    import importlib
+
+    from scenarios import MOVED
+    from scenarios.machinery.content import module_file
+
+    assert all(module_file(new) is not None and module_file(old) is None for old, new in MOVED.items())
+    for old, new in (("scenarios.content", "scenarios.machinery.content"), ("scenarios.fig2", "scenarios.paper.fig2")):
+        monkeypatch.delitem(sys.modules, old, raising=False)
+        with pytest.warns(DeprecationWarning, match=rf"{old} moved to {new}"):
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new) and module.__spec__.name == new
+
+
 def test_bench_engine_rejects_bad_options():
     result = subprocess.run(
         [sys.executable, "-m", "scenarios", "bench_engine", "--samples", "0"], capture_output=True, text=True

@@ -72,8 +72,16 @@ def _how(a, b) -> str:
     return "values differ"
 
 
-def compare(a_path, b_path, out=sys.stdout) -> bool:
-    """Print the comparison of two result files; True when their datasets and settings are equal."""
+def _text(value) -> str:
+    value = np.asarray(value)
+    plain = value.tolist()
+    return repr(plain.decode() if isinstance(plain, bytes) else plain)
+
+
+def compare(a_path, b_path, out=None) -> bool:
+    """Print the comparison of two result files (to `out`, default stdout); True when their
+    datasets and settings are equal."""
+    out = sys.stdout if out is None else out
     (a_data, a_attrs), (b_data, b_attrs) = read(a_path), read(b_path)
     same = True
     for name in sorted(set(a_data) | set(b_data)):
@@ -90,7 +98,7 @@ def compare(a_path, b_path, out=sys.stdout) -> bool:
             print(f"different  attribute {name}: only in {a_path if name in a_attrs else b_path}", file=out)
             same = False
         elif not _same(a_attrs[name], b_attrs[name]):
-            print(f"different  attribute {name}: {a_attrs[name]!r} vs {b_attrs[name]!r}", file=out)
+            print(f"different  attribute {name}: {_text(a_attrs[name])} vs {_text(b_attrs[name])}", file=out)
             same = False
     n = len(set(a_data) | set(b_data))
     print(f"{'same' if same else 'NOT the same'}: {n} datasets, {len(set(a_attrs) | set(b_attrs))} attributes compared", file=out)
