@@ -35,8 +35,8 @@ from bridges.datasets import data_dir, load_idx_dataset
 from bridges.export import to_evsim
 from evsim.io import atomic_h5
 from evsim.nir import from_nir, to_nir
-from scenarios.models import Split, get_snn
-from scenarios.results import provenance
+from scenarios.setups.models import Split, get_snn
+from scenarios.machinery.results import provenance
 
 T = 10
 ENCODER = "ratesyn_s"  # deterministic: both sides see exactly the same input spikes

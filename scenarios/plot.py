@@ -10,33 +10,16 @@ import argparse
 from pathlib import Path
 
 import h5py
-import matplotlib
+import numpy as np
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-import numpy as np  # noqa: E402
-
-ENCODER_LABELS = {"current": "current", "poisson": "Poisson", "ratesyn_s": "RateSynS", "ratesyn_e": "RateSynE", "ttfs": "TTFS"}
-COLORS = {"current": "tab:blue", "poisson": "tab:orange", "ratesyn_s": "tab:green", "ratesyn_e": "tab:red", "ttfs": "tab:purple", "ann": "black"}
-
-
-def _steps(T: int) -> np.ndarray:
-    return np.arange(1, T + 1)  # the paper's t = k + 1 (ms, dt = 1 ms)
-
-
-def _save(fig, folder: Path, name: str) -> Path:
-    path = folder / f"{name}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+from .machinery.plotting import COLORS, ENCODER_LABELS, as_strings, plt, radar, save_figure, time_steps
 
 
 def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
     encoders = [e.decode() if isinstance(e, bytes) else str(e) for e in f.attrs["encoders"]]
     T = int(f.attrs["T"])
-    t = _steps(T)
+    t = time_steps(T)
     eps = float(f.attrs["attack_eps"])
     mode = f.attrs["mode"]
     ann_clean, ann_atk = float(f["ann/accuracy_clean"][()]), float(f["ann/accuracy_attacked"][()])
@@ -48,7 +31,7 @@ def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
     ax.set(xlabel="time step t (ms)", ylabel="share of encoded perturbations ζ[t]",
            title=f"Fig. 2C: when perturbations reach the SNN (FGSM ε={eps})")  # fmt: skip
     ax.legend()
-    paths.append(_save(fig, folder, "fig2c_perturbation_timing"))
+    paths.append(save_figure(fig, folder, "fig2c_perturbation_timing"))
 
     fig, axes = plt.subplots(1, len(encoders), figsize=(4 * len(encoders), 3.6), sharey=True)
     for ax, e in zip(np.atleast_1d(axes), encoders):
@@ -60,7 +43,7 @@ def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
     np.atleast_1d(axes)[0].set_ylabel("TAAcc (%)")
     np.atleast_1d(axes)[-1].legend(loc="lower right", fontsize=8)
     fig.suptitle(f"Fig. 2D: time-accumulated accuracy, black-box FGSM ε={eps} (mean of 5 attackers; {mode})")
-    paths.append(_save(fig, folder, "fig2d_taacc"))
+    paths.append(save_figure(fig, folder, "fig2d_taacc"))
 
     if "ratesyn_e" in encoders:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -70,7 +53,7 @@ def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
         ax.set(xlabel="time step t (ms)", ylabel="share of encoded perturbations ζ[t]",
                title="Fig. 2E: RateSynE, foreground vs background perturbations")  # fmt: skip
         ax.legend()
-        paths.append(_save(fig, folder, "fig2e_ratesyne_fg_bg_timing"))
+        paths.append(save_figure(fig, folder, "fig2e_ratesyne_fg_bg_timing"))
 
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot(t, 100 * f["snn/ratesyn_e/taacc_clean"][()], color="tab:red", label="clean")
@@ -81,7 +64,7 @@ def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
         ax.set(xlabel="time step t (ms)", ylabel="TAAcc (%)", ylim=(0, 100),
                title="Fig. 2F: RateSynE under foreground / background perturbations")  # fmt: skip
         ax.legend(fontsize=8)
-        paths.append(_save(fig, folder, "fig2f_ratesyne_fg_bg_taacc"))
+        paths.append(save_figure(fig, folder, "fig2f_ratesyne_fg_bg_taacc"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     sweep = f["eps_sweep/eps"][()]
@@ -91,12 +74,8 @@ def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
     ax.set(xlabel="FGSM ε (L∞, pixels in [0, 1])", ylabel="accuracy at t = T (%)", ylim=(0, 100),
            title="Accuracy under black-box FGSM (mean of 5 attackers)")  # fmt: skip
     ax.legend(fontsize=8)
-    paths.append(_save(fig, folder, "fig2_eps_sweep"))
+    paths.append(save_figure(fig, folder, "fig2_eps_sweep"))
     return paths
-
-
-def _strings(values) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
 MODEL_LABELS = {"ann": "ANN", "cvt": "CVT", "actbp": "Act-BP", "tempbp": "Temp-BP"}
@@ -104,7 +83,7 @@ MODEL_STYLES = {"cvt": ":", "actbp": "--", "tempbp": "-"}
 
 
 def plot_fig3(f: h5py.File, folder: Path) -> list[Path]:
-    encoders, models = _strings(f.attrs["encoders"]), _strings(f.attrs["snn_models"])
+    encoders, models = as_strings(f.attrs["encoders"]), as_strings(f.attrs["snn_models"])
     T, mode = int(f.attrs["T"]), f.attrs["mode"]
     eps, eps_c = f["fig3b/eps"][()], float(f.attrs["fig3c_eps"])
     ann = 100 * f["fig3b/ann/none/accuracy"][()]
@@ -119,9 +98,9 @@ def plot_fig3(f: h5py.File, folder: Path) -> list[Path]:
     np.atleast_1d(axes)[0].set_ylabel("accuracy (%)")
     np.atleast_1d(axes)[-1].legend(fontsize=8)
     fig.suptitle(f"Fig. 3B: accuracy under black-box FGSM (mean of 5 attackers; {mode})")
-    paths.append(_save(fig, folder, "fig3b_fgsm_sweep"))
+    paths.append(save_figure(fig, folder, "fig3b_fgsm_sweep"))
 
-    t = _steps(T)
+    t = time_steps(T)
     ann_atk = float(ann[int(np.argmin(np.abs(eps - eps_c)))])
     fig, axes = plt.subplots(1, len(encoders), figsize=(4.2 * len(encoders), 3.8), sharey=True)
     for ax, e in zip(np.atleast_1d(axes), encoders):
@@ -132,9 +111,9 @@ def plot_fig3(f: h5py.File, folder: Path) -> list[Path]:
     np.atleast_1d(axes)[0].set_ylabel("TAAcc (%)")
     np.atleast_1d(axes)[-1].legend(fontsize=8)
     fig.suptitle(f"Fig. 3C: time-accumulated accuracy under FGSM ε={eps_c} ({mode})")
-    paths.append(_save(fig, folder, "fig3c_taacc"))
+    paths.append(save_figure(fig, folder, "fig3c_taacc"))
 
-    labels = _strings(f.attrs["fig3d_models"])
+    labels = as_strings(f.attrs["fig3d_models"])
     names = [f"{MODEL_LABELS[l.rsplit('_', 1)[0]]} {l.rsplit('_', 1)[1]}" for l in labels]
     for attack, title in (("pgd_linf", "Fig. 3D: PGD-L∞ ε=0.05"), ("bim_l2", "Supp. Fig. S7: BIM-L2 ε=0.5")):
         fig, axes = plt.subplots(1, 2, figsize=(13, 5.6))
@@ -150,7 +129,7 @@ def plot_fig3(f: h5py.File, folder: Path) -> list[Path]:
             ax.set(xlabel="victim", ylabel="attacker (white-box on the diagonal)", title=what)
             fig.colorbar(image, ax=ax, fraction=0.046)
         fig.suptitle(f"{title}: every model attacks, every model is judged ({mode})")
-        paths.append(_save(fig, folder, f"fig3d_{attack}"))
+        paths.append(save_figure(fig, folder, f"fig3d_{attack}"))
 
     grid = f["figs8/t"][()]
     rules = [r for r in ("actbp", "tempbp") if f"figs8/{r}" in f]
@@ -177,7 +156,7 @@ RULE_COLORS = {"actbp": None, "tempbp": "tab:green"}
 
 def plot_fig4(f: h5py.File, folder: Path) -> list[Path]:
     T, mode = int(f.attrs["T"]), f.attrs["mode"]
-    labels = _strings(f.attrs["fig4c_models"])
+    labels = as_strings(f.attrs["fig4c_models"])
     eps = f["fig4c/eps"][()]
     paths = []
 
@@ -193,9 +172,9 @@ def plot_fig4(f: h5py.File, folder: Path) -> list[Path]:
                 label=f"{ENCODER_LABELS[e]} enc., {d} dec., {MODEL_LABELS[r]}")  # fmt: skip
     ax.set(xlabel="FGSM ε", ylabel="accuracy (%)", ylim=(0, 100), title=f"Fig. 4C: black-box FGSM, rate vs TTFS decoding ({mode})")
     ax.legend(fontsize=7)
-    paths.append(_save(fig, folder, "fig4c_fgsm_sweep"))
+    paths.append(save_figure(fig, folder, "fig4c_fgsm_sweep"))
 
-    t = _steps(T)
+    t = time_steps(T)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.bar(t, f["fig4d/zeta"][()], color="tab:purple", alpha=0.6, label="ζ[t], TTFS encoding")
     for d, color in (("ttfs", "black"), ("rate", "tab:gray")):
@@ -206,7 +185,7 @@ def plot_fig4(f: h5py.File, folder: Path) -> list[Path]:
     ax.set(xlabel="time step t (ms)", ylabel="share of encoded perturbations",
            title=f"Fig. 4D: perturbations vs decision time (FGSM ε={f.attrs['fig4d_eps']})")  # fmt: skip
     ax.legend(fontsize=8)
-    paths.append(_save(fig, folder, "fig4d_decision_time"))
+    paths.append(save_figure(fig, folder, "fig4d_decision_time"))
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     values = [float(f[f"fig4e/{label}/directional_derivative"][()]) for label in labels]
@@ -218,9 +197,9 @@ def plot_fig4(f: h5py.File, folder: Path) -> list[Path]:
     ax.set(ylabel="directional derivative (Eq. 31, t = 0.05)", title=f"Fig. 4E: loss growth along FGSM ({mode})")
     ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch="//", label="rate decoding"),
                        Patch(facecolor="white", edgecolor="black", label="TTFS decoding")], fontsize=8)  # fmt: skip
-    paths.append(_save(fig, folder, "fig4e_directional_derivative"))
+    paths.append(save_figure(fig, folder, "fig4e_directional_derivative"))
 
-    encoders = _strings(f.attrs["fig4f_encoders"])
+    encoders = as_strings(f.attrs["fig4f_encoders"])
     fig, ax = plt.subplots(figsize=(7.6, 4.4))
     width, x = 0.2, np.arange(len(encoders))
     for k, (d, c) in enumerate([(d, c) for d in ("rate", "ttfs") for c in (0, 1)]):
@@ -232,7 +211,7 @@ def plot_fig4(f: h5py.File, folder: Path) -> list[Path]:
     ax.set_xticks(x, [ENCODER_LABELS[e] for e in encoders])
     ax.set(ylabel="SOPs per image (thousands)", title=f"Fig. 4F: exact SOPs with early exit ({mode})")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, folder, "fig4f_sops"))
+    paths.append(save_figure(fig, folder, "fig4f_sops"))
     return paths
 
 
@@ -245,18 +224,6 @@ FIG5_MODELS = {
 }  # fmt: skip
 
 
-def _radar(ax, labels: list[str], series: dict[str, np.ndarray], colors: dict[str, str], styles=None) -> None:
-    """Polygons of values in % on a polar axis with one spoke per label."""
-    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False)
-    for name, values in series.items():
-        v = np.append(values, values[0])
-        ax.plot(np.append(angles, angles[0]), v, color=colors.get(name), ls=(styles or {}).get(name, "-"), label=name)
-        ax.fill(np.append(angles, angles[0]), v, color=colors.get(name), alpha=0.06)
-    ax.set_xticks(angles)
-    ax.set_xticklabels(labels)
-    ax.set_ylim(0, 100)
-
-
 def plot_fig5(f: h5py.File, folder: Path) -> list[Path]:
     encoders = ("current", "poisson", "ratesyn_s", "ratesyn_e", "ttfs")
     T, mode, width = int(f.attrs["T"]), f.attrs["mode"], int(f.attrs["width"])
@@ -267,11 +234,11 @@ def plot_fig5(f: h5py.File, folder: Path) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, color in zip(("l0", "l1", "l2", "linf"), ("tab:blue", "tab:orange", "tab:green", "tab:red")):
-        ax.plot(_steps(T), f[f"fig5b/{name}/perturbation_timing"][()], marker=".", color=color, label=FIG5_CONDITION_LABELS[name])
+        ax.plot(time_steps(T), f[f"fig5b/{name}/perturbation_timing"][()], marker=".", color=color, label=FIG5_CONDITION_LABELS[name])
     ax.set(xlabel="time step t (ms)", ylabel="share of encoded perturbations ζ[t]",
            title=f"Fig. 5B: TTFS-encoded adversarial examples ({note})")  # fmt: skip
     ax.legend()
-    paths.append(_save(fig, folder, "fig5b_perturbation_timing"))
+    paths.append(save_figure(fig, folder, "fig5b_perturbation_timing"))
 
     fig = plt.figure(figsize=(6.5, 6))
     ax = fig.add_subplot(projection="polar")
@@ -279,20 +246,20 @@ def plot_fig5(f: h5py.File, folder: Path) -> list[Path]:
     for e in encoders:
         acc = 100 * f[f"fig5c/{e}/accuracy"][()]
         series[ENCODER_LABELS[e]] = np.concatenate([acc[:1], [100 * float(f[f"fig5c/{e}/stability"][()])], acc[1:]])
-    _radar(ax, ["cln", "stability"] + [f"attked {c}" for c in cond_labels[1:]], series,
+    radar(ax, ["cln", "stability"] + [f"attked {c}" for c in cond_labels[1:]], series,
            {ENCODER_LABELS[e]: COLORS[e] for e in encoders})  # fmt: skip
     ax.set_title(f"Fig. 5C: Act-BP, rate decoding, accuracy (%)\n{note}", fontsize=9)
     ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
-    paths.append(_save(fig, folder, "fig5c_radar_encoders"))
+    paths.append(save_figure(fig, folder, "fig5c_radar_encoders"))
 
     fig, axes = plt.subplots(1, len(encoders), figsize=(4 * len(encoders), 4.2), subplot_kw={"projection": "polar"})
     for ax, e in zip(axes, encoders):
         series = {d: 100 * f[f"fig5d/{e}/{d}/accuracy"][()] for d in ("rate", "ttfs")}
-        _radar(ax, cond_labels, series, {"rate": "tab:gray", "ttfs": COLORS[e]}, {"rate": "--"})
+        radar(ax, cond_labels, series, {"rate": "tab:gray", "ttfs": COLORS[e]}, {"rate": "--"})
         ax.set_title(ENCODER_LABELS[e], fontsize=10)
     axes[0].legend(loc="lower left", bbox_to_anchor=(-0.3, -0.2), fontsize=8)
     fig.suptitle(f"Fig. 5D: rate against TTFS decoding (Act-BP), accuracy (%); {note}", fontsize=10)
-    paths.append(_save(fig, folder, "fig5d_radar_decoders"))
+    paths.append(save_figure(fig, folder, "fig5d_radar_decoders"))
 
     fig, ax = plt.subplots(figsize=(10, 4.2))
     n = len(FIG5_MODELS)
@@ -304,7 +271,7 @@ def plot_fig5(f: h5py.File, folder: Path) -> list[Path]:
     ax.set_xticklabels(cond_labels)
     ax.set(ylabel="accuracy (%)", title=f"Fig. 5F: fused encoding against non-fused models ({note}; attacked: mean over attackers)")
     ax.legend(fontsize=8, ncol=2)
-    paths.append(_save(fig, folder, "fig5f_models"))
+    paths.append(save_figure(fig, folder, "fig5f_models"))
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     labels = list(FIG5_MODELS)
@@ -320,7 +287,7 @@ def plot_fig5(f: h5py.File, folder: Path) -> list[Path]:
         ax.set(ylabel=f"{title} relative to the ANN", title=f"Fig. 5G: {title} per image")
         ax.legend(fontsize=8)
     fig.suptitle(note, fontsize=9)
-    paths.append(_save(fig, folder, "fig5g_energy_edp"))
+    paths.append(save_figure(fig, folder, "fig5g_energy_edp"))
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
     for ax, d in zip(axes, ("rate", "ttfs")):
@@ -334,14 +301,14 @@ def plot_fig5(f: h5py.File, folder: Path) -> list[Path]:
         ax.set(title=f"{d} decoding, Act-BP", ylabel="attacked accuracy (%)")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Supp. Fig. S13: fused against non-fused encodings on each attack ({note})", fontsize=10)
-    paths.append(_save(fig, folder, "s13_fused_vs_single"))
+    paths.append(save_figure(fig, folder, "s13_fused_vs_single"))
     return paths
 
 
 def plot_quantization(f: h5py.File, folder: Path) -> list[Path]:
     """The quantization scenario: accuracy (clean, FGSM), spike agreement and energy against the
     weight bits, post-training (PTQ) and after quantisation-aware fine-tuning (QAT)."""
-    models, bits, mode = _strings(f.attrs["models"]), [int(b) for b in f.attrs["weight_bits"]], f.attrs["mode"]
+    models, bits, mode = as_strings(f.attrs["models"]), [int(b) for b in f.attrs["weight_bits"]], f.attrs["mode"]
     eps = float(f.attrs["attack_eps"])
     xs = np.arange(len(bits))
     cols = min(4, len(models))
@@ -368,7 +335,7 @@ def plot_quantization(f: h5py.File, folder: Path) -> list[Path]:
     axes[0].set_ylabel("accuracy (%)")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"Accuracy in fixed point, clean and under black-box FGSM (mean of 5 attackers; {mode})")
-    paths.append(_save(fig, folder, "quantization_accuracy"))
+    paths.append(save_figure(fig, folder, "quantization_accuracy"))
 
     fig, axes = grid()
     for ax, m in zip(axes, models):
@@ -381,7 +348,7 @@ def plot_quantization(f: h5py.File, folder: Path) -> list[Path]:
     axes[0].set_ylabel("agreement with the float model (%)")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"Spike agreement with the float64 model (every layer, clean images; {mode})")
-    paths.append(_save(fig, folder, "quantization_agreement"))
+    paths.append(save_figure(fig, folder, "quantization_agreement"))
 
     fig, ax = plt.subplots(figsize=(1.2 * len(models) + 4, 4.4))
     width = 0.8 / (len(bits) + 1)
@@ -392,7 +359,7 @@ def plot_quantization(f: h5py.File, folder: Path) -> list[Path]:
     ax.set_xticks(np.arange(len(models)), [m.replace("_", "\n", 1) for m in models], fontsize=7)
     ax.set(ylabel="energy per image (nJ, Eq. 34-37)", title=f"Energy with the weight reads at the real bit width ({mode})")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, folder, "quantization_energy"))
+    paths.append(save_figure(fig, folder, "quantization_energy"))
 
     fig, axes = grid()
     for ax, m in zip(axes, models):
@@ -404,7 +371,7 @@ def plot_quantization(f: h5py.File, folder: Path) -> list[Path]:
     axes[0].set_ylabel("accuracy (%)")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"Accuracy under black-box FGSM over ε, post-training quantised ({mode})")
-    paths.append(_save(fig, folder, "quantization_eps_sweep"))
+    paths.append(save_figure(fig, folder, "quantization_eps_sweep"))
     return paths
 
 
@@ -412,7 +379,7 @@ def plot_repro_audit(f: h5py.File, folder: Path) -> list[Path]:
     """The audit's three parts: Fig. 3B under every variant, Fig. 2D's attacked TAAcc under each, and
     Eq. 31 of the Fig. 4E models along each kind of direction, TTFS against rate decoding."""
     paths = []
-    sweeps = [s for s in _strings(f.attrs.get("fig3b_sweeps", [])) if f"fig3b/{s}" in f]
+    sweeps = [s for s in as_strings(f.attrs.get("fig3b_sweeps", [])) if f"fig3b/{s}" in f]
     if sweeps:
         cols = min(3, len(sweeps))
         rows = -(-len(sweeps) // cols)
@@ -433,23 +400,23 @@ def plot_repro_audit(f: h5py.File, folder: Path) -> list[Path]:
             ax.set_ylabel("accuracy (%)")
         axes.flat[0].legend(fontsize=6)
         fig.suptitle("Fig. 3B under each variant (shaded: the paper's 'about 20%' window for RateSynE at ε 0.5)")
-        paths.append(_save(fig, folder, "audit_fig3b_variants"))
-    variants = [v for v in _strings(f.attrs.get("fig2_variants", [])) if f"fig2/{v}" in f]
+        paths.append(save_figure(fig, folder, "audit_fig3b_variants"))
+    variants = [v for v in as_strings(f.attrs.get("fig2_variants", [])) if f"fig2/{v}" in f]
     if variants:
         fig, axes = plt.subplots(1, len(variants), figsize=(4.5 * len(variants), 3.4), sharey=True, squeeze=False)
         for ax, v in zip(axes.flat, variants):
-            for e in _strings(f.attrs["fig2_encoders"]):
+            for e in as_strings(f.attrs["fig2_encoders"]):
                 curve = 100 * f[f"fig2/{v}/{e}/taacc_attacked"][()]
-                ax.plot(_steps(len(curve)), curve, color=COLORS[e], marker=".", label=ENCODER_LABELS[e])
+                ax.plot(time_steps(len(curve)), curve, color=COLORS[e], marker=".", label=ENCODER_LABELS[e])
             ax.axhline(100 * float(f[f"fig2/{v}/ann/accuracy_attacked"][()]), color="black", ls=":", label="ANN attacked")
             ax.set(title=f"{v} (pixel ε {float(f[f'fig2/{v}/pixel_eps'][()]):.3f})", xlabel="t (ms)", ylim=(0, 100))
         axes.flat[0].set_ylabel("attacked TAAcc (%)")
         axes.flat[0].legend(fontsize=7)
         fig.suptitle("Fig. 2D (MNIST) under each variant")
-        paths.append(_save(fig, folder, "audit_fig2_variants"))
+        paths.append(save_figure(fig, folder, "audit_fig2_variants"))
     if "fig4e/t" in f:
-        labels = _strings(f.attrs["fig4e_models"])
-        kinds = _strings(f.attrs["fig4e_directions"])
+        labels = as_strings(f.attrs["fig4e_models"])
+        kinds = as_strings(f.attrs["fig4e_directions"])
         i = list(f["fig4e/t"][()]).index(0.05)
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
         width = 0.8 / len(kinds)
@@ -460,7 +427,7 @@ def plot_repro_audit(f: h5py.File, folder: Path) -> list[Path]:
             ax.set_xticks(np.arange(len(labels)), [label.replace("_", "\n") for label in labels], fontsize=7)
             ax.set(title=f"Eq. 31 at t 0.05, {title}", ylabel="directional derivative")
         axes[0].legend(fontsize=7, title="FGSM direction")
-        paths.append(_save(fig, folder, "audit_fig4e_directions"))
+        paths.append(save_figure(fig, folder, "audit_fig4e_directions"))
     return paths
 
 

@@ -7,7 +7,7 @@ encodings, clean and attacked; the result file holds accuracies and SOPs and eve
 provenance. It prints `phase <what>` lines on stderr (training, attack, simulation, writing) so a
 test can interrupt it at a chosen moment. Its stages and models resume like the real scenarios'.
 
-Its work is written as pure tasks (`scenarios.tasks`): each model is trained by one task, the
+Its work is written as pure tasks (`scenarios.machinery.tasks`): each model is trained by one task, the
 attack task reads the attackers' weights, each simulation task the victim's and the attack's
 output. Serially they run one after another in this process; with `--ray [ADDRESS]` they run as
 Ray tasks (a local Ray with --workers CPUs, or a cluster), the three models at once, then the
@@ -19,9 +19,7 @@ simulations at once; the driver alone writes stage files and the result.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,12 +30,13 @@ from bridges.conversion import convert
 from bridges.datasets import data_dir
 from evsim import metrics
 
-from bridges.ann import ARCHITECTURES, ReLUMLP
+from .machinery.accuracy import ann_accuracy
+from .machinery.content import content_hash
+from .machinery.job import run_job
+from .machinery.model_tasks import train_models
+from .machinery.simulation import simulate_chunks
 
-from .content import content_hash
-from .models import MODELS_ENV, REPO_MODELS, get_ann, load_split
-from .results import StageCache, write_results
-from .tasks import make_runner
+from .setups.models import AnnZoo, load_split
 
 ENCODERS = ("current", "poisson", "ratesyn_e")
 T = 12
@@ -52,40 +51,27 @@ def phase(what: str) -> None:
 # ------------------------------------------------------------------ tasks: values in, values out
 
 
-def train_task(seed: int, epochs: int, train_samples: int, test_samples: int, data: str, models: str) -> dict:
-    """Train (or reload from `models`) the ANN of `seed` on the first `train_samples` MNIST images;
-    returns its state dict (NumPy arrays)."""
-    os.environ[MODELS_ENV] = models
-    train = load_split("mnist", "train", train_samples, root=data)
-    test = load_split("mnist", "test", test_samples, root=data)
-    model = get_ann("mnist", train, test, epochs, seed, f"_n{train_samples}")[0]
-    return {k: v.numpy() for k, v in model.state_dict().items()}
-
-
-def model_from(state: dict) -> ReLUMLP:
-    model = ReLUMLP(ARCHITECTURES["mnist"])
-    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})  # Ray hands read-only arrays
-    return model.eval()
-
-
-def attack_task(x: np.ndarray, y: np.ndarray, *attacker_states: dict) -> dict:
+def attack_task(x: np.ndarray, y: np.ndarray, *attackers) -> dict:
     """Black-box FGSM images (attackers, N, 784) of x from each attacker."""
     phase("attack")
-    attackers = [model_from(s) for s in attacker_states]
-    adv = black_box(attackers, torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=EPS)
+    adv = black_box(list(attackers), torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=EPS)
     return {"x_adv": np.stack([a.numpy() for a in adv])}
 
 
-def simulate_task(encoder: str, seed: int, x: np.ndarray, y: np.ndarray, adv: dict, victim: dict, train_x: np.ndarray) -> dict:
-    """The converted victim in evsim on clean and attacked images: TAAcc and SOPs per run."""
+def measure(net: evsim.Network, res: evsim.SimulationResult) -> dict:
+    return {"output_spikes": res.output_spikes, "sops": res.sops}
+
+
+def simulate_task(encoder: str, seed: int, x: np.ndarray, y: np.ndarray, adv: dict, victim, train_x: np.ndarray) -> dict:
+    """The converted victim in evsim on clean and attacked images (each set in one chunk, a dense
+    batch): TAAcc and SOPs per run."""
     phase(f"simulation {encoder}")
-    net = convert(model_from(victim), torch.from_numpy(train_x), percentile=99.9)
+    net = convert(victim, torch.from_numpy(train_x), percentile=99.9)
     out = {}
     for name, images in [("clean", x)] + [(f"attacker{s}", a) for s, a in zip(ATTACKER_SEEDS, adv["x_adv"])]:
-        spikes = evsim.encode(images, T, encoder, seed=np.random.default_rng([seed, 0]))
-        res = evsim.simulate(net, spikes, decoder="rate")
-        out[f"{name}/taacc"] = metrics.taacc(res.output_spikes, y, "rate")
-        out[f"{name}/sops"] = res.sops.mean(axis=0)
+        res = simulate_chunks(net, images, T, encoder, measure, chunk=len(images), seed=seed, inputs="dense", decoder="rate")
+        out[f"{name}/taacc"] = metrics.taacc(res["output_spikes"], y, "rate")
+        out[f"{name}/sops"] = res["sops"].mean(axis=0)
     return out
 
 
@@ -119,29 +105,19 @@ def main(argv=None) -> None:
         "ann_epochs": args.epochs, "T": T, "attack": "fgsm", "attack_eps": EPS, "attacker_seeds": list(ATTACKER_SEEDS),
         "encoders": list(ENCODERS), "encoder_seed": args.seed, "threads_per_task": args.threads,
     }  # fmt: skip
-    stages = StageCache(args.out, settings, code="scenarios.smoke", recompute=args.recompute)
-    runner = make_runner(args.ray, args.workers)
-    try:
-        data = run(args, runner, stages, train, test, root)
-    finally:
-        runner.shutdown()
-    phase("writing")
-    write_results(args.out, data, settings | {"runner": runner.name}, stages=stages)
-    phase("done")
+    run_job(args, settings, "scenarios.smoke", lambda runner, stages: run(args, runner, stages, train, test), phase=phase)
 
 
-def run(args, runner, stages: StageCache, train, test, root: str) -> dict:
+def run(args, runner, stages, train, test) -> dict:
     """Submit the tasks whose stages are not finished, save each stage as it arrives; the datasets."""
     x, y, cpus = test.x, test.y, args.threads
-    models = str(Path(os.environ.get(MODELS_ENV) or REPO_MODELS).resolve())
     phase("training")
-    trained = {
-        s: runner.submit(train_task, s, args.epochs, len(train.y), len(test.y), root, models, cpus=cpus)
-        for s in (0, *ATTACKER_SEEDS)
-    }  # fmt: skip
-    states = {s: runner.get(h) for s, h in trained.items()}  # the keys need the weights
-    net = convert(model_from(states[0]), torch.from_numpy(train.x), percentile=99.9)
-    attack_inputs = {"test": test.content, "attackers": content_hash([states[s] for s in ATTACKER_SEEDS])}
+    zoo = AnnZoo("mnist", train, test, args.epochs, f"_n{len(train.y)}")
+    handles, anns = train_models(runner, zoo, [("ann", s) for s in (0, *ATTACKER_SEEDS)], cpus)
+    trained = {s: handles[("ann", s)] for s in (0, *ATTACKER_SEEDS)}
+    models = {s: anns[("ann", s)] for s in (0, *ATTACKER_SEEDS)}  # the keys need the weights
+    net = convert(models[0], torch.from_numpy(train.x), percentile=99.9)
+    attack_inputs = {"test": test.content, "attackers": content_hash([models[s] for s in ATTACKER_SEEDS])}
     adv = stages.lookup("adv", attack_inputs)
     pending = {}
     if adv is None:
@@ -160,8 +136,7 @@ def run(args, runner, stages: StageCache, train, test, root: str) -> dict:
         inputs = attack_inputs if name == "adv" else snn_inputs
         results[name] = stages.store(name, done.value, inputs, seconds=done.seconds, host=done.host)
     data: dict[str, object] = {}
-    with torch.no_grad():
-        data["ann/accuracy_clean"] = float((model_from(states[0])(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
+    data["ann/accuracy_clean"] = ann_accuracy(models[0], x, y)
     for encoder in ENCODERS:
         for key, value in results[f"snn_{encoder}"].items():
             data[f"snn/{encoder}/{key}"] = value

@@ -6,7 +6,7 @@ import numpy as np
 
 import evsim
 from evsim.network import Conv2d, Dense, Identity
-from scenarios.bench_resnet import METHODS, T, resnet18, truncated
+from scenarios.bench.bench_resnet import METHODS, T, resnet18, truncated
 
 
 def test_resnet18_topology():

@@ -10,8 +10,8 @@ import pytest
 
 from bridges.datasets import cifar10_source, data_dir
 from scenarios.__main__ import main as scenarios_main
-from scenarios.cifar import load_cifar
-from scenarios.fig5 import ATTACKS, CONDITIONS, DECODERS, ENCODERS, F_MODELS
+from scenarios.setups.cifar import load_cifar
+from scenarios.paper.fig5 import ATTACKS, CONDITIONS, DECODERS, ENCODERS, F_MODELS
 
 try:
     HAVE_CIFAR = cifar10_source("test") is not None

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from scenarios import models
-from scenarios.models import Split, get_ann
+from scenarios.setups import models
+from scenarios.setups.models import Split, get_ann
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -12,15 +12,15 @@ import h5py
 import pytest
 
 from bridges.datasets import cifar10_source, data_dir
-from scenarios.results import StageCache
-from scenarios.tasks import Job, Processes, Subtask, make_runner, run_stages
+from scenarios.machinery.results import StageCache
+from scenarios.machinery.tasks import Job, Processes, Subtask, make_runner, run_stages
 from test_tasks import assert_same_file, datasets, scenario, started
 
 # ------------------------------------------------------------------ the runner pieces (default suite)
 
 
 def test_processes_runs_tasks_in_other_processes_after_the_tasks_they_read():
-    from scenarios.fig5 import gather_attacks
+    from scenarios.paper.fig5 import gather_attacks
 
     runner = make_runner(None, processes=2)
     assert isinstance(runner, Processes) and runner.name == "processes"
@@ -107,13 +107,14 @@ def test_fig5_on_two_ray_workers_and_in_two_processes_writes_the_serial_file(tmp
         with h5py.File(tmp_path / mode / "fig5.h5", "r") as f:
             assert f.attrs["runner"] == {"ray": "ray", "jobs": "processes"}[mode]
     ray = lines["ray"]
-    assert len(started(ray, r"fig5\.model_task model")) == 17  # each model trained once
+    assert len(started(ray, r"model_tasks\.model_task model")) == 17  # each model trained once
     assert sum(": ready after" in line for line in ray) == 17
     assert len(started(ray, r"fig5\.attack_task")) == 8
     evaluation = started(ray, r"fig5\.(gather_attacks|ann_task|snn_task|stability_task)")
     assert len(evaluation) == 4 + 1 + 14 + 1 and len(set(evaluation)) == 2  # both workers evaluated
     # --jobs: the processes print the same lines, unprefixed (a progress bar may share their line)
-    assert "\n".join(lines["jobs"]).count("task scenarios.fig5.") == 17 + 8 + 20
+    log = "\n".join(lines["jobs"])
+    assert log.count("task scenarios.machinery.model_tasks.model_task ") == 17 and log.count("task scenarios.paper.fig5.") == 8 + 20
 
 
 @pytest.mark.slow
@@ -133,7 +134,7 @@ def test_quantization_on_ray_with_a_worker_killed_mid_evaluation_writes_the_seri
     killed = [line.split()[-1] for line in ray if line.startswith("test: killed worker")]
     runs = started(ray, target)
     assert len(killed) == 1 and len(runs) == 2 and runs[0] == killed[0] != runs[1]  # died mid-task, ran again
-    assert len(started(ray, r"(mnist_ann_task|train_model_task) model")) == 12  # the kill retrained nothing
+    assert len(started(ray, r"model_tasks\.model_task model")) == 12  # the kill retrained nothing
     assert len(started(ray, r"quantization\.qat_task")) == 4
     evaluation = started(ray, r"quantization\.eval_task")
     assert len(evaluation) == 3 and len(set(evaluation)) >= 2

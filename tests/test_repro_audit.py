@@ -12,12 +12,12 @@ from bridges.ann import ReLUMLP
 from bridges.datasets import data_dir
 from bridges.export import to_evsim
 from bridges.snn import SpikingMLP
-from scenarios import repro_audit as ra
+from scenarios.paper import repro_audit as ra
 from scenarios.__main__ import main as scenarios_main
-from scenarios.fmnist import black_box_fgsm, simulate_images
-from scenarios.models import load_split
+from scenarios.setups.fmnist import black_box_fgsm, simulate_images
+from scenarios.setups.models import load_split
 from scenarios.plot import plot_file
-from scenarios.zscore import ZScored, pixel_eps, pixel_statistics
+from scenarios.setups.zscore import ZScored, pixel_eps, pixel_statistics
 
 needs_data = pytest.mark.skipif(
     not ((data_dir() / "fashion-mnist").is_dir() and (data_dir() / "mnist").is_dir()),

@@ -4,7 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from scenarios.results import StageCache, StaleStageError, write_results
+from scenarios.machinery.compare import main as compare_main
+from scenarios.machinery.results import StageCache, StaleStageError, write_results
 
 
 def test_write_results_stores_settings_provenance_and_dataset_attributes(tmp_path):
@@ -106,3 +107,22 @@ def test_a_code_or_model_change_invalidates_exactly_the_stages_that_depend_on_it
     assert "stage simulate: not reused, it was computed with other input model; recomputing" in logs
     a.write_text("A = 2\n")  # prepare's code: everything downstream of it recomputes, sweep does not
     assert _graph(tmp_path, a, b, "m2", logs.append) == {"prepare": False, "attack": False, "simulate": False, "sweep": True}
+
+
+def test_compare_finds_every_changed_number_and_setting_but_ignores_provenance(tmp_path, capsys):
+    data = {"a/x": np.array([0.1, np.nan], np.float32), "b": np.arange(3)}
+    write_results(tmp_path / "one.h5", data, {"scenario": "demo", "T": 10})
+    write_results(tmp_path / "two.h5", data, {"scenario": "demo", "T": 10, "seconds": 3.5})  # other time, same numbers
+    assert compare_main([str(tmp_path / "one.h5"), str(tmp_path / "two.h5")]) == 0
+    assert "equal      a/x" in capsys.readouterr().out
+    cases = {
+        "value": ({"a/x": np.array([0.1, 0.2], np.float32), "b": np.arange(3)}, {"T": 10}, "different  a/x: 1 of 2 values differ"),
+        "dtype": ({"a/x": np.array([0.1, np.nan]), "b": np.arange(3)}, {"T": 10}, "different  a/x: dtype float32 vs float64"),
+        "missing": ({"a/x": data["a/x"]}, {"T": 10}, "different  b: only in"),
+        "setting": (data, {"T": 12}, "different  attribute @T: 10 vs 12"),
+    }
+    for name, (datasets, settings, message) in cases.items():
+        write_results(tmp_path / f"{name}.h5", datasets, {"scenario": "demo"} | settings)
+        assert compare_main([str(tmp_path / "one.h5"), str(tmp_path / f"{name}.h5")]) == 1, name
+        assert message in capsys.readouterr().out, name
+    assert compare_main([str(tmp_path / "one.h5"), str(tmp_path / "nothing.h5")]) == 2

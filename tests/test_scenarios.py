@@ -10,7 +10,7 @@ import pytest
 
 from bridges.datasets import data_dir
 from scenarios.__main__ import main as scenarios_main
-from scenarios.models import load_split
+from scenarios.setups.models import load_split
 
 needs_fashion_mnist = pytest.mark.skipif(
     not (data_dir() / "fashion-mnist").is_dir(), reason="Fashion-MNIST not in the data directory ($EVSIM_DATA)"
@@ -38,6 +38,20 @@ def test_scenarios_lists_and_rejects(capsys):
     assert scenarios_main([]) == 0
     assert "bench_engine" in capsys.readouterr().out
     assert scenarios_main(["fig9"]) == 2
+
+
+def test_old_module_names_import_the_moved_modules_with_a_warning(monkeypatch):
+    import importlib
+
+    from scenarios import MOVED
+    from scenarios.machinery.content import module_file
+
+    assert all(module_file(new) is not None and module_file(old) is None for old, new in MOVED.items())
+    for old, new in (("scenarios.content", "scenarios.machinery.content"), ("scenarios.fig2", "scenarios.paper.fig2")):
+        monkeypatch.delitem(sys.modules, old, raising=False)
+        with pytest.warns(DeprecationWarning, match=rf"{old} moved to {new}"):
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new) and module.__spec__.name == new
 
 
 def test_bench_engine_rejects_bad_options():

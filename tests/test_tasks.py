@@ -1,6 +1,7 @@
-"""Stages as tasks: the serial runner and `run_stages`, and (when Ray is installed, `-m slow`) the
-smoke scenario, fig2 and fig4 on a local 2-worker Ray, which must write the serial run's file, also
-when a worker is killed in the middle of a training or an evaluation task."""
+"""Stages as tasks: the serial runner and `run_stages`, the model-task runner, the chunked
+simulation runner, the result file's lock (two processes), and (when Ray is installed, `-m slow`)
+the smoke scenario, fig2 and fig4 on a local 2-worker Ray, which must write the serial run's file,
+also when a worker is killed in the middle of a training or an evaluation task."""
 
 from __future__ import annotations
 
@@ -10,15 +11,21 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+import evsim
 from bridges.datasets import data_dir
-from scenarios.results import StageCache
-from scenarios.tasks import After, Job, Serial, make_runner, run_stages
+from scenarios.machinery.lock import ResultsLocked, lock_path, results_lock
+from scenarios.machinery.model_tasks import train_models
+from scenarios.machinery.results import StageCache
+from scenarios.machinery.simulation import simulate_chunks
+from scenarios.machinery.tasks import After, Job, Serial, make_runner, run_stages
 
 calls: list[str] = []
 
@@ -89,6 +96,136 @@ def test_ray_without_ray_installed_says_how_to_get_it(monkeypatch):
     with pytest.raises(RuntimeError, match=r"--ray needs Ray.*pip install 'evsim\[cluster\]'"):
         make_runner("local", 2)
     assert isinstance(make_runner(None), Serial)
+
+
+@dataclass(frozen=True)
+class CountingZoo:
+    """A zoo whose models are strings naming what they were built from."""
+
+    built: list
+
+    def get(self, key, *given):
+        self.built.append(key)
+        return f"{key[0]}{key[1]}" + "".join(f"<{g}" for g in given)
+
+
+def test_train_models_builds_each_model_once_after_the_models_it_starts_from(monkeypatch, tmp_path):
+    monkeypatch.setenv("EVSIM_MODELS", str(tmp_path))
+    zoo = CountingZoo([])
+    keys = [("ann", 0), ("snn", 0), ("ann", 0), ("ann", 1)]
+    handles, models = train_models(Serial(), zoo, keys, 1, starts_from=lambda k: [("ann", k[1])] if k[0] == "snn" else [])
+    assert list(handles) == [("ann", 0), ("snn", 0), ("ann", 1)] and zoo.built == list(handles)  # each once, in order
+    assert models == {("ann", 0): "ann0", ("snn", 0): "snn0<ann0", ("ann", 1): "ann1"}
+    assert os.environ["EVSIM_MODELS"] == str(tmp_path.resolve())  # the task works in the driver's model folder
+
+
+def dense_net(seed: int) -> evsim.Network:
+    rng = np.random.default_rng(seed)
+    return evsim.Network.dense([rng.normal(0.05, 0.3, (12, 20)), rng.normal(0.1, 0.5, (4, 12))], neuron=evsim.LIF(tau_m=4, tau_s=4))
+
+
+def test_simulate_chunks_is_the_loop_it_replaces_bit_for_bit():
+    """Each chunk encoded with its own draws ([seed, c]), simulated, measured; per-sample arrays
+    joined on the sample axis (axis 1 for (T, N, ...) arrays), a 0-d value the last chunk's."""
+    net, x = dense_net(0), np.random.default_rng(1).random((11, 20)).astype(np.float32)
+
+    def measure(net, res):
+        return {"output_spikes": res.output_spikes, "sops": res.sops, "steps": res.steps, "n": np.array(len(res.steps))}
+
+    for inputs, encode in (("events", evsim.encode_events), ("dense", evsim.encode)):
+        got = simulate_chunks(net, x, 8, "poisson", measure, chunk=4, seed=3, inputs=inputs, decoder="ttfs", early_exit=True)
+        runs = [evsim.simulate(net, encode(x[lo : lo + 4], 8, "poisson", seed=np.random.default_rng([3, c])), decoder="ttfs", early_exit=True)
+                for c, lo in enumerate(range(0, 11, 4))]  # fmt: skip
+        np.testing.assert_array_equal(got["output_spikes"], np.concatenate([r.output_spikes for r in runs], axis=1))
+        np.testing.assert_array_equal(got["sops"], np.concatenate([r.sops for r in runs]))
+        np.testing.assert_array_equal(got["steps"], np.concatenate([r.steps for r in runs]))
+        assert got["n"] == 3  # the last chunk's 3 images
+    # deterministic encoders: the chunking changes nothing
+    one = simulate_chunks(net, x, 8, "ratesyn_e", measure, chunk=11)
+    np.testing.assert_array_equal(simulate_chunks(net, x, 8, "ratesyn_e", measure, chunk=2)["sops"], one["sops"])
+    # "current": x itself at every step, outside [0, 1] too (what the encoder refuses)
+    wide = (x - 0.5) * 3
+    got = simulate_chunks(net, wide, 8, "current", measure, chunk=5, inputs="current", timed=True)
+    want = evsim.simulate(net, np.ascontiguousarray(np.broadcast_to(wide, (8, *wide.shape))), input_kind="current")
+    np.testing.assert_array_equal(got["output_spikes"], want.output_spikes)
+    assert got["seconds"] >= 0
+    with pytest.raises(ValueError, match="encoder must be 'current'"):
+        simulate_chunks(net, x, 8, "ttfs", measure, chunk=5, inputs="current")
+    with pytest.raises(ValueError, match="inputs must be one of"):
+        simulate_chunks(net, x, 8, "ttfs", measure, chunk=5, inputs="sparse")
+
+
+HOLDER = """
+import sys
+from scenarios.machinery.lock import results_lock
+with results_lock(sys.argv[1], wait=len(sys.argv) > 2):
+    print("locked", flush=True)
+    sys.stdin.readline()
+print("released", flush=True)
+"""
+
+
+def holder(path: Path, wait: bool = False) -> subprocess.Popen:
+    """A process holding (or, wait, queueing for) the lock of `path` until its stdin closes."""
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    argv = [sys.executable, "-c", HOLDER, str(path)] + (["wait"] if wait else [])
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def test_a_second_run_on_a_locked_result_file_refuses_and_a_killed_holder_frees_it(tmp_path):
+    out = tmp_path / "fig2.h5"
+    first = holder(out)
+    try:
+        assert first.stdout.readline() == "locked\n"
+        with pytest.raises(ResultsLocked, match=rf"{out} is in use by another run \(pid {first.pid} on .*another --out"):
+            with results_lock(out):
+                pass
+        assert lock_path(out) == tmp_path / ".fig2.h5.lock" and lock_path(out).exists()
+    finally:
+        first.kill()  # SIGKILL: the kernel releases a dead process's flock
+        first.wait(timeout=30)
+    assert lock_path(out).exists()  # a killed holder leaves its file, unlocked
+    with results_lock(out) as path:
+        assert f"pid {os.getpid()}" in path.read_text()
+    assert list(tmp_path.iterdir()) == []  # a finished holder removes it
+
+
+def test_a_run_that_waits_gets_the_lock_when_the_holder_finishes(tmp_path):
+    out = tmp_path / "r.h5"
+    first = holder(out)
+    assert first.stdout.readline() == "locked\n"
+    second = holder(out, wait=True)
+    try:
+        time.sleep(1.0)
+        assert second.poll() is None  # still waiting
+        first.stdin.close()  # the first finishes and removes its lock file
+        assert first.stdout.readline() == "released\n"
+        assert second.stdout.readline() == "locked\n"  # the waiter holds the file now under the name
+        assert f"pid {second.pid}" in lock_path(out).read_text()
+        with pytest.raises(ResultsLocked):
+            with results_lock(out):
+                pass
+    finally:
+        for p in (first, second):
+            p.kill()
+            p.wait(timeout=30)
+
+
+@pytest.mark.skipif(not (data_dir() / "mnist").is_dir(), reason="MNIST not in the data directory ($EVSIM_DATA)")
+def test_a_scenario_run_on_a_result_file_in_use_refuses_with_exit_status_3_and_touches_nothing(tmp_path):
+    out = tmp_path / "smoke.h5"
+    first = holder(out)
+    try:
+        assert first.stdout.readline() == "locked\n"
+        env = os.environ | {"EVSIM_MODELS": str(tmp_path / "models"), "EVSIM_DATA": str(data_dir().resolve())}
+        argv = [sys.executable, "-m", "scenarios.smoke", "--train-samples", "50", "--test-samples", "10", "--out", str(out)]
+        run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+        assert run.returncode == 3, run.stderr[-2000:]
+        assert f"refused: {out} is in use by another run (pid {first.pid}" in run.stderr
+        assert "phase training" not in run.stderr and sorted(p.name for p in tmp_path.iterdir()) == [".smoke.h5.lock"]
+    finally:
+        first.kill()
+        first.wait(timeout=30)
 
 
 # ------------------------------------------------------------------------------ Ray (-m slow)
@@ -183,7 +320,7 @@ def assert_same_file(path: Path, reference: dict) -> None:
 
 
 FIG2 = ["-m", "scenarios", "fig2", "--test-samples", "500", "--ann-epochs", "1", "--stability-trials", "2", "--threads", "1"]
-FIG2_EVALUATION = r"scenarios\.fig2\.(attack|snn|stability|sweep)_task"
+FIG2_EVALUATION = r"scenarios\.paper\.fig2\.(attack|snn|stability|sweep)_task"
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +343,7 @@ def test_fig2_on_two_ray_workers_writes_the_serial_file(fig2_serial, tmp_path):
     with h5py.File(tmp_path / "fig2.h5", "r") as f:
         assert f.attrs["runner"] == "ray"
     for seed in range(6):  # each model trained once
-        assert len(started(lines, rf"train_ann_task ann seed {seed}:")) == 1
+        assert len(started(lines, rf"model_tasks\.model_task model \('ann', {seed}\):")) == 1
     evaluation = started(lines, FIG2_EVALUATION)
     assert len(evaluation) == 11 and len(set(evaluation)) == 2  # both workers evaluated
 
@@ -222,7 +359,7 @@ def test_fig2_worker_killed_mid_evaluation_is_retried_and_the_file_is_the_same(f
     assert len(runs) == 2 and runs[0] == killed[0] and runs[1] != killed[0]  # it died mid-task and ran again
     assert_same_file(tmp_path / "fig2.h5", fig2_serial)
     for seed in range(6):  # the kill retrained nothing
-        assert len(started(lines, rf"train_ann_task ann seed {seed}:")) == 1
+        assert len(started(lines, rf"model_tasks\.model_task model \('ann', {seed}\):")) == 1
 
 
 FIG4 = ["-m", "scenarios", "fig4", "--train-samples", "500", "--test-samples", "200", "--loss-samples", "20",
@@ -245,12 +382,12 @@ def test_fig4_on_ray_with_a_worker_killed_mid_evaluation_writes_the_serial_file(
         assert code == 0, lines[-30:]
         files[mode] = datasets(folder / "fig4.h5")
     assert sum(": ready after" in line for line in lines) == 15
-    assert len(started(lines, r"train_model_task model")) == 15  # each trained once, the kill retrained none
+    assert len(started(lines, r"model_tasks\.model_task model")) == 15  # each trained once, the kill retrained none
     models = sorted(p.name for p in (tmp_path / "ray" / "models" / "fashion-mnist").iterdir())
     assert len(models) == 15 and not any(n.startswith(".") or "partial" in n for n in models)
     runs = started(lines, target)
     killed = [line.split()[-1] for line in lines if line.startswith("test: killed worker")]
     assert len(runs) == 2 and runs[0] == killed[0] != runs[1]
-    evaluation = started(lines, r"scenarios\.fig4\.\w+_task")
+    evaluation = started(lines, r"scenarios\.paper\.fig4\.\w+_task")
     assert len(evaluation) == 24 + 1 and len(set(evaluation) - set(killed)) >= 2
     assert_same_file(tmp_path / "ray" / "fig4.h5", files["serial"])

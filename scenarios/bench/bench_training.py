@@ -25,8 +25,8 @@ import evsim
 from bridges.datasets import data_dir
 from bridges.snn import SpikingMLP, decoder_scores
 
-from .models import load_split
-from .results import write_results
+from ..setups.models import load_split
+from ..machinery.results import write_results
 
 T, TAU, BATCH, LR = 10, 10.0, 128, 5e-4
 

@@ -1,7 +1,7 @@
 """Paper Fig. 5 on CIFAR-10: deep SNNs with the fused encoding, PGD under four norms, energy and EDP.
 
 ResNet18 (CIFAR variant) ANNs and SNNs (LIF tau_m = tau_s = 2, theta 1, T = 10; SPEC Table 1),
-trained by `scenarios.cifar` (crop + flip, AdamW, cosine annealing). Black-box PGD from ReLU ANNs
+trained by `scenarios.setups.cifar` (crop + flip, AdamW, cosine annealing). Black-box PGD from ReLU ANNs
 of the same architecture trained with other seeds (paper, Methods; SPEC "Attacks"), 40 iterations:
 L0 k = 10 pixels; L1 eps 20 step 1.25; L2 eps 2.5 step 0.15625; Linf eps 0.1 step 0.00625.
 Accuracies under attack are means over the attackers. SNNs run in evsim (abstentions count as
@@ -23,7 +23,7 @@ training images, 100 epochs, the whole test set, 5 attackers (--device cuda trai
 a GPU). Models are cached in models/cifar-10/, finished stages beside the result file: an
 interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per model (the victim, the attackers, 14
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per model (the victim, the attackers, 14
 SNNs; an SNN started from its seed's ANN reads that ANN's task), one per (attack, attacker) pair
 gathered into one stage per attack, one for the ANNs' accuracies, one per SNN in evsim and one for
 the Poisson stability runs. `--jobs N` runs them in N local processes of one thread each, no Ray
@@ -53,11 +53,15 @@ from bridges.datasets import data_dir
 from bridges.resnet import resnet_to_evsim
 from evsim import energy, metrics
 
-from .cifar import DATASET, FUSED, NEURON, T, CifarZoo, ann_accuracy, encoder_methods, load_cifar
-from .content import content_hash
-from .models import MODELS_ENV, Split, models_dir
-from .results import StageCache, write_results
-from .tasks import After, Job, Subtask, make_runner, run_stages
+from ..machinery.accuracy import ann_accuracy
+from ..machinery.content import content_hash
+from ..machinery.job import run_job
+from ..machinery.model_tasks import train_models
+from ..machinery.results import StageCache
+from ..machinery.simulation import simulate_chunks
+from ..machinery.tasks import After, Job, Subtask, run_stages
+from ..setups.cifar import ANN_BATCH, DATASET, FUSED, NEURON, T, CifarZoo, encoder_methods, load_cifar
+from ..setups.models import Split
 
 ATTACKS = {"l0": "cifar10_l0", "l1": "cifar10_l1", "l2": "cifar10_l2", "linf": "cifar10_linf"}
 CONDITIONS = ("clean",) + tuple(ATTACKS)
@@ -148,26 +152,13 @@ def parse(argv=None) -> argparse.Namespace:
 # ------------------------------------------------------------------ tasks: values in, values out
 
 
-def model_task(key: tuple, config: dict, train: Split, test: Split, models: str, *ann) -> torch.nn.Module:
-    """A task: train (or reload) the zoo's model `key` (("ann", seed) or ("snn", rule, encoder,
-    decoder, seed)) into the folder `models`; the model, on the CPU, in eval mode.
-
-    config: CifarZoo's settings (width, epochs, device, init); ann: with init "ann", the SNN's
-    starting ANN as its task returned it (so that no two tasks train the same ANN)."""
-    os.environ[MODELS_ENV] = models
-    zoo = CifarZoo(train, test, **config)
-    if ann:  # CifarZoo.snn takes its ANN from the zoo's cache (cifar.py is left as it is: its
-        zoo._cache[("ann", key[-1])] = ann[0]  # source is part of every checkpoint's key)
-    return zoo.get(key)
-
-
 def attack_task(preset: str, index: int, seed: int, x: np.ndarray, y: np.ndarray, device: str, attacker) -> dict:
     """Attacker `index`'s adversarial images (N, 3072) of x under `preset`, and its own accuracy on them."""
     model = attacker if device == "cpu" else copy.deepcopy(attacker).to(device)
     images = torch.from_numpy(x.reshape(-1, 3, 32, 32))
     adv = run_attack(make_attack(preset, model), images, torch.from_numpy(y), batch_size=250, seed=(seed, index))
     adv = adv.reshape(len(adv), -1).numpy()
-    return {"images": adv, "attacker_accuracy": ann_accuracy(attacker, adv, y)}
+    return {"images": adv, "attacker_accuracy": ann_accuracy(attacker, adv, y, ANN_BATCH)}
 
 
 def gather_attacks(*parts: dict) -> dict:
@@ -179,8 +170,9 @@ def ann_task(x: np.ndarray, y: np.ndarray, n_attackers: int, victim, *rest) -> d
     """Fig. 5F's ANN: the victim's accuracy, clean and under each attack (mean over the attackers);
     the attackers' clean accuracy. rest: the attacker ANNs, then the attack stages in ATTACKS' order."""
     attackers, attacks = rest[:n_attackers], rest[n_attackers:]
-    victim_acc = [ann_accuracy(victim, x, y)] + [float(np.mean([ann_accuracy(victim, a, y) for a in got["images"]])) for got in attacks]
-    return {"victim_accuracy": np.array(victim_acc), "attacker_clean_accuracy": np.array([ann_accuracy(m, x, y) for m in attackers])}
+    victim_acc = [ann_accuracy(victim, x, y, ANN_BATCH)]
+    victim_acc += [float(np.mean([ann_accuracy(victim, a, y, ANN_BATCH) for a in got["images"]])) for got in attacks]
+    return {"victim_accuracy": np.array(victim_acc), "attacker_clean_accuracy": np.array([ann_accuracy(m, x, y, ANN_BATCH) for m in attackers])}
 
 
 def snn_task(encoder: str, decoder: str, seed: int, x: np.ndarray, net: evsim.Network, *attacks: dict) -> dict:
@@ -212,23 +204,19 @@ def simulate_images(net: evsim.Network, x: np.ndarray, encoder: str, decoder: st
     methods = encoder_methods(encoder)
     fused = not isinstance(methods, str)
     current = 3 if fused else None  # the paper's fused first layer: the sum of its encodings
-    parts: dict[str, list] = {}
-    for c, lo in enumerate(range(0, len(x), CHUNK)):
-        xb = x[lo : lo + CHUNK].reshape(-1, 3, 32, 32)
-        events = evsim.encode_events(xb, T, methods, seed=np.random.default_rng([seed, c]))
-        res = evsim.simulate(net, events, decoder=decoder, early_exit=decoder == "ttfs")
+
+    def measure(net: evsim.Network, res: evsim.SimulationResult) -> dict:
         paper = energy.snn_energy(net, res, current_channels=current)
         exact = energy.snn_energy_exact(net, res, current_channels=current)
-        got = {
+        return {
             "predictions": res.predictions, "steps": res.steps, "sops": res.sops, "macs": res.macs,
             "sops_estimate": paper.sops, "macs_estimate": paper.macs,
             "energy_pj": paper.total_energy_pj, "energy_exact_pj": exact.total_energy_pj,
+            "delay_ns": np.array(paper.total_delay_ns),  # the model's, the same for every chunk
         }  # fmt: skip
-        for k, v in got.items():
-            parts.setdefault(k, []).append(v)
-    out = {k: np.concatenate(v) for k, v in parts.items()}
-    out["delay_ns"] = np.array(paper.total_delay_ns)
-    return out
+
+    return simulate_chunks(net, x, T, methods, measure, chunk=CHUNK, seed=seed, image_shape=(3, 32, 32),
+                           decoder=decoder, early_exit=decoder == "ttfs")  # fmt: skip
 
 
 def main(argv=None) -> None:
@@ -260,18 +248,12 @@ def main(argv=None) -> None:
     for name, preset in ATTACKS.items():
         for key, value in ATTACK_PRESETS[preset][1].items():
             settings[f"attack_{name}_{key}"] = value
-    stages = StageCache(args.out, settings, code="scenarios.fig5", recompute=args.recompute)
-    runner = make_runner(args.ray, args.workers, processes=args.jobs)
-    try:
-        data, attrs = evaluate(args, runner, stages, train, test)
-    finally:
-        runner.shutdown()
 
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings | {"runner": runner.name},
-                         dataset_attributes={k: v for k, v in attrs.items() if v}, stages=stages)  # fmt: skip
-    summary(data)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    def job(runner, stages) -> tuple[dict, dict]:
+        data, attrs = evaluate(args, runner, stages, train, test)
+        return data, {k: v for k, v in attrs.items() if v}
+
+    run_job(args, settings, "scenarios.paper.fig5", job, started=started, processes=args.jobs, summary=summary)
 
 
 def task_threads(args) -> int:
@@ -279,29 +261,19 @@ def task_threads(args) -> int:
     return 1 if args.jobs > 1 else args.threads
 
 
-def train_models(args, runner, train: Split, test: Split, keys: list[tuple]) -> tuple[dict, dict]:
-    """Every model of `keys` trained (or reloaded) by one task on `runner`; an SNN that starts from
-    its seed's ANN (--snn-init ann) reads that ANN's task. Returns the handles (for the tasks that
-    read a model) and the models (for the stage keys and the driver's conversions)."""
-    config = {"width": args.width, "ann_epochs": args.ann_epochs, "snn_epochs": args.snn_epochs, "device": args.device,
-              "init": args.snn_init}  # fmt: skip
-    models = str(models_dir().resolve())
-    train_h, test_h = runner.share(train), runner.share(test)
+def train_cifar_models(args, runner, train: Split, test: Split, keys: list[tuple]) -> tuple[dict, dict]:
+    """Every model of `keys` trained (or reloaded) by one task on `runner`, the slowest first; an
+    SNN that starts from its seed's ANN (--snn-init ann) reads that ANN's task. Returns the handles
+    (for the tasks that read a model) and the models (for the stage keys and the driver's conversions)."""
+    zoo = CifarZoo(train, test, width=args.width, ann_epochs=args.ann_epochs, snn_epochs=args.snn_epochs,
+                   device=args.device, init=args.snn_init)  # fmt: skip
     cost = {"actbp": 10, "tempbp": 13}  # measured seconds per batch, relative: the slowest first
     keys = [k for k in keys if k[0] == "ann"] + sorted((k for k in keys if k[0] != "ann"), key=lambda k: -cost[k[1]])
-    handles: dict[tuple, object] = {}
-    for key in dict.fromkeys(keys):  # each model once
-        ann = (handles[("ann", key[-1])],) if key[0] == "snn" and args.snn_init == "ann" else ()
-        handles[key] = runner.submit(model_task, key, config, train_h, test_h, models, *ann,
-                                     cpus=task_threads(args), label=f"model {key}")  # fmt: skip
-    names = {id(h): key for key, h in handles.items()}
-    got = {}
-    for handle in tqdm(runner.as_completed(list(handles.values())), total=len(handles), desc=f"models ({runner.name})"):
-        key, done = names[id(handle)], runner.outcome(handle)
-        if runner.name != "serial":
-            print(f"model {key}: ready after {done.seconds:.0f} s on {done.host}", flush=True)
-        got[key] = done.value
-    return handles, got
+
+    def starts_from(key: tuple) -> list[tuple]:
+        return [("ann", key[-1])] if key[0] == "snn" and args.snn_init == "ann" else []
+
+    return train_models(runner, zoo, keys, task_threads(args), starts_from, progress=True)
 
 
 def evaluate(args, runner, stages: StageCache, train: Split, test: Split) -> tuple[dict, dict]:
@@ -310,7 +282,7 @@ def evaluate(args, runner, stages: StageCache, train: Split, test: Split) -> tup
     cpus = task_threads(args)
     attacker_seeds = ATTACKER_SEEDS[: args.attackers]
     # models: the victim ANN, the attackers, every SNN (trained once, cached in models/)
-    handles, models = train_models(args, runner, train, test,
+    handles, models = train_cifar_models(args, runner, train, test,
                                    [("ann", s) for s in (VICTIM_SEED, *attacker_seeds)] + [("snn", *k, 0) for k in snn_models()])  # fmt: skip
     victim = models[("ann", VICTIM_SEED)]
     attackers = [models[("ann", s)] for s in attacker_seeds]

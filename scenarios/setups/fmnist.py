@@ -3,13 +3,12 @@
 784-500-10 without bias; SNNs of LIF neurons (tau_m = tau_s = 10, theta 1, hard reset), T = 10
 (SPEC Table 1). The victim models are trained with seed 0; five ReLU ANNs trained with seeds
 1-5 craft the black-box attacks, and accuracies under attack are means over the five. Every
-model comes from `scenarios.models` (trained once, cached in models/, shared by both scenarios).
+model comes from `scenarios.setups.models` (trained once, cached in models/, shared by both scenarios).
 
 - `setup`: the command line both share (quick or --full, epochs, image counts, threads, --ray),
   checked, and the data it asks for;
-- `Run.runner`, `Run.train_models`: the scenario's tasks run on a `scenarios.tasks` runner (serially in
-  this process by default, on Ray with --ray); every model the scenario needs is trained (or
-  reloaded from models/) by one task, and the evaluation tasks read the models' outputs;
+- `Run.train_models`: every model the scenario needs trained (or reloaded from models/) by one
+  task (`scenarios.machinery.model_tasks`), and the models the tasks returned;
 - `Zoo`: the models of one run (epochs, seeds), trained or reloaded on first use (inside a model
   task); `Trained`: the models the tasks returned, as the driver sees them;
 - `black_box_fgsm`: the five attackers' FGSM images of a test set at one eps;
@@ -33,9 +32,9 @@ from bridges.datasets import data_dir
 from bridges.snn import SpikingMLP
 from evsim import energy
 
-from .models import MODELS_ENV, SNN_SETTINGS, Split, get_ann, get_snn, load_split, models_dir
-from .results import StageCache
-from .tasks import make_runner
+from .models import SNN_SETTINGS, Split, get_ann, get_snn, load_split
+from ..machinery.model_tasks import train_models
+from ..machinery.simulation import simulate_chunks
 
 DATASET = "fashion-mnist"
 NEURON, T = SNN_SETTINGS[DATASET]
@@ -59,33 +58,12 @@ class Run:
     train: Split
     test: Split
 
-    def stages(self, scenario: str, settings: dict) -> StageCache:
-        """The finished stages of this run's result file, keyed by content (code: the scenario's
-        module and everything it imports); --recompute ignores them."""
-        return StageCache(self.args.out, settings, code=f"scenarios.{scenario}", recompute=self.args.recompute)
-
-    def runner(self):
-        """Where the scenario's tasks run: serially here, or on Ray with --ray (shut it down after)."""
-        return make_runner(self.args.ray, self.args.workers)
-
     def train_models(self, runner, wanted: list[tuple]) -> tuple[dict, Trained]:
         """Train (or reload) the models `wanted` (("ann", seed) or ("snn", rule, encoder, decoder,
         seed)), each by one task with --threads threads, all at once on Ray. Returns their handles
         (for the evaluation tasks that read a model) and the models themselves (for the stage keys)."""
-        models = str(models_dir().resolve())
-        train_h, test_h = runner.share(self.train), runner.share(self.test)
-        handles = {
-            key: runner.submit(train_model_task, key, self.ann_epochs, self.snn_epochs, train_h, test_h, models,
-                               cpus=self.args.threads, label=f"model {key}")
-            for key in dict.fromkeys(wanted)  # each model once
-        }  # fmt: skip
-        names = {id(h): key for key, h in handles.items()}
-        got = {}
-        for handle in runner.as_completed(list(handles.values())):
-            key, done = names[id(handle)], runner.outcome(handle)
-            if runner.name != "serial":
-                print(f"model {key}: ready after {done.seconds:.0f} s on {done.host}", flush=True)
-            got[key] = done.value
+        zoo = Zoo(self.train, self.test, self.ann_epochs, self.snn_epochs, full_train=len(self.train.y) == 60000)
+        handles, got = train_models(runner, zoo, wanted, self.args.threads)
         return handles, Trained(got)
 
     def settings(self, scenario: str) -> dict:
@@ -209,12 +187,6 @@ class Trained:
         return self.get(("snn", rule, encoder, decoder, seed))
 
 
-def train_model_task(key: tuple, ann_epochs: int, snn_epochs: int, train: Split, test: Split, models: str):
-    """A task: train (or reload) the zoo's model `key` into the folder `models`; the model (eval mode)."""
-    os.environ[MODELS_ENV] = models
-    return Zoo(train, test, ann_epochs, snn_epochs, full_train=len(train.y) == 60000).get(key)
-
-
 def black_box_fgsm(attackers, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
     """FGSM images (attackers, N, 784) float32 of x (N, 784) at `eps`, one set per attacker ANN.
 
@@ -224,11 +196,6 @@ def black_box_fgsm(attackers, x: np.ndarray, y: np.ndarray, eps: float) -> np.nd
         return np.stack([x] * len(attackers))
     adv = black_box(attackers, torch.from_numpy(x), torch.from_numpy(y), "fgsm", eps=eps)
     return np.stack([a.numpy() for a in adv])
-
-
-def ann_predictions(model, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return model(torch.from_numpy(x)).argmax(1).numpy()
 
 
 def simulate_images(
@@ -250,10 +217,8 @@ def simulate_images(
     sample of the paper's model (Eq. 34-37) from the estimate and from the exact counts.
     """
     exit_now = decoder == "ttfs" if early_exit is None else early_exit
-    parts: dict[str, list] = {}
-    for c, lo in enumerate(range(0, len(x), CHUNK)):
-        inputs = evsim.encode(x[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
-        res = evsim.simulate(net, inputs, decoder=decoder, early_exit=exit_now)
+
+    def measure(net: evsim.Network, res: evsim.SimulationResult) -> dict:
         got = {
             "predictions": res.predictions, "first_spike_step": res.first_spike_step, "exit_step": res.exit_step,
             "steps": res.steps, "sops": res.sops, "macs": res.macs, "output_spikes": res.output_spikes,
@@ -262,6 +227,6 @@ def simulate_images(
             got["sops_estimate"] = energy.sop_estimate(net, res)
             got["energy_pj"] = energy.snn_energy(net, res).total_energy_pj
             got["energy_exact_pj"] = energy.snn_energy_exact(net, res).total_energy_pj
-        for k, v in got.items():
-            parts.setdefault(k, []).append(v)
-    return {k: np.concatenate(v, axis=1 if k == "output_spikes" else 0) for k, v in parts.items()}
+        return got
+
+    return simulate_chunks(net, x, T, encoder, measure, chunk=CHUNK, seed=seed, inputs="dense", decoder=decoder, early_exit=exit_now)

@@ -2,7 +2,7 @@
 
 A cached stage or model checkpoint is reused only when its key matches, and the key covers
 - its settings (any JSON-like value),
-- the source code that computes it: `code_hash("scenarios.fig2")` hashes that module and every
+- the source code that computes it: `code_hash("scenarios.paper.fig2")` hashes that module and every
   project module (evsim, bridges, scenarios) it imports, directly or not, found by reading the
   import statements (so an edit to evsim/engine.py changes the hash of every module that imports
   evsim, and an edit to scenarios/plot.py changes none of them);
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 PACKAGES = ("evsim", "bridges", "scenarios")
 
 
@@ -77,11 +77,14 @@ def _imports(path: Path, mtime_ns: int, size: int) -> tuple[str, ...]:
 
 
 def dependencies(*modules: str | Path) -> list[Path]:
-    """Source files of `modules` and of every project module they import, transitively.
+    """Source files of `modules`, of the packages that hold them and of every project module they
+    import, transitively.
 
     A Path stands for itself (a file outside the packages, e.g. in tests), imports not followed."""
     seen: dict[Path, None] = {Path(m): None for m in modules if isinstance(m, Path)}
     todo = [m for m in modules if not isinstance(m, Path)]
+    # importing a.b.c runs a/__init__ and a.b too (`scenarios.paper.fig2` runs scenarios/paper/__init__.py)
+    todo = [".".join(m.split(".")[:i]) for m in todo for i in range(1, m.count(".") + 1)] + todo
     while todo:
         name = todo.pop()
         path = module_file(name)

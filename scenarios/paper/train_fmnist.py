@@ -20,8 +20,8 @@ import torch
 import evsim
 from bridges.datasets import data_dir
 
-from .models import SNN_SETTINGS, get_ann, get_snn, load_split
-from .results import write_results
+from ..setups.models import SNN_SETTINGS, get_ann, get_snn, load_split
+from ..machinery.results import write_results
 
 DATASET = "fashion-mnist"
 GAP = 0.03  # the bar: within 3 points of the ANN

@@ -1,6 +1,6 @@
 """Hardware-faithful inference: the paper's models in fixed point, their accuracy, robustness and energy.
 
-Models (from `scenarios.models`, the checkpoints Figs. 2-4 use):
+Models (from `scenarios.setups.models`, the checkpoints Figs. 2-4 use):
 - MNIST, Fig. 2: the ReLU ANN 784-100-10 converted to IF neurons (reset by subtraction, T = 30,
   rate decoding, 99.9th-percentile normalisation), run with the RateSynS and RateSynE encodings
   (fixed point takes spike inputs only, so not with the current encoding);
@@ -24,7 +24,7 @@ epochs; 1,000 test images; eps 0, 0.05, 0.1, 0.2, 0.3); --full: the paper's 100 
 test images, the figures' sweeps and QAT over all 60,000 training images. Models are cached in
 models/, finished stages beside the result file: an interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per model (6 MNIST ANNs, 5 Fashion-MNIST
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per model (6 MNIST ANNs, 5 Fashion-MNIST
 attacker ANNs and the Fashion-MNIST SNNs asked for), one per (model, weight bits) QAT, one
 evaluation per model (every variant, clean and attacked; it reads its QAT stages). Serially they
 run in this process; with `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a local Ray, or a
@@ -53,11 +53,14 @@ from bridges.snn import SpikingMLP
 from bridges.training import TrainConfig, fit
 from evsim import energy, metrics
 
-from .content import content_hash
-from .fmnist import ATTACKER_SEEDS, black_box_fgsm, train_model_task
-from .models import MODELS_ENV, SNN_LR, SNN_SETTINGS, Split, get_ann, load_split, models_dir
-from .results import StageCache, write_results
-from .tasks import After, Job, make_runner, run_stages
+from ..machinery.content import content_hash
+from ..machinery.job import run_job
+from ..machinery.model_tasks import Zoos, train_models
+from ..machinery.results import StageCache
+from ..machinery.simulation import simulate_chunks
+from ..machinery.tasks import After, Job, run_stages
+from ..setups.fmnist import ATTACKER_SEEDS, Zoo, black_box_fgsm
+from ..setups.models import SNN_LR, SNN_SETTINGS, AnnZoo, load_split
 
 BITS = (16, 8, 6, 4, 2)
 EXTRA_STATE_BITS = 16  # S = W + 16 unless the quantiser needs more
@@ -104,11 +107,8 @@ def simulate(net: evsim.Network, x: np.ndarray, T: int, encoder: str, decoder: s
     energy (paper's estimate, Eq. 36-37) at 32 bits and at the network's weight bits."""
     bits = net.fixed_point[0] if net.fixed_point else 32
     hw = energy.DATTA_65NM_32BIT.at_weight_bits(bits)
-    parts: dict[str, list] = {}
-    for c, lo in enumerate(range(0, len(x), CHUNK)):
-        inputs = evsim.encode_events(x[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
-        res = evsim.simulate(net, inputs, decoder=decoder, early_exit=early_exit, dtype=np.float64,
-                             record_hidden=record_hidden)  # fmt: skip
+
+    def measure(net: evsim.Network, res: evsim.SimulationResult) -> dict:
         paper32, paper = energy.snn_energy(net, res), energy.snn_energy(net, res, hw)
         got = {
             "predictions": res.predictions, "output_spikes": res.output_spikes, "sops": res.sops,
@@ -120,9 +120,10 @@ def simulate(net: evsim.Network, x: np.ndarray, T: int, encoder: str, decoder: s
         }  # fmt: skip
         if record_hidden:
             got["hidden_spikes"] = np.concatenate(res.hidden_spikes, axis=2)
-        for k, v in got.items():
-            parts.setdefault(k, []).append(v)
-    return {k: np.concatenate(v, axis=1 if k.endswith("spikes") else 0) for k, v in parts.items()}
+        return got
+
+    return simulate_chunks(net, x, T, encoder, measure, chunk=CHUNK, seed=seed, decoder=decoder, early_exit=early_exit,
+                           dtype=np.float64, record_hidden=record_hidden)  # fmt: skip
 
 
 def agreement(ref: dict, got: dict) -> dict[str, float]:
@@ -139,12 +140,6 @@ def agreement(ref: dict, got: dict) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------ tasks: values in, values out
-
-
-def mnist_ann_task(seed: int, epochs: int, train: Split, test: Split, tag: str, models: str) -> torch.nn.Module:
-    """A task: train (or reload) Fig. 2's MNIST ANN of `seed` into the folder `models`; eval mode."""
-    os.environ[MODELS_ENV] = models
-    return get_ann("mnist", train, test, epochs, seed, tag)[0].eval()
 
 
 def qat_task(label: str, w: int, s: int, epochs: int, seed: int, x: np.ndarray, y: np.ndarray, base: SpikingMLP) -> dict:
@@ -290,22 +285,16 @@ def main(argv=None) -> None:
         "scaled by B_W / 32; the 32-bit figure beside it", "train_samples": args.train_samples,
         "test_samples": n_test, "encoder_seed": args.seed, "threads": args.threads,
     }  # fmt: skip
-    stages = StageCache(args.out, settings, code="scenarios.quantization", recompute=args.recompute)
-
     splits = {d: (load_split(d, "train", args.train_samples, root=root), load_split(d, "test", n_test, root=root)) for d in datasets}
-    runner = make_runner(args.ray, args.workers)
-    try:
-        data = evaluate(args, runner, stages, splits, bits, sweeps, (mnist_epochs, fmnist_epochs, fmnist_snn_epochs), n_qat)
-    finally:
-        runner.shutdown()
 
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    extra = {k: {"rows": [f"eps {e:g}" for e in data[k.split("/")[0] + "/eps_sweep"]],
-                 "columns": [f"attacker seed {s}" for s in ATTACKER_SEEDS]}
-             for k in data if k.endswith("accuracy_sweep_per_attacker")}  # fmt: skip
-    path = write_results(args.out, data, settings | {"runner": runner.name}, extra, stages=stages)
-    summary(data, args.models, bits)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    def job(runner, stages) -> tuple[dict, dict]:
+        data = evaluate(args, runner, stages, splits, bits, sweeps, (mnist_epochs, fmnist_epochs, fmnist_snn_epochs), n_qat)
+        extra = {k: {"rows": [f"eps {e:g}" for e in data[k.split("/")[0] + "/eps_sweep"]],
+                     "columns": [f"attacker seed {s}" for s in ATTACKER_SEEDS]}
+                 for k in data if k.endswith("accuracy_sweep_per_attacker")}  # fmt: skip
+        return data, extra
+
+    run_job(args, settings, "scenarios.paper.quantization", job, started=started, summary=lambda data: summary(data, args.models, bits))
 
 
 def evaluate(args, runner, stages: StageCache, splits: dict, bits: list, sweeps: dict, epochs: tuple, n_qat: int) -> dict:
@@ -314,29 +303,18 @@ def evaluate(args, runner, stages: StageCache, splits: dict, bits: list, sweeps:
     returns the result's datasets. epochs: (MNIST ANN, Fashion-MNIST ANN, Fashion-MNIST SNN)."""
     mnist_epochs, fmnist_epochs, fmnist_snn_epochs = epochs
     cpus = args.threads
-    models = str(models_dir().resolve())
     tag = "" if args.train_samples == 60000 else f"_n{args.train_samples}"
-    # the models: trained once (scenarios.models), shared with Figs. 2-4; each by one task
-    handles: dict[tuple, object] = {}
+    # the models: trained once (scenarios.setups.models), shared with Figs. 2-4; each by one task
+    zoos, keys = {}, []
     if "mnist" in splits:
-        train_h, test_h = (runner.share(s) for s in splits["mnist"])
-        for seed in (VICTIM_SEED, *ATTACKER_SEEDS):
-            handles[("mnist", "ann", seed)] = runner.submit(mnist_ann_task, seed, mnist_epochs, train_h, test_h, tag, models,
-                                                            cpus=cpus, label=f"model mnist ann seed {seed}")  # fmt: skip
+        zoos["mnist"] = AnnZoo("mnist", *splits["mnist"], mnist_epochs, tag)
+        keys += [("mnist", "ann", seed) for seed in (VICTIM_SEED, *ATTACKER_SEEDS)]
     if "fashion-mnist" in splits:
-        train_h, test_h = (runner.share(s) for s in splits["fashion-mnist"])
-        keys = [("ann", s) for s in ATTACKER_SEEDS]
-        keys += [("snn", *MODELS[m][1:], VICTIM_SEED) for m in args.models if MODELS[m][0] == "fashion-mnist"]
-        for key in dict.fromkeys(keys):
-            handles[("fashion-mnist", *key)] = runner.submit(train_model_task, key, fmnist_epochs, fmnist_snn_epochs, train_h,
-                                                             test_h, models, cpus=cpus, label=f"model fashion-mnist {key}")  # fmt: skip
-    names = {id(h): key for key, h in handles.items()}
-    trained = {}
-    for handle in runner.as_completed(list(handles.values())):
-        key, done = names[id(handle)], runner.outcome(handle)
-        if runner.name != "serial":
-            print(f"model {key}: ready after {done.seconds:.0f} s on {done.host}", flush=True)
-        trained[key] = done.value
+        train, test = splits["fashion-mnist"]
+        zoos["fashion-mnist"] = Zoo(train, test, fmnist_epochs, fmnist_snn_epochs, full_train=len(train.y) == 60000)
+        keys += [("fashion-mnist", "ann", s) for s in ATTACKER_SEEDS]
+        keys += [("fashion-mnist", "snn", *MODELS[m][1:], VICTIM_SEED) for m in args.models if MODELS[m][0] == "fashion-mnist"]
+    handles, trained = train_models(runner, Zoos(zoos), keys, cpus)
 
     floats: dict[str, SpikingMLP] = {}
     attacker_h = {d: [handles[(d, "ann", s)] for s in ATTACKER_SEEDS] for d in splits}

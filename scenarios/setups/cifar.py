@@ -2,12 +2,12 @@
 
 Paper, Methods: ResNet18 (CIFAR variant), ReLU ANNs and LIF SNNs (tau_m = tau_s = 2, theta 1,
 T = 10, SPEC Table 1), random crop (padding 4) and horizontal flip, AdamW (lr 1e-3 ANN, 5e-4 SNN,
-weight decay 0.01) with cosine annealing. Models are trained by `scenarios.models.train_or_load`:
+weight decay 0.01) with cosine annealing. Models are trained by `scenarios.setups.models.train_or_load`:
 content-keyed checkpoints in models/cifar-10/ (key: spec, settings, this module's code with
 everything it imports, the training images), resumable after every epoch.
 
 This module holds only what trains and evaluates models, so that an edit to the Fig. 5 scenario
-(`scenarios.fig5`) does not retrain them.
+(`scenarios.paper.fig5`) does not retrain them.
 
 - `load_cifar`: a split as (N, 3072) float32 in [0, 1] with the name of the copy it came from
   ("CIFAR-10", or "CIFAR-10 (JPEG mirror)" on machines without the canonical archive);
@@ -28,7 +28,8 @@ from bridges.resnet import ResNetANN, SpikingResNet, init_from_ann
 from bridges.snn import decoder_scores
 from bridges.training import TrainConfig, cifar_ann_loss, cifar_snn_loss, resnet_ann_spec, resnet_snn_spec
 
-from .content import content_hash
+from ..machinery.accuracy import ann_accuracy
+from ..machinery.content import content_hash
 from .models import ANN_LR, SNN_LR, Split, train_or_load
 
 DATASET = "cifar-10"
@@ -38,6 +39,7 @@ FUSED = ("current", "ratesyn_e", "ttfs")  # paper: "we select the current, RateS
 CHANNELS = 3
 EVAL_IMAGES = 500  # test images scored after every epoch (the training history only)
 SOURCES = {"python": "CIFAR-10", "jpeg": "CIFAR-10 (JPEG mirror)"}
+ANN_BATCH = 500  # images per ANN forward pass when scoring (`ann_accuracy`)
 
 
 def encoder_name(encoder) -> str:
@@ -86,16 +88,6 @@ def load_cifar(split: str, limit: int | None = None, root=None) -> tuple[Split, 
     return Split(x, labels.astype(np.int64)), SOURCES.get(source, str(source))
 
 
-def ann_accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 500) -> float:
-    """Accuracy of an ANN's argmax on images x (N, 3072)."""
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        pred = np.concatenate(
-            [model(torch.from_numpy(x[i : i + batch]).to(device)).argmax(1).cpu().numpy() for i in range(0, len(x), batch)]
-        )
-    return float((pred == y).mean())
-
-
 def snn_torch_accuracy(model: SpikingResNet, x: np.ndarray, y: np.ndarray, encoder, decoder: str, batch: int = 250) -> float:
     """Accuracy of the torch SNN (training-time check; the scenario measures in evsim). A silent
     output counts as wrong (argmax of all-zero scores would pick class 0)."""
@@ -140,7 +132,7 @@ class CifarZoo:
             xe, ye = self._eval_split()
             train_or_load(
                 model, resnet_ann_spec(model), self.train, cifar_ann_loss(), config, DATASET, f"resnet_ann_seed{seed}{self.tag}",
-                evaluate=lambda m: ann_accuracy(m, xe, ye), desc=f"ResNet ANN seed {seed}", code="scenarios.cifar",
+                evaluate=lambda m: ann_accuracy(m, xe, ye, ANN_BATCH), desc=f"ResNet ANN seed {seed}", code="scenarios.setups.cifar",
             )  # fmt: skip
             self._cache[key] = model.cpu().eval()
         return self._cache[key]
@@ -167,11 +159,15 @@ class CifarZoo:
             train_or_load(
                 model, spec, self.train, cifar_snn_loss(methods, T, decoder), config, DATASET, stem,
                 evaluate=lambda m: snn_torch_accuracy(m, xe, ye, methods, decoder),
-                desc=f"ResNet SNN {rule} {encoder} {decoder}", code="scenarios.cifar",
+                desc=f"ResNet SNN {rule} {encoder} {decoder}", code="scenarios.setups.cifar",
             )  # fmt: skip
             self._cache[key] = model.cpu().eval()
         return self._cache[key]
 
-    def get(self, key: Sequence):
-        """The model named by ("ann", seed) or ("snn", rule, encoder, decoder, seed)."""
+    def get(self, key: Sequence, *given):
+        """The model named by ("ann", seed) or ("snn", rule, encoder, decoder, seed). given: with
+        init "ann", the SNN's starting ANN as its own task returned it (so that no two tasks
+        train the same ANN)."""
+        if given:
+            self._cache[("ann", key[-1])] = given[0]
         return self.ann(key[1]) if key[0] == "ann" else self.snn(*key[1:])

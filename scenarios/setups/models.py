@@ -3,7 +3,7 @@
 A model is named by what defines it (dataset, kind, training rule, encoder, decoder, T, seed,
 epochs) and keyed by content: its checkpoint lives in `models/<dataset>/<name>_e<epochs>_<key>.pt`
 (or $EVSIM_MODELS), where key hashes the model's spec, its training settings, the source of the
-code that trains it (`scenarios.models` and every project module it imports) and the training
+code that trains it (`scenarios.setups.models` and every project module it imports) and the training
 images and labels. A checkpoint made by other code or on other data has another key and is never
 reused (a note says so). Asking again for the same model reloads it. Training writes
 `<name>_e<epochs>_<key>.partial.pt` after every epoch (atomically) and renames it to the final name
@@ -34,10 +34,11 @@ from bridges.export import to_evsim
 from bridges.snn import SpikingMLP
 from bridges.training import TrainConfig, ann_loss, ann_spec, fit, snn_loss, snn_spec
 
-from .content import code_hash, content_hash
+from ..machinery.accuracy import ann_accuracy
+from ..machinery.content import code_hash, content_hash
 
 MODELS_ENV = "EVSIM_MODELS"
-REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+REPO_MODELS = Path(__file__).resolve().parent.parent.parent / "models"
 # SPEC Table 1: the neuron and T of each dataset
 SNN_SETTINGS = {
     "mnist": (evsim.IF(theta=1.0), 30),
@@ -78,11 +79,6 @@ def snn_accuracy(model: SpikingMLP, test: Split, encoder, T: int, decoder: str =
     return float((res.predictions == test.y).mean())
 
 
-def ann_accuracy(model: ReLUMLP, test: Split) -> float:
-    with torch.no_grad():
-        return float((model(torch.from_numpy(test.x)).argmax(1).numpy() == test.y).mean())
-
-
 def checkpoint_path(dataset: str, stem: str, epochs: int, key: str) -> Path:
     """models/<dataset>/<stem>_e<epochs>_<key>.pt: where the finished model of this content key lives."""
     if not re.fullmatch(r"[0-9a-f]{16}", key):
@@ -90,7 +86,7 @@ def checkpoint_path(dataset: str, stem: str, epochs: int, key: str) -> Path:
     return models_dir() / dataset / f"{stem}_e{epochs}_{key}.pt"
 
 
-def training_key(stem: str, spec: dict, config: TrainConfig, train: Split, code: str = "scenarios.models") -> str:
+def training_key(stem: str, spec: dict, config: TrainConfig, train: Split, code: str = "scenarios.setups.models") -> str:
     """The content key of a model: spec, settings but the epoch count, training code and data.
     code: the module that trains it (hashed with every project module it imports)."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "epochs"}
@@ -99,7 +95,7 @@ def training_key(stem: str, spec: dict, config: TrainConfig, train: Split, code:
 
 def train_or_load(
     model: torch.nn.Module, spec: dict, train: Split, loss, config: TrainConfig, dataset: str, stem: str, evaluate, desc: str,
-    code: str = "scenarios.models",
+    code: str = "scenarios.setups.models",
 ) -> list[dict]:
     """Train `model` in place (or reload it) under its content-keyed checkpoint; returns its history.
     code: the module that trains it, part of the key (`training_key`)."""
@@ -139,7 +135,7 @@ def get_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0,
     model = ReLUMLP(ARCHITECTURES[dataset])
     history = train_or_load(
         model, ann_spec(model), train, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed), dataset,
-        f"ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test), desc=f"ANN {dataset} seed {seed}",
+        f"ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test.x, test.y), desc=f"ANN {dataset} seed {seed}",
     )  # fmt: skip
     return model, history
 
@@ -160,3 +156,22 @@ def get_snn(
         evaluate=lambda m: snn_accuracy(m, test, encoder, T, decoder), desc=f"{rule} {enc_name} {decoder}",
     )  # fmt: skip
     return model, history
+
+
+@dataclass(frozen=True)
+class AnnZoo:
+    """The ReLU ANNs of `dataset` (`get_ann`, `epochs` each, checkpoint names tagged with `tag`),
+    named ("ann", seed): a zoo for `scenarios.machinery.model_tasks` (Fig. 2's, the smoke job's)."""
+
+    dataset: str
+    train: Split
+    test: Split
+    epochs: int
+    tag: str = ""
+
+    def get(self, key: tuple) -> ReLUMLP:
+        """The ANN of key ("ann", seed), trained or reloaded, in eval mode."""
+        kind, seed = key
+        if kind != "ann":
+            raise KeyError(f"an AnnZoo holds ANNs only, named ('ann', seed); got {key}")
+        return get_ann(self.dataset, self.train, self.test, self.epochs, seed, self.tag)[0].eval()

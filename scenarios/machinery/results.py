@@ -32,7 +32,7 @@ from bridges.atomic import atomic_path, sweep_orphans
 from .content import PACKAGES as PROJECT_PACKAGES
 from .content import code_hash, files_hash, settings_json
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 PACKAGES = ("evsim", "numpy", "numba", "h5py", "torch", "torchattacks")
 
 
@@ -136,7 +136,7 @@ class StageCache:
     `<result>.stages/`, atomically. Its key is a hash of the scenario's settings, of the source of
     the code that computes it (`code`: project modules, hashed with everything they import; default
     all of evsim, bridges and scenarios) and of its `inputs` (content hashes of the models, data and
-    earlier stages it reads, see `scenarios.content`). A stage file whose key matches is loaded; one
+    earlier stages it reads, see `scenarios.machinery.content`). A stage file whose key matches is loaded; one
     whose key differs is stale and is recomputed (the message says what changed: settings, code or
     which input), or, with `on_stale="refuse"`, raises StaleStageError naming `--recompute`.
     A damaged stage file is reported and recomputed. `recompute=True` ignores every stage file.
@@ -269,7 +269,7 @@ class StageCache:
         """The arrays of stage `name`: loaded if finished with this key, else compute() and saved.
 
         inputs: {what: content hash} of every model, data set and earlier stage compute() reads
-        (use `scenarios.content.content_hash` and `.keys[stage]`); code: project modules whose
+        (use `scenarios.machinery.content.content_hash` and `.keys[stage]`); code: project modules whose
         source (with their imports) computes it, default the cache's.
         """
         arrays = self.lookup(name, inputs, code)

@@ -39,7 +39,8 @@ from bridges.datasets import cifar10_source, load_cifar10
 from bridges.timestep import DenseSimulator
 from evsim.network import INPUT, Conv2d, Dense, Identity, Network, Population
 
-from .results import write_results
+from ..machinery.results import write_results
+from ..machinery.simulation import simulate_chunks
 
 T = 10
 TAU = 2.0
@@ -129,18 +130,16 @@ def calibrate(seed: int, events: evsim.InputEvents, target_rate: float, iteratio
     return resnet18(np.random.default_rng(seed), scales=scales), scales
 
 
-def simulate_chunks(net: Network, x: np.ndarray, chunk: int, desc: str) -> tuple[float, dict[str, np.ndarray]]:
+def timed_run(net: Network, x: np.ndarray, chunk: int, desc: str) -> tuple[float, dict[str, np.ndarray]]:
     """evsim on images x (N, 3, 32, 32) in [0, 1], `chunk` at a time; seconds in the engine and the
     per-image counts. Encoding happens outside the timing, as the baseline's does."""
-    seconds, parts = 0.0, {"sops": [], "macs": [], "predictions": [], "spike_counts": [], "steps": [], "sops_estimate": []}
-    for lo in tqdm(range(0, len(x), chunk), desc=desc, unit="chunk", leave=False):
-        events = evsim.encode_events(x[lo : lo + chunk], T, list(METHODS))
-        start = time.perf_counter()
-        res = evsim.simulate(net, events)
-        seconds += time.perf_counter() - start
-        for k in parts:
-            parts[k].append(energy.sop_estimate(net, res) if k == "sops_estimate" else getattr(res, k))
-    return seconds, {k: np.concatenate(v) for k, v in parts.items()}
+
+    def measure(net: Network, res: evsim.SimulationResult) -> dict:
+        got = {k: getattr(res, k) for k in ("sops", "macs", "predictions", "spike_counts", "steps")}
+        return got | {"sops_estimate": energy.sop_estimate(net, res)}
+
+    got = simulate_chunks(net, x, T, list(METHODS), measure, chunk=chunk, timed=True, progress=desc)
+    return got.pop("seconds"), got
 
 
 def main(argv=None) -> None:
@@ -180,7 +179,7 @@ def main(argv=None) -> None:
 
     evsim.simulate(net, evsim.encode_events(x[:2], T, list(METHODS)))  # compile outside the timing
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t_all, all_counts = simulate_chunks(net, x, args.chunk, "evsim, whole test set")
+    t_all, all_counts = timed_run(net, x, args.chunk, "evsim, whole test set")
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     sops_img = all_counts["sops"].sum(axis=1)
     macs_img = all_counts["macs"].sum(axis=1)
@@ -196,7 +195,7 @@ def main(argv=None) -> None:
 
     # side by side on a subset: evsim and the dense torch loop, same images, same threads
     xb = x[: args.baseline_samples]
-    t_ev, sub = simulate_chunks(net, xb, args.chunk, "evsim, subset")
+    t_ev, sub = timed_run(net, xb, args.chunk, "evsim, subset")
     dense_inputs = evsim.encode(xb, T, list(METHODS))
     sim = DenseSimulator(net)
     sim.run(dense_inputs[:, :2], args.batch)  # warm up
@@ -213,7 +212,7 @@ def main(argv=None) -> None:
     xs = x[: args.baseline_samples]
     print(f"\nactivity sweep ({len(xs)} images):\n  {'input scale':<12}{'activity':>9}{'SOPs/image':>14}{'ms/image':>10}{'GSOP/s':>8}")
     for s in args.sweep:
-        t, c = simulate_chunks(net, xs * np.float32(s), args.chunk, f"sweep x{s}")
+        t, c = timed_run(net, xs * np.float32(s), args.chunk, f"sweep x{s}")
         sops = c["sops"].sum(axis=1).mean()
         act = (c["spike_counts"][:, :-1].sum(axis=1) / (T * (n_neurons - net.n_out))).mean()
         sweep_sops.append(sops)

@@ -6,7 +6,7 @@ images x in [0, 1] and computes net((x - mean) / std), so training it on pixels 
 on z, and an FGSM step of eps_z on z is the FGSM step eps_z * std on x (sign(dL/dz) =
 sign(dL/dx), std > 0), clipped to the pixel box. `pixel_eps(eps_z, std)` converts.
 
-Models are trained once and cached like the zoo's (`scenarios.models.train_or_load`): the
+Models are trained once and cached like the zoo's (`scenarios.setups.models.train_or_load`): the
 checkpoint key covers this module's code, the statistics and the training images.
 """
 
@@ -17,7 +17,8 @@ import torch
 from bridges.ann import ARCHITECTURES, ReLUMLP
 from bridges.training import TrainConfig, ann_loss, ann_spec
 
-from .models import ANN_LR, Split, ann_accuracy, train_or_load
+from ..machinery.accuracy import ann_accuracy
+from .models import ANN_LR, Split, train_or_load
 
 
 def pixel_statistics(train: Split) -> tuple[float, float]:
@@ -49,7 +50,7 @@ class ZScored(torch.nn.Module):
 
 def get_zscored_ann(dataset: str, train: Split, test: Split, epochs: int, seed: int = 0, tag: str = "") -> ZScored:
     """The paper's ReLU ANN of `dataset` trained on z-scored images (statistics of `train`), as a
-    model of pixels; trained once, then reloaded (eval mode). tag: as for `scenarios.models.get_ann`."""
+    model of pixels; trained once, then reloaded (eval mode). tag: as for `scenarios.setups.models.get_ann`."""
     mean, std = pixel_statistics(train)
     torch.manual_seed(seed)
     net = ReLUMLP(ARCHITECTURES[dataset])
@@ -57,7 +58,7 @@ def get_zscored_ann(dataset: str, train: Split, test: Split, epochs: int, seed: 
     spec = ann_spec(net) | {"input": "z-score", "mean": mean, "std": std}
     train_or_load(
         model, spec, train, ann_loss, TrainConfig(epochs=epochs, lr=ANN_LR, seed=seed), dataset,
-        f"zscore_ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test), desc=f"z-scored ANN {dataset} seed {seed}",
-        code="scenarios.zscore",
+        f"zscore_ann_seed{seed}{tag}", evaluate=lambda m: ann_accuracy(m, test.x, test.y), desc=f"z-scored ANN {dataset} seed {seed}",
+        code="scenarios.setups.zscore",
     )  # fmt: skip
     return model.eval()

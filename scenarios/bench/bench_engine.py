@@ -31,7 +31,7 @@ import evsim
 from bridges.datasets import data_dir, load_idx_dataset
 from bridges.timestep import DenseSimulator
 
-from .results import write_results
+from ..machinery.results import write_results
 
 T = 10
 TAU = 10.0

@@ -20,7 +20,7 @@ Quick by default (5 epochs instead of the paper's 100, said in the output and th
 uses the paper's 100 epochs. Models are shared with Fig. 3 through models/;
 finished stages are kept beside the result file, so an interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per model (15), one per eps of Fig. 4C,
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per model (15), one per eps of Fig. 4C,
 one per (encoder, decoder) of Fig. 4D/4F, one for zeta, one per model of Fig. 4E. Serially they
 run in this process; with `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a local Ray, or a
 cluster; give `--threads 1` so that tasks run side by side). The driver alone writes stage files
@@ -42,10 +42,10 @@ from bridges.sensitivity import directional_derivative
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
-from .content import content_hash
-from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
-from .results import write_results
-from .tasks import Job, run_stages
+from ..machinery.content import content_hash
+from ..machinery.job import run_job
+from ..machinery.tasks import Job, run_stages
+from ..setups.fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
 
 DECODERS = ("rate", "ttfs")
 # Fig. 4C and 4E: (encoder, decoder, training rule)
@@ -135,16 +135,8 @@ def main(argv=None) -> None:
         "fig4f_encoders": list(SOP_ENCODERS), "fig4f_rule": "actbp", "fig4f_eps": EPS,
         "fig4f_columns": ["clean", "attacked"], "energy_model": "Eq. 33-37, Table 2 (65 nm, 32 bit)",
     }  # fmt: skip
-    stages = run.stages("fig4", settings)
-    runner = run.runner()
-    try:
-        data = evaluate(run, runner, stages)
-    finally:
-        runner.shutdown()
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings | {"runner": runner.name}, stages=stages)
-    summary(data)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    run_job(args, settings, "scenarios.paper.fig4", lambda runner, stages: evaluate(run, runner, stages),
+            started=started, summary=summary)  # fmt: skip
 
 
 def evaluate(run, runner, stages) -> dict[str, object]:

@@ -19,7 +19,7 @@ the paper's 100, said in the output and the file); --full uses the paper's 100 e
 cached in models/ and shared with Fig. 4; finished stages are kept beside the result file, so an
 interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per model (14), one per eps of Fig. 3B,
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per model (14), one per eps of Fig. 3B,
 the clean judging and one per (white-box attack, attacker) of Fig. 3D, one per SNN of Supp. Fig.
 S8. Serially they run in this process; with `--ray [ADDRESS]` as Ray tasks (`--workers` CPUs of a
 local Ray, or a cluster; give `--threads 1` so that tasks run side by side). The driver alone
@@ -42,10 +42,11 @@ from bridges.sensitivity import directional_derivative, loss_change_surface
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
-from .content import content_hash
-from .fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, ann_predictions, black_box_fgsm, setup, simulate_images
-from .results import write_results
-from .tasks import Job, run_stages
+from ..machinery.accuracy import ann_predictions
+from ..machinery.content import content_hash
+from ..machinery.job import run_job
+from ..machinery.tasks import Job, run_stages
+from ..setups.fmnist import ATTACKER_SEEDS, EPS, SWEEP, T, black_box_fgsm, setup, simulate_images
 
 ENCODERS = ("current", "poisson", "ratesyn_e")
 SNN_MODELS = ("cvt", "actbp", "tempbp")
@@ -144,14 +145,12 @@ def main(argv=None) -> None:
         "figs8_grid": list(t_grid), "figs8_v2": "FGSM direction at clip(x + 0.05 v1)",
         "directional_t": DIRECTIONAL_T,
     }  # fmt: skip
-    stages = run.stages("fig3", settings)
-    runner = run.runner()
-    try:
-        data = evaluate(run, runner, stages, t_grid)
-    finally:
-        runner.shutdown()
+    run_job(args, settings, "scenarios.paper.fig3", lambda runner, stages: attributed(evaluate(run, runner, stages, t_grid)),
+            started=started, summary=summary)  # fmt: skip
 
-    settings["seconds"] = round(time.perf_counter() - started, 1)
+
+def attributed(data: dict) -> tuple[dict, dict]:
+    """The datasets and what their axes mean: Fig. 3D's matrices, the per-attacker sweeps."""
     labels = group_labels()
     axes = {"rows": [f"attacker {v}" for v in labels], "columns": [f"victim {v}" for v in labels]}
     matrices = [f"fig3d/{a}/{k}" for a in WHITE_BOX for k in ("accuracy", "attack_success_rate", "attack_success_rate_correct")]
@@ -160,10 +159,7 @@ def main(argv=None) -> None:
                "note": "eps 0 is the clean run: no attacker, NaN"}
         for name in data if name.endswith("_per_attacker")
     }  # fmt: skip
-    extra = {name: axes for name in matrices} | {"fig3d/clean_accuracy": {"models": labels}} | per_attacker
-    path = write_results(args.out, data, settings | {"runner": runner.name}, extra, stages=stages)
-    summary(data)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    return data, {name: axes for name in matrices} | {"fig3d/clean_accuracy": {"models": labels}} | per_attacker
 
 
 def evaluate(run, runner, stages, t_grid: np.ndarray) -> dict[str, object]:

@@ -16,7 +16,7 @@ Accuracies under attack are means over the five attackers. Quick by default (few
 said in the output and the file); --full uses the paper's 100 epochs. Trained models are cached
 in models/, finished stages beside the result file: an interrupted run resumes.
 
-The work is done by pure tasks (`scenarios.tasks`): one per ANN (six), the eps-0.1 attack, one
+The work is done by pure tasks (`scenarios.machinery.tasks`): one per ANN (six), the eps-0.1 attack, one
 per encoder (clean and attacked runs, zeta), the stability trials and one per swept eps. Serially
 they run in this process, the ANNs' training overlapping numba's compilation in a thread; with
 `--ray [ADDRESS]` they run as Ray tasks (`--workers` CPUs of a local Ray, or a cluster): the six
@@ -42,10 +42,14 @@ from bridges.conversion import convert
 from bridges.datasets import data_dir
 from evsim import energy, metrics
 
-from .content import content_hash
-from .models import MODELS_ENV, Split, ann_accuracy, get_ann, load_split, models_dir
-from .results import StageCache, write_results
-from .tasks import After, Job, make_runner, run_stages
+from ..machinery.accuracy import ann_accuracy
+from ..machinery.content import content_hash
+from ..machinery.job import run_job
+from ..machinery.model_tasks import train_models
+from ..machinery.results import StageCache
+from ..machinery.simulation import simulate_chunks
+from ..machinery.tasks import After, Job, run_stages
+from ..setups.models import AnnZoo, Split, load_split
 
 ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e")
 T = 30
@@ -56,7 +60,7 @@ VICTIM_SEED = 0
 CHUNK = 2000  # images per simulated batch: (T, CHUNK, 784) float32 is 188 MB
 
 
-def simulate_chunks(net: evsim.Network, x: np.ndarray, encoder: str, seed: int, with_energy: bool = False) -> dict[str, np.ndarray]:
+def simulate_images(net: evsim.Network, x: np.ndarray, encoder: str, seed: int, with_energy: bool = False) -> dict[str, np.ndarray]:
     """Simulate images x (N, 784) encoded with `encoder`, chunk by chunk.
 
     Returns output spikes (T, N, 10); per sample and layer (N, L): exact SOPs and MACs, the paper's
@@ -64,24 +68,21 @@ def simulate_chunks(net: evsim.Network, x: np.ndarray, encoder: str, seed: int, 
     spike counts per step (T, N); and the two models' delays (ns) (the energy and hidden entries
     only `with_energy`, the clean runs). Poisson draws depend on (seed, chunk).
     """
-    parts: dict[str, list] = {k: [] for k in ("output_spikes", "sops", "macs", "sops_estimate", "energy_pj", "energy_exact_pj", "hidden_counts")}
-    for c, lo in enumerate(range(0, len(x), CHUNK)):
-        # events straight from the encoder: no dense (T, CHUNK, 784) batch for the deterministic ones
-        inputs = evsim.encode_events(x[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c]))
-        res = evsim.simulate(net, inputs, decoder="rate", record_hidden=with_energy)  # hidden rates: clean runs only
-        parts["output_spikes"].append(res.output_spikes)
-        parts["sops"].append(res.sops)
-        parts["macs"].append(res.macs)
+
+    def measure(net: evsim.Network, res: evsim.SimulationResult) -> dict:
+        got = {"output_spikes": res.output_spikes, "sops": res.sops, "macs": res.macs}
         if with_energy:
-            parts["hidden_counts"].append(res.hidden_spikes[0].sum(axis=2))
+            got["hidden_counts"] = res.hidden_spikes[0].sum(axis=2)
             paper, exact = energy.snn_energy(net, res), energy.snn_energy_exact(net, res)
-            parts["sops_estimate"].append(energy.sop_estimate(net, res))
-            parts["energy_pj"].append(paper.energy_pj)
-            parts["energy_exact_pj"].append(exact.energy_pj)
-    out = {k: np.concatenate(v, axis=1 if k in ("output_spikes", "hidden_counts") else 0) for k, v in parts.items() if v}
-    if with_energy:
-        out["delay_ns"] = np.array(paper.total_delay_ns)
-    return out
+            got["sops_estimate"] = energy.sop_estimate(net, res)
+            got["energy_pj"] = paper.energy_pj
+            got["energy_exact_pj"] = exact.energy_pj
+            got["delay_ns"] = np.array(paper.total_delay_ns)  # the model's, the same for every chunk
+        return got
+
+    # events straight from the encoder: no dense (T, CHUNK, 784) batch for the deterministic ones;
+    # hidden rates for the clean runs only
+    return simulate_chunks(net, x, T, encoder, measure, chunk=CHUNK, seed=seed, decoder="rate", record_hidden=with_energy)
 
 
 def compile_kernels(x: np.ndarray) -> None:
@@ -90,7 +91,7 @@ def compile_kernels(x: np.ndarray) -> None:
     compilation (about 20 s in a fresh checkout) off the critical path. The ANNs do not use numba."""
     net = evsim.Network.dense([np.full((100, 784), 0.01), np.full((10, 100), 0.1)], neuron=evsim.IF())
     for encoder in ENCODERS:
-        simulate_chunks(net, x[:2], encoder, 0, with_energy=True)
+        simulate_images(net, x[:2], encoder, 0, with_energy=True)
         zeta(x[:2], x[1:3], encoder, 0)
 
 
@@ -98,7 +99,7 @@ def zeta(x_clean: np.ndarray, x_adv: np.ndarray, encoder: str, seed: int) -> np.
     """Counts (T,) of encoded values that the perturbation changed, per step (normalise to get zeta)."""
     counts = np.zeros(T)
     for c, lo in enumerate(range(0, len(x_clean), CHUNK)):
-        # the same draws per chunk as simulate_chunks, counted from n(x) without encoding
+        # the same draws per chunk as simulate_images, counted from n(x) without encoding
         counts += metrics.perturbation_counts(
             x_clean[lo : lo + CHUNK], x_adv[lo : lo + CHUNK], T, encoder, seed=np.random.default_rng([seed, c])
         )
@@ -106,12 +107,6 @@ def zeta(x_clean: np.ndarray, x_adv: np.ndarray, encoder: str, seed: int) -> np.
 
 
 # ------------------------------------------------------------------ tasks: values in, values out
-
-
-def train_ann_task(seed: int, epochs: int, train: Split, test: Split, models: str) -> torch.nn.Module:
-    """Train (or reload from the folder `models`) the ANN of `seed`; the model."""
-    os.environ[MODELS_ENV] = models
-    return get_ann("mnist", train, test, epochs, seed)[0]
 
 
 def attack_task(eps: float, x: np.ndarray, y: np.ndarray, *attackers) -> dict:
@@ -123,7 +118,7 @@ def attack_task(eps: float, x: np.ndarray, y: np.ndarray, *attackers) -> dict:
 def snn_task(encoder: str, seed: int, net: evsim.Network, x: np.ndarray, y: np.ndarray, adv: dict) -> dict:
     """One encoder's stage: the SNN on clean images (TAAcc, counts, energy, hidden rates) and on
     each attacker's images, whole and split into foreground and background parts (TAAcc, zeta)."""
-    clean = simulate_chunks(net, x, encoder, seed, with_energy=True)
+    clean = simulate_images(net, x, encoder, seed, with_energy=True)
     out = {
         "taacc_clean": metrics.taacc(clean["output_spikes"], y, "rate"),
         "accuracy_clean": metrics.accuracy(evsim.decode(clean["output_spikes"], "rate"), y),
@@ -142,11 +137,11 @@ def snn_task(encoder: str, seed: int, net: evsim.Network, x: np.ndarray, y: np.n
     sops_attacked = []
     for xa in adv["x_adv"]:
         x_fg, x_bg = metrics.split_perturbation(x, xa)
-        att = simulate_chunks(net, xa, encoder, seed)
+        att = simulate_images(net, xa, encoder, seed)
         curves["attacked"].append(metrics.taacc(att["output_spikes"], y, "rate"))
         sops_attacked.append(att["sops"].mean(axis=0))
-        curves["attacked_fg"].append(metrics.taacc(simulate_chunks(net, x_fg, encoder, seed)["output_spikes"], y, "rate"))
-        curves["attacked_bg"].append(metrics.taacc(simulate_chunks(net, x_bg, encoder, seed)["output_spikes"], y, "rate"))
+        curves["attacked_fg"].append(metrics.taacc(simulate_images(net, x_fg, encoder, seed)["output_spikes"], y, "rate"))
+        curves["attacked_bg"].append(metrics.taacc(simulate_images(net, x_bg, encoder, seed)["output_spikes"], y, "rate"))
         timing["all"] += zeta(x, xa, encoder, seed)
         timing["fg"] += zeta(x, x_fg, encoder, seed)
         timing["bg"] += zeta(x, x_bg, encoder, seed)
@@ -167,7 +162,7 @@ def stability_task(trials: int, seed: int, net: evsim.Network, x: np.ndarray) ->
     """Predictions (trials, N) of the Poisson-encoded SNN, trial k drawing with seed + 1000 + k (Eq. 27)."""
     preds = []
     for trial in range(trials):
-        spikes = simulate_chunks(net, x, "poisson", seed + 1000 + trial)["output_spikes"]
+        spikes = simulate_images(net, x, "poisson", seed + 1000 + trial)["output_spikes"]
         preds.append(evsim.decode(spikes, "rate"))
     return {"predictions": np.array(preds)}
 
@@ -176,11 +171,10 @@ def sweep_task(eps: float, seed: int, net: evsim.Network, x: np.ndarray, y: np.n
     """One point of the eps sweep (eps not 0 nor EPS): the attackers' FGSM images at eps, the
     victim ANN's and each encoder's SNN accuracy on them, means over the attackers."""
     adv = attack_task(eps, x, y, *attackers)["x_adv"]
-    with torch.no_grad():
-        res = {"ann": np.mean([(victim(torch.from_numpy(a)).argmax(1).numpy() == y).mean() for a in adv])}
+    res = {"ann": np.mean([ann_accuracy(victim, a, y) for a in adv])}
     for encoder in ENCODERS:
         res[encoder] = np.mean([
-            metrics.accuracy(evsim.decode(simulate_chunks(net, a, encoder, seed)["output_spikes"], "rate"), y) for a in adv
+            metrics.accuracy(evsim.decode(simulate_images(net, a, encoder, seed)["output_spikes"], "rate"), y) for a in adv
         ])  # fmt: skip
     return res
 
@@ -227,16 +221,8 @@ def main(argv=None) -> None:
         "test_samples": len(test.y), "encoder_seed": args.seed, "stability_trials": args.stability_trials,
         "threads": args.threads,
     }  # fmt: skip
-    stages = StageCache(args.out, settings, code="scenarios.fig2", recompute=args.recompute)
-    runner = make_runner(args.ray, args.workers)
-    try:
-        data = evaluate(args, runner, stages, epochs, train, test)
-    finally:
-        runner.shutdown()
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings | {"runner": runner.name}, stages=stages)
-    summary(data)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+    run_job(args, settings, "scenarios.paper.fig2", lambda runner, stages: evaluate(args, runner, stages, epochs, train, test),
+            started=started, summary=summary)  # fmt: skip
 
 
 def evaluate(args, runner, stages: StageCache, epochs: int, train: Split, test: Split) -> dict[str, object]:
@@ -244,16 +230,14 @@ def evaluate(args, runner, stages: StageCache, epochs: int, train: Split, test: 
     evaluation tasks reading the models' outputs); the driver stores the stages and returns the
     datasets of the result file."""
     cpus, x, y = args.threads, test.x, test.y
-    models = str(models_dir().resolve())
     warm = None
     if runner.name == "serial":  # numba compiles in a thread while this process trains the ANNs
         warm = threading.Thread(target=compile_kernels, args=(x,), daemon=True)
         warm.start()
-    train_h, test_h = runner.share(train), runner.share(test)
-    trained = {s: runner.submit(train_ann_task, s, epochs, train_h, test_h, models, cpus=cpus, label=f"ann seed {s}")
-               for s in (VICTIM_SEED, *ATTACKER_SEEDS)}  # fmt: skip
-    victim = runner.get(trained[VICTIM_SEED])
-    attackers = [runner.get(trained[s]) for s in ATTACKER_SEEDS]  # the keys need the weights
+    handles, anns = train_models(runner, AnnZoo("mnist", train, test, epochs), [("ann", s) for s in (VICTIM_SEED, *ATTACKER_SEEDS)], cpus)
+    trained = {s: handles[("ann", s)] for s in (VICTIM_SEED, *ATTACKER_SEEDS)}
+    victim = anns[("ann", VICTIM_SEED)]
+    attackers = [anns[("ann", s)] for s in ATTACKER_SEEDS]  # the keys need the weights
     if warm is not None:
         warm.join()
     net = convert(victim, torch.from_numpy(train.x[:10000]), percentile=args.percentile)
@@ -275,11 +259,8 @@ def evaluate(args, runner, stages: StageCache, epochs: int, train: Split, test: 
 
     x_adv = done[adv_name]["x_adv"]  # (attackers, N, 784)
     data: dict[str, object] = {}
-    with torch.no_grad():
-        data["ann/accuracy_clean"] = ann_accuracy(victim, test)
-        data["ann/accuracy_attacked_per_attacker"] = np.array(
-            [(victim(torch.from_numpy(xa)).argmax(1).numpy() == y).mean() for xa in x_adv]
-        )
+    data["ann/accuracy_clean"] = ann_accuracy(victim, test.x, test.y)
+    data["ann/accuracy_attacked_per_attacker"] = np.array([ann_accuracy(victim, xa, y) for xa in x_adv])
     data["ann/accuracy_attacked"] = float(np.mean(data["ann/accuracy_attacked_per_attacker"]))
     for encoder in ENCODERS:
         for key, value in done[f"snn_{encoder}"].items():
@@ -290,8 +271,7 @@ def evaluate(args, runner, stages: StageCache, epochs: int, train: Split, test: 
         # eps 0 and EPS are the runs the encoder stages already made (same images, same draws):
         # their accuracy at T is TAAcc's last step, so they are not simulated twice
         adv = np.stack([x] * len(attackers)) if eps == 0 else x_adv
-        with torch.no_grad():
-            res = {"ann": np.mean([(victim(torch.from_numpy(a)).argmax(1).numpy() == y).mean() for a in adv])}
+        res = {"ann": np.mean([ann_accuracy(victim, a, y) for a in adv])}
         for encoder in ENCODERS:
             if eps == 0:
                 res[encoder] = data[f"snn/{encoder}/accuracy_clean"]

@@ -7,7 +7,7 @@ loss change"), and Fig. 2's early bump of current/Poisson under attack is lower 
 into one verdict per hypothesis by the criteria stated beside it (`TARGETS`).
 
 - **H1, eps in normalised units.** Codebases that train on z = (x - mean) / std and attack z
-  have their eps in units of the std (`scenarios.zscore`). Sweep `zscore`: the victim ANN and
+  have their eps in units of the std (`scenarios.setups.zscore`). Sweep `zscore`: the victim ANN and
   the five attackers are trained on z-scored images, FGSM steps eps in z units (pixel eps =
   eps * std), the SNN encoders see the de-normalised image clipped to [0, 1]. Sweep `rescaled`:
   the usual pixel attackers at the same pixel eps, which separates the scale from the attackers'
@@ -31,9 +31,9 @@ into one verdict per hypothesis by the criteria stated beside it (`TARGETS`).
 - **H5, scoring of silent outputs** (ours). evsim abstains when the output never spikes (counted
   wrong, SPEC); the authors' code decodes a silent output as class 0. Every sweep is scored both ways.
 
-Every model comes from the model zoo (`scenarios.models`, shared with fig3 and fig4: their quick
-models are these) or `scenarios.zscore`; finished stages are kept beside the result file, keyed
-by content, so an interrupted run resumes. The work is done by pure tasks (`scenarios.tasks`):
+Every model comes from the model zoo (`scenarios.setups.models`, shared with fig3 and fig4: their quick
+models are these) or `scenarios.setups.zscore`; finished stages are kept beside the result file, keyed
+by content, so an interrupted run resumes. The work is done by pure tasks (`scenarios.machinery.tasks`):
 one per model, one per sweep, one per Fig. 2 variant, one per Fig. 4E model; with `--ray` they
 run on Ray.
 
@@ -58,14 +58,17 @@ from bridges.sensitivity import directional_derivative, fgsm_direction
 from bridges.whitebox import SNNClassifier
 from evsim import metrics
 
-from .content import content_hash
-from .fmnist import ATTACKER_SEEDS, CHUNK, SWEEP, VICTIM_SEED, ann_predictions, simulate_images
-from .fmnist import NEURON as FMNIST_NEURON
-from .fmnist import T as FMNIST_T
-from .models import MODELS_ENV, Split, get_ann, get_snn, load_split, models_dir
-from .results import StageCache, write_results
-from .tasks import Job, make_runner, run_stages
-from .zscore import get_zscored_ann, pixel_eps, pixel_statistics
+from ..machinery.accuracy import ann_predictions
+from ..machinery.content import content_hash
+from ..machinery.job import run_job
+from ..machinery.model_tasks import train_models
+from ..machinery.results import StageCache
+from ..machinery.simulation import simulate_chunks
+from ..machinery.tasks import Job, run_stages
+from ..setups.fmnist import ATTACKER_SEEDS, CHUNK, SWEEP, VICTIM_SEED, simulate_images
+from ..setups.fmnist import T as FMNIST_T
+from ..setups.models import SNN_SETTINGS, get_ann, get_snn, load_split
+from ..setups.zscore import get_zscored_ann, pixel_statistics
 
 FMNIST, MNIST = "fashion-mnist", "mnist"
 # The Fig. 3B victims: the claim's RateSynE SNNs (Act-BP and Temp-BP) and the current and Poisson
@@ -80,7 +83,8 @@ LONG_VICTIMS_FULL = (("actbp", "ratesyn_e"), ("tempbp", "ratesyn_e"))
 FIG4E_MODELS = (("current", "rate", "actbp"), ("current", "ttfs", "actbp"), ("ttfs", "rate", "actbp"),
                 ("ttfs", "ttfs", "actbp"), ("ttfs", "rate", "tempbp"), ("ttfs", "ttfs", "tempbp"))  # fmt: skip
 FIG2_ENCODERS = ("current", "poisson", "ratesyn_e")
-FIG2_T, FIG2_EPS, FIG2_QUICK_EPOCHS = 30, 0.1, 10
+FIG2_T, FIG2_EPS, FIG2_QUICK_EPOCHS = SNN_SETTINGS[MNIST][1], 0.1, 10
+FIG2_CHUNK = 2000  # images per evsim call, as fig2's (chunk c draws Poisson numbers from [seed, c])
 DERIVATIVE_T = (0.05, 0.1, 0.2)  # Eq. 31's t: the paper's 0.05, and two larger steps
 DIRECTIONS = ("own", "victim_ann", "attackers")
 FIG3B_EPOCHS = 5  # the quick Fig. 3 models: the baseline every variant is compared with
@@ -144,25 +148,30 @@ def model_kind(attackers: str) -> str:
     return {"pixel": "ann", "zscore": "zscore"}[attackers]
 
 
-def model_task(key: tuple, splits: dict, models: str):
-    """A task: train (or reload into the folder `models`) the model named by key:
-    ("ann", dataset, seed, epochs), ("zscore", dataset, seed, epochs) or
-    ("snn", rule, encoder, decoder, seed, epochs) (Fashion-MNIST); the model in eval mode."""
-    os.environ[MODELS_ENV] = models
-    kind = key[0]
-    if kind == "snn":
-        _, rule, encoder, decoder, seed, epochs = key
-        train, test = splits[FMNIST]
+@dataclass(frozen=True)
+class AuditZoo:
+    """The audit's models (a zoo for `scenarios.machinery.model_tasks`), named ("ann", dataset,
+    seed, epochs), ("zscore", dataset, seed, epochs) or ("snn", rule, encoder, decoder, seed,
+    epochs) (Fashion-MNIST), trained on splits[dataset] = (train, test)."""
+
+    splits: dict
+
+    def get(self, key: tuple):
+        """The model named by key, trained or reloaded, in eval mode."""
+        kind = key[0]
+        if kind == "snn":
+            _, rule, encoder, decoder, seed, epochs = key
+            train, test = self.splits[FMNIST]
+            tag = "" if len(train.y) == 60000 else f"_n{len(train.y)}"
+            return get_snn(FMNIST, rule, encoder, train, test, epochs, decoder, seed, tag)[0].eval()
+        _, dataset, seed, epochs = key
+        train, test = self.splits[dataset]
         tag = "" if len(train.y) == 60000 else f"_n{len(train.y)}"
-        return get_snn(FMNIST, rule, encoder, train, test, epochs, decoder, seed, tag)[0].eval()
-    _, dataset, seed, epochs = key
-    train, test = splits[dataset]
-    tag = "" if len(train.y) == 60000 else f"_n{len(train.y)}"
-    if kind == "ann":
-        return get_ann(dataset, train, test, epochs, seed, tag)[0].eval()
-    if kind == "zscore":
-        return get_zscored_ann(dataset, train, test, epochs, seed, tag)
-    raise ValueError(f"unknown model kind {kind!r}")
+        if kind == "ann":
+            return get_ann(dataset, train, test, epochs, seed, tag)[0].eval()
+        if kind == "zscore":
+            return get_zscored_ann(dataset, train, test, epochs, seed, tag)
+        raise ValueError(f"unknown model kind {kind!r}")
 
 
 def directions(attackers, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -180,11 +189,9 @@ def perturb(x: np.ndarray, v: np.ndarray, eps: float, clip: bool = True) -> np.n
 def simulate_current(net: evsim.Network, x: np.ndarray, T: int) -> np.ndarray:
     """Predictions (N,) of `net` (rate decoding) fed x (N, 784) as an input current at every step,
     x not restricted to [0, 1] (the `unclipped` variant; for x in [0, 1] this is the current encoding)."""
-    out = []
-    for lo in range(0, len(x), CHUNK):
-        chunk = np.ascontiguousarray(np.broadcast_to(x[lo : lo + CHUNK], (T, *x[lo : lo + CHUNK].shape)))
-        out.append(evsim.simulate(net, chunk, decoder="rate", input_kind="current").predictions)
-    return np.concatenate(out)
+    got = simulate_chunks(net, x, T, "current", lambda net, res: {"predictions": res.predictions}, chunk=CHUNK, inputs="current",
+                          decoder="rate")  # fmt: skip
+    return got["predictions"]
 
 
 def sweep_task(sweep: Sweep, eps_values: tuple, seed: int, x: np.ndarray, y: np.ndarray, nets: dict, ann, *attackers) -> dict:
@@ -215,12 +222,16 @@ def sweep_task(sweep: Sweep, eps_values: tuple, seed: int, x: np.ndarray, y: np.
 def fig2_task(eps: float, seed: int, x: np.ndarray, y: np.ndarray, net: evsim.Network, ann, *attackers) -> dict:
     """Fig. 2D under one variant: the five attackers' FGSM at pixel eps; the victim ANN's accuracy
     and each encoder's attacked TAAcc (T,), means over the attackers."""
-    from .fig2 import simulate_chunks  # Fig. 2's own chunked runs (T = 30, rate decoding)
-
     v = directions(attackers, x, y)
     out = {"ann/accuracy_attacked": np.mean([(ann_predictions(ann, perturb(x, vi, eps)) == y).mean() for vi in v])}
+
+    def output_spikes(images: np.ndarray) -> np.ndarray:  # Fig. 2's chunked runs (T = 30, rate decoding)
+        got = simulate_chunks(net, images, FIG2_T, encoder, lambda net, res: {"output_spikes": res.output_spikes},
+                              chunk=FIG2_CHUNK, seed=seed, decoder="rate", record_hidden=False)  # fmt: skip
+        return got["output_spikes"]
+
     for encoder in FIG2_ENCODERS:
-        curves = [metrics.taacc(simulate_chunks(net, perturb(x, vi, eps), encoder, seed)["output_spikes"], y, "rate") for vi in v]
+        curves = [metrics.taacc(output_spikes(perturb(x, vi, eps)), y, "rate") for vi in v]
         out[f"{encoder}/taacc_attacked"] = np.mean(curves, axis=0)
     return out
 
@@ -314,21 +325,19 @@ def main(argv=None) -> None:
     # a stage's key covers how it is computed, not which parts and variants this run covers (its
     # own definition is among its inputs): a part run alone (--only) is reused by the whole run
     stage_settings = {k: v for k, v in settings.items() if k not in SCOPE and not k.endswith("_mean_std")}
-    stages = StageCache(args.out, stage_settings, code="scenarios.repro_audit", recompute=args.recompute)
-    runner = make_runner(args.ray, args.workers)
-    try:
+    found: list = []
+
+    def job(runner, stages) -> dict:
         data = evaluate(args, runner, stages, splits, sweeps, variants, parts)
-    finally:
-        runner.shutdown()
-    found = verdicts(data)
-    if found:
-        data["verdicts/hypothesis"] = np.array([v[0] for v in found], dtype=object)
-        data["verdicts/verdict"] = np.array([v[1] for v in found], dtype=object)
-        data["verdicts/evidence"] = np.array([v[2] for v in found], dtype=object)
-    settings["seconds"] = round(time.perf_counter() - started, 1)
-    path = write_results(args.out, data, settings | {"runner": runner.name}, stages=stages)
-    summary(data, sweeps, variants, found)
-    print(f"\nwrote {path} in {settings['seconds']:.0f} s; draw the figures with: python -m scenarios plot {path}")
+        found.extend(verdicts(data))
+        if found:
+            data["verdicts/hypothesis"] = np.array([v[0] for v in found], dtype=object)
+            data["verdicts/verdict"] = np.array([v[1] for v in found], dtype=object)
+            data["verdicts/evidence"] = np.array([v[2] for v in found], dtype=object)
+        return data
+
+    run_job(args, settings, "scenarios.paper.repro_audit", job, started=started, stage_settings=stage_settings,
+            summary=lambda data: summary(data, sweeps, variants, found))  # fmt: skip
 
 
 def evaluate(args, runner, stages: StageCache, splits: dict, sweeps: list[Sweep], variants: list, parts: tuple) -> dict:
@@ -345,10 +354,7 @@ def evaluate(args, runner, stages: StageCache, splits: dict, sweeps: list[Sweep]
     if "fig4e" in parts:
         wanted += [("snn", r, e, d, VICTIM_SEED, FIG3B_EPOCHS) for e, d, r in FIG4E_MODELS]
         wanted += [("ann", FMNIST, seed, FIG3B_EPOCHS) for seed in (VICTIM_SEED, *ATTACKER_SEEDS)]
-    models = str(models_dir().resolve())
-    splits_h = runner.share(splits)
-    handles = {key: runner.submit(model_task, key, splits_h, models, cpus=cpus, label=f"model {key}") for key in dict.fromkeys(wanted)}
-    zoo = {key: runner.get(h) for key, h in handles.items()}  # the stage keys hash the weights
+    handles, zoo = train_models(runner, AuditZoo(splits), wanted, cpus)  # the stage keys hash the weights
     keys = {key: content_hash(model) for key, model in zoo.items()}
 
     jobs: list[Job] = []
