@@ -33,7 +33,7 @@ import torch
 import evsim
 from bridges.datasets import data_dir, load_idx_dataset
 from bridges.export import to_evsim
-from evsim.io import atomic_h5
+from evsim.atomic import atomic_h5
 from evsim.nir import from_nir, to_nir
 from scenarios.setups.models import Split, get_snn
 from scenarios.machinery.results import provenance

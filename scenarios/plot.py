@@ -143,10 +143,7 @@ def plot_fig3(f: h5py.File, folder: Path) -> list[Path]:
             ax.set(title=f"{MODEL_LABELS[r]}, {ENCODER_LABELS[e]}", xlabel="t1 (FGSM v1)", ylabel="t2 (FGSM v2)")
     fig.colorbar(image, ax=axes, fraction=0.03, label="loss change (Eq. 32)", format="%.1f")
     fig.suptitle(f"Supp. Fig. S8: loss change over two FGSM directions ({mode})")
-    path = folder / "figs8_loss_change.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(save_figure(fig, folder, "figs8_loss_change", tight=False))  # constrained layout already
     return paths
 
 

@@ -4,7 +4,7 @@ A cached stage or model checkpoint is reused only when its key matches, and the 
 - its settings (any JSON-like value),
 - the source code that computes it: `code_hash("scenarios.paper.fig2")` hashes that module and every
   project module (evsim, bridges, scenarios) it imports, directly or not, found by reading the
-  import statements (so an edit to evsim/engine.py changes the hash of every module that imports
+  import statements (so an edit to evsim/engine/plan.py changes the hash of every module that imports
   evsim, and an edit to scenarios/plot.py changes none of them);
 - the content of the models and data it reads: `content_hash(model, images, labels)` hashes
   arrays by dtype, shape and bytes, torch modules by their state_dict, dataclasses (evsim

@@ -10,6 +10,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from evsim.atomic import atomic_path  # noqa: E402
+
 ENCODER_LABELS = {"current": "current", "poisson": "Poisson", "ratesyn_s": "RateSynS", "ratesyn_e": "RateSynE", "ttfs": "TTFS"}
 COLORS = {"current": "tab:blue", "poisson": "tab:orange", "ratesyn_s": "tab:green", "ratesyn_e": "tab:red", "ttfs": "tab:purple", "ann": "black"}
 
@@ -18,10 +20,13 @@ def time_steps(T: int) -> np.ndarray:
     return np.arange(1, T + 1)  # the paper's t = k + 1 (ms, dt = 1 ms)
 
 
-def save_figure(fig, folder: Path, name: str) -> Path:
+def save_figure(fig, folder: Path, name: str, tight: bool = True) -> Path:
+    """Write `fig` as folder/name.png atomically (evsim.atomic: complete or absent) and close it."""
     path = folder / f"{name}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    if tight:
+        fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return path
 

@@ -1,6 +1,6 @@
 """Result files of scenarios: one HDF5 file per run, every setting and its provenance as attributes.
 
-`write_results` writes atomically (bridges.atomic): a run that is interrupted never leaves
+`write_results` writes atomically (evsim.atomic): a run that is interrupted never leaves
 a half-written file. `provenance()` records what produced the numbers: package versions, the git
 revision (and whether the tree had uncommitted changes), Python, host, machine and time.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from bridges.atomic import atomic_path, sweep_orphans
+from evsim.atomic import atomic_h5, sweep_orphans
 
 from .content import PACKAGES as PROJECT_PACKAGES
 from .content import code_hash, files_hash, settings_json
@@ -101,7 +101,7 @@ def write_results(
     if any(name.split("/")[0] == "provenance" for name in datasets):
         raise ValueError("dataset names must not start with 'provenance/': that group holds the stages' provenance")
     sweep_orphans(path.parent)  # what an earlier, killed write of a result left behind
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_h5(path) as f:
         for key, value in {**provenance(), **settings}.items():
             f.attrs[key] = _attribute(value)
         for name, value in datasets.items():
@@ -255,7 +255,7 @@ class StageCache:
         }  # fmt: skip
         if host is not None:
             info["host"] = host
-        with atomic_path(self._file(name)) as tmp, h5py.File(tmp, "w") as f:
+        with atomic_h5(self._file(name)) as f:
             for k, v in info.items():
                 f.attrs[k] = _attribute(v)
             for k, v in arrays.items():

@@ -28,7 +28,7 @@ import torch
 
 import evsim
 from bridges.ann import ARCHITECTURES, ReLUMLP
-from bridges.atomic import atomic_path, sweep_orphans
+from evsim.atomic import atomic_path, sweep_orphans
 from bridges.datasets import load_idx_dataset
 from bridges.export import to_evsim
 from bridges.snn import SpikingMLP
