@@ -23,11 +23,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import assert_same_run, encoded_batches, networks
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-import evsim
 from bridges.atomic import atomic_path, orphans, sweep_orphans
 from bridges.datasets import data_dir
 from scenarios.content import PACKAGES, REPO
@@ -251,27 +247,7 @@ def test_a_failed_write_leaves_nothing_and_a_live_writers_file_is_never_swept(tm
 
 # ------------------------------------------------------------------------------- slow: -m slow
 
-FUZZ = {"networks": 0}
-
-
-@pytest.mark.slow
-@settings(max_examples=10_000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(data=st.data(), net=networks(max_populations=4, max_size=24), mode=st.sampled_from([("rate", False), ("ttfs", False), ("ttfs", True)]))
-def test_fuzz_simulate_against_the_reference_on_10000_random_networks(data, net, mode):
-    """evsim.simulate and evsim.reference_simulate agree exactly (float64) on every layer's spikes,
-    predictions, exit steps and counts, for 10,000 random networks (mixed IF/LIF, skips, biases)."""
-    inputs = data.draw(encoded_batches(net.n_in))
-    decoder, early_exit = mode
-    got = evsim.simulate(net, inputs, decoder=decoder, early_exit=early_exit, dtype=np.float64, record_hidden=True)
-    want = evsim.reference_simulate(net, inputs, decoder=decoder, early_exit=early_exit, dtype=np.float64)
-    assert_same_run(got, want)
-    FUZZ["networks"] += 1
-
-
-@pytest.mark.slow
-def test_fuzz_count():
-    """Runs after the fuzz (file order) and reports how many networks it compared."""
-    print(f"\nfuzzed networks compared with the reference: {FUZZ['networks']}")
+# The 10,000-network fuzz of the engine against the reference: test_fuzz.py (torch-free).
 
 
 @pytest.mark.slow
