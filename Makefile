@@ -59,7 +59,8 @@ bench-training: $(STAMP)
 	$(PY) -m scenarios bench_training
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --torch-free
+	$(PY) -m pytest -q --skip-torch-free
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis
