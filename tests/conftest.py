@@ -15,10 +15,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from hypothesis import strategies as st
 
 import evsim
 from evsim.network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
+
+# Hypothesis budgets. A test sizes its sample as `@settings(max_examples=examples(150), deadline=None)`:
+# the default profile runs that many, `pytest --hypothesis-profile=thorough` ten times as many (with
+# `-m slow`: the long properties the default suite samples), `--hypothesis-profile=quick` a tenth.
+settings.register_profile("default", max_examples=100)
+settings.register_profile("thorough", max_examples=1000)
+settings.register_profile("quick", max_examples=10)
+
+
+def examples(n: int) -> int:
+    """n examples scaled by the loaded profile (default 1x, thorough 10x, quick 0.1x, at least 1)."""
+    return max(1, round(n * settings.default.max_examples / 100))
+
 
 def assert_same_run(a: evsim.SimulationResult, b: evsim.SimulationResult) -> None:
     """Two runs are the same: spikes of every recorded layer and every count the engine reports."""
