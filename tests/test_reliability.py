@@ -52,9 +52,10 @@ def source(tmp_path_factory) -> Path:
 
 class Run:
     """One subprocess of the smoke scenario (code from `source`) writing into `folder`, optionally
-    SIGKILLed `delay` s after it prints `phase <target>` (or a later phase's marker)."""
+    SIGKILLed `delay` s after it prints `phase <target>` (or a later phase's marker). With
+    wait=False it runs on until `finish()`, beside other runs (each runs with one thread)."""
 
-    def __init__(self, source: Path, folder: Path, target: str | None = None, delay: float = 0.0):
+    def __init__(self, source: Path, folder: Path, target: str | None = None, delay: float = 0.0, wait: bool = True):
         env = os.environ | {
             "EVSIM_MODELS": str(folder / "models"), "EVSIM_DATA": str(data_dir().resolve()), "PYTHONPATH": str(source),
             "PYTHONUNBUFFERED": "1",
@@ -66,16 +67,21 @@ class Run:
         self.lines: list[str] = []
         self.seen = threading.Event()
         self.target = target
-        reader = threading.Thread(target=self._read, daemon=True)
-        reader.start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         if target is not None:
             while not self.seen.wait(0.01) and self.proc.poll() is None:
                 pass
             if self.proc.poll() is None:
                 time.sleep(delay)
                 self.proc.send_signal(signal.SIGKILL)
+        if wait:
+            self.finish()
+
+    def finish(self) -> Run:
         self.returncode = self.proc.wait(timeout=300)
-        reader.join(timeout=10)
+        self.reader.join(timeout=10)
+        return self
 
     def _read(self) -> None:
         for line in self.proc.stderr:
@@ -132,25 +138,31 @@ def assert_nothing_damaged(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, source):
+def from_scratch(tmp_path_factory, source) -> tuple[Path, Path]:
+    """Two uninterrupted runs from scratch in clean folders, side by side: each is single-threaded,
+    so on 2 cores the pair takes the time of one."""
     if not (data_dir() / "mnist").is_dir():
         pytest.skip("MNIST not in the data directory ($EVSIM_DATA)")
-    folder = tmp_path_factory.mktemp("reference")
-    run = Run(source, folder)
-    assert run.returncode == 0, "\n".join(run.lines[-20:])
-    return folder
+    folders = (tmp_path_factory.mktemp("reference"), tmp_path_factory.mktemp("second"))
+    for run in [Run(source, folder, wait=False) for folder in folders]:
+        assert run.finish().returncode == 0, "\n".join(run.lines[-20:])
+    return folders
+
+
+@pytest.fixture(scope="module")
+def reference(from_scratch) -> Path:
+    return from_scratch[0]
 
 
 @needs_mnist
-def test_two_runs_from_scratch_in_clean_folders_give_bit_identical_results(source, reference, tmp_path):
-    run = Run(source, tmp_path)
-    assert run.returncode == 0, "\n".join(run.lines[-20:])
-    first, second = datasets(reference / "smoke.h5"), datasets(tmp_path / "smoke.h5")
+def test_two_runs_from_scratch_in_clean_folders_give_bit_identical_results(from_scratch):
+    reference, other = from_scratch
+    first, second = datasets(reference / "smoke.h5"), datasets(other / "smoke.h5")
     assert set(first) == set(second) and len(first) == 19
     for name in first:
         assert first[name].dtype == second[name].dtype, name
         np.testing.assert_array_equal(second[name], first[name], err_msg=name)
-    with h5py.File(reference / "smoke.h5", "r") as a, h5py.File(tmp_path / "smoke.h5", "r") as b:
+    with h5py.File(reference / "smoke.h5", "r") as a, h5py.File(other / "smoke.h5", "r") as b:
         for stage in a["provenance/stages"]:  # both computed every stage, with the same content keys
             assert a[f"provenance/stages/{stage}"].attrs["key"] == b[f"provenance/stages/{stage}"].attrs["key"]
             assert not b[f"provenance/stages/{stage}"].attrs["cached"]
