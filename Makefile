@@ -60,7 +60,8 @@ bench-training: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m mkdocs build --strict --site-dir $(VENV)/site
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --torch-free
+	$(PY) -m pytest -q --skip-torch-free
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

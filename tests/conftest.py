@@ -1,14 +1,38 @@
-"""Shared hypothesis strategies: random networks and encoded batches that exercise every path."""
+"""Shared hypothesis strategies (random networks and encoded batches that exercise every path), the
+torch-free run of the suite (`--torch-free` / `--skip-torch-free`) and the shared fixtures.
+
+This file imports no torch (nor bridges or scenarios): under `--torch-free` it is what every
+evsim test runs beside. Torch fixtures import torch inside their body.
+"""
 
 from __future__ import annotations
 
+import ast
+import importlib.abc
+import sys
+from functools import cache
+from pathlib import Path
+
 import numpy as np
 import pytest
-import torch
+from hypothesis import settings
 from hypothesis import strategies as st
 
 import evsim
 from evsim.network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
+
+# Hypothesis budgets. A test sizes its sample as `@settings(max_examples=examples(150), deadline=None)`:
+# the default profile runs that many, `pytest --hypothesis-profile=thorough` ten times as many (with
+# `-m slow`: the long properties the default suite samples), `--hypothesis-profile=quick` a tenth.
+settings.register_profile("default", max_examples=100)
+settings.register_profile("thorough", max_examples=1000)
+settings.register_profile("quick", max_examples=10)
+
+
+def examples(n: int) -> int:
+    """n examples scaled by the loaded profile (default 1x, thorough 10x, quick 0.1x, at least 1)."""
+    return max(1, round(n * settings.default.max_examples / 100))
+
 
 def assert_same_run(a: evsim.SimulationResult, b: evsim.SimulationResult) -> None:
     """Two runs are the same: spikes of every recorded layer and every count the engine reports."""
@@ -79,6 +103,8 @@ def one_torch_thread():
     """Tiny tensors gain nothing from a second intra-op thread, and on a busy 2-core machine its
     spin-waiting barriers cost 10-100x (measured: 6 s with one thread, 50-100 s with two).
     Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch  # here, not at the top: this file must stay importable without torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -175,3 +201,124 @@ def image_batches(draw, shape: tuple[int, ...], max_T: int = 12, max_B: int = 3)
     if draw(st.booleans()):
         x[x < 0.3] = 0.0
     return x, T, seed
+
+
+# ------------------------------------------------------------------------- the torch-free run
+# `pytest --torch-free` blocks every module that needs torch before collection and collects only
+# the test files that import none of them; `pytest --skip-torch-free` collects exactly the others.
+# The two runs together are a plain `pytest`, each test run once. Which file goes where is read
+# from its imports (ast), so it cannot drift from what the file does.
+
+BLOCKED = ("torch", "torchattacks", "torchvision", "snntorch", "norse", "nirtorch", "spikingjelly", "bridges", "scenarios")
+TESTS_DIR = Path(__file__).parent
+
+
+class TorchBlocker(importlib.abc.MetaPathFinder):
+    """Makes every module in BLOCKED (and its submodules) unimportable: `import torch` raises
+    ModuleNotFoundError, as on a machine where torch is not installed."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"{fullname} is blocked: the suite runs with --torch-free", name=fullname)
+        return None
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Every module a parsed file names for import, anywhere in it (module level, functions, classes):
+    import statements, and string arguments of `pytest.importorskip` / `importlib.import_module`."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("importorskip", "import_module")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names.add(node.args[0].value)
+    return names
+
+
+def _is_fixture(node: ast.FunctionDef) -> bool:
+    for deco in node.decorator_list:
+        target = deco.func if isinstance(deco, ast.Call) else deco
+        if isinstance(target, ast.Attribute) and target.attr == "fixture":
+            return True
+    return False
+
+
+@cache
+def torch_fixtures(conftest: Path = Path(__file__)) -> frozenset[str]:
+    """The fixtures of this conftest whose body imports a blocked module (they import it lazily)."""
+    tree = ast.parse(conftest.read_text())
+    return frozenset(
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and _is_fixture(node) and _blocked(imported_modules(node))
+    )
+
+
+def _blocked(modules: set[str]) -> bool:
+    return any(m.partition(".")[0] in BLOCKED for m in modules)
+
+
+@cache
+def needs_torch(path: Path, fixtures: frozenset[str] | None = None) -> bool:
+    """Whether the test module at `path` imports a blocked module anywhere, uses a torch fixture
+    (by argument or `usefixtures` name), or imports a local module of its folder that does.
+    The folder's conftest counts by its module-level imports only: its fixtures count by name."""
+    fixtures = torch_fixtures(path.parent / "conftest.py") if fixtures is None else fixtures
+    tree = ast.parse(path.read_text(), str(path))
+    if path.name == "conftest.py":
+        return _blocked(imported_modules(ast.Module(body=[n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))], type_ignores=[])))
+    modules = imported_modules(tree)
+    if _blocked(modules):
+        return True
+    for node in ast.walk(tree):
+        named = (
+            node.arg if isinstance(node, ast.arg)
+            else node.value if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            else None
+        )  # fmt: skip
+        if named in fixtures:
+            return True
+    local = {m.partition(".")[0] for m in modules} - {path.stem}
+    return any(needs_torch(path.parent / f"{m}.py", fixtures) for m in sorted(local) if (path.parent / f"{m}.py").is_file())
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("evsim")
+    group.addoption("--torch-free", action="store_true", help="block torch, bridges and scenarios, and run only the tests that import none of them")
+    group.addoption("--skip-torch-free", action="store_true", help="run only the tests that --torch-free leaves out")
+
+
+def pytest_configure(config):
+    if config.getoption("torch_free") and config.getoption("skip_torch_free"):
+        raise pytest.UsageError("--torch-free and --skip-torch-free exclude each other: together they run nothing")
+    if config.getoption("torch_free"):
+        loaded = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)
+        if loaded:
+            raise pytest.UsageError(f"--torch-free: {loaded[:5]} were imported before the blocker (by a plugin?)")
+        sys.meta_path.insert(0, TorchBlocker())
+
+
+def left_out(path: Path, config) -> bool:
+    """Whether this run leaves the test file at `path` out."""
+    if config.getoption("torch_free"):
+        return needs_torch(path)
+    if config.getoption("skip_torch_free"):
+        return not needs_torch(path)
+    return False
+
+
+def pytest_ignore_collect(collection_path, config):
+    # Files named on the command line are collected as asked (under --torch-free a torch file then
+    # fails to import, saying the module is blocked).
+    if collection_path.suffix == ".py" and collection_path.name.startswith("test_") and left_out(collection_path, config):
+        return True
+    return None
