@@ -16,7 +16,7 @@ submodules, imported on first use: `import evsim` loads none of them. They are r
 file's import statements does not depend on them.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 import importlib
 import warnings

@@ -29,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .atomic import atomic_h5 as _atomic_h5
 from .network import PROJECTION_KINDS, Network, Population
 from .neurons import NEURON_KINDS

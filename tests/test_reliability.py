@@ -24,9 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from bridges.atomic import atomic_path, orphans, sweep_orphans
 from bridges.datasets import data_dir
-from scenarios.content import PACKAGES, REPO
+from scenarios.machinery.content import PACKAGES, REPO
 
 needs_mnist = pytest.mark.skipif(not (data_dir() / "mnist").is_dir(), reason="MNIST not in the data directory ($EVSIM_DATA)")
 
@@ -268,41 +267,6 @@ def test_a_code_edit_recomputes_the_stages_whose_code_changed_and_nothing_else(r
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
     with h5py.File(folder / "smoke.h5", "r") as f:
         assert not any(f[f"provenance/stages/{s}"].attrs["cached"] for s in f["provenance/stages"])
-
-
-WRITER = """
-import sys, time
-from bridges.atomic import atomic_path
-with atomic_path(sys.argv[1]) as tmp, open(tmp, "wb") as f:
-    for _ in range(400):
-        f.write(b"new" * 1000); f.flush(); time.sleep(0.005)
-        print("writing", flush=True)
-"""
-
-
-def test_a_write_killed_midway_leaves_the_old_file_and_an_orphan_that_is_swept(tmp_path):
-    target = tmp_path / "result.h5"
-    target.write_bytes(b"old complete content")
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
-    for _ in range(20):
-        proc.stdout.readline()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert target.read_bytes() == b"old complete content"
-    (leftover,) = orphans(tmp_path)
-    assert leftover.name.startswith(".result.h5.") and leftover.stat().st_size > 0
-    assert sweep_orphans(tmp_path) == [leftover] and not leftover.exists()
-
-
-def test_a_failed_write_leaves_nothing_and_a_live_writers_file_is_never_swept(tmp_path):
-    with pytest.raises(RuntimeError), atomic_path(tmp_path / "a.npz") as tmp:
-        tmp.write_bytes(b"half")
-        raise RuntimeError("disk full")
-    assert list(tmp_path.iterdir()) == []
-    with atomic_path(tmp_path / "b.bin") as tmp:
-        tmp.write_bytes(b"in progress")
-        assert orphans(tmp_path) == []  # ours, and we are alive
-    assert (tmp_path / "b.bin").read_bytes() == b"in progress"
 
 
 # ------------------------------------------------------------------------------- slow: -m slow

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..atomic import write_bytes
 from ..network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
 from ..neurons import IF, LIF
