@@ -27,7 +27,6 @@ train mode BatchNorm uses batch statistics, so train and eval outputs differ as 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 import numpy as np
 import torch
