@@ -238,9 +238,9 @@ class SpikingResNet(torch.nn.Module):
     ):
         super().__init__()
         _check_sizes(width, in_channels, n_classes)
+        check_rule(rule, neuron)
         if not isinstance(neuron, (evsim.IF, evsim.LIF)):
             raise ValueError(f"neuron must be evsim.IF or evsim.LIF, got {neuron!r}")
-        check_rule(rule, neuron)
         self.width, self.in_channels, self.n_classes = int(width), int(in_channels), int(n_classes)
         self.neuron, self.rule, self.rho, self.batchnorm = neuron, rule, float(rho), bool(batchnorm)
         self.stem = SpikingConv(in_channels, width, 3, 1, batchnorm)
