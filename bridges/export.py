@@ -45,7 +45,9 @@ def to_evsim(
     elif isinstance(model, SpikingResNet):
         net = resnet_to_evsim(model, metadata)
     else:
-        raise ValueError(f"to_evsim needs a bridges.snn.SpikingMLP or bridges.resnet.SpikingResNet, got {type(model).__name__}")
+        raise ValueError(
+            f"to_evsim needs a bridges.snn.SpikingMLP or bridges.resnet.SpikingResNet, got {type(model).__name__}"
+        )
     return net if fixed_point is None else evsim.quantize(net, *fixed_point)
 
 

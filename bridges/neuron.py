@@ -286,12 +286,16 @@ def run_population(
 
 
 # ------------------------------------------------------------------------ deprecated names
-_DEPRECATED = {"NeuronConstants": ("NeuronParameters", NeuronParameters), "constants": ("neuron_parameters", neuron_parameters)}
+_DEPRECATED = {
+    "NeuronConstants": ("NeuronParameters", NeuronParameters),
+    "constants": ("neuron_parameters", neuron_parameters),
+}
 
 
 def __getattr__(name: str):
     if name in _DEPRECATED:
         new, obj = _DEPRECATED[name]
-        warnings.warn(f"bridges.neuron.{name} is deprecated; use bridges.neuron.{new}", DeprecationWarning, stacklevel=2)
+        message = f"bridges.neuron.{name} is deprecated; use bridges.neuron.{new}"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
         return obj
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -326,6 +326,7 @@ def __getattr__(name: str):
 
         from . import export  # export imports this module: resolved at first use, after both loaded
 
-        warnings.warn(f"bridges.resnet.{name} is deprecated; use bridges.export.{name}", DeprecationWarning, stacklevel=2)
+        message = f"bridges.resnet.{name} is deprecated; use bridges.export.{name}"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
         return getattr(export, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,8 @@ first layer's trace too), integrates I = W a (+ b) and spikes:
     U[k] = decay_m U[k-1] + I[k];  s[k] = U[k] >= theta;  reset;  a[k] = decay_s a[k-1] + gain s[k]
 
 with decay_m, decay_s, gain and the reset taken from the `evsim.IF` / `evsim.LIF` record, so the
-network exports to evsim (`bridges.export.to_evsim`) with identical spikes.
+network exports to evsim (`bridges.export.to_evsim`) with identical spikes. Every population runs
+the float step and the one loop over time of `bridges.neuron` (`run_population`), whatever the rule.
 
 Training rules (`rule`), kept apart from the network as strategy functions:
 - "actbp": Act-BP, the Heaviside's gradient replaced by the sigmoid surrogate

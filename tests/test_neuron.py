@@ -28,7 +28,9 @@ INT = {torch.float32: torch.int32, torch.float64: torch.int64}
 
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Equal bit patterns (torch.equal takes -0.0 for 0.0)."""
-    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.contiguous().view(INT[a.dtype]), b.contiguous().view(INT[b.dtype]))
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return torch.equal(a.contiguous().view(INT[a.dtype]), b.contiguous().view(INT[b.dtype]))
 
 
 def old_run_population(current, c, keep_membrane):

@@ -81,7 +81,9 @@ def _old_run(sim: DenseSimulator, inputs: np.ndarray, batch: int, stop_when_deci
 
 
 @settings(max_examples=15, deadline=None)
-@given(data=st.data(), batch=st.integers(1, 3), stop=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]))
+@given(
+    data=st.data(), batch=st.integers(1, 3), stop=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64])
+)
 def test_dense_simulator_equals_its_old_loop(data, batch, stop, dtype):
     """Run by bridges.neuron.run_over_time, the network step gives the old loop's spikes and steps
     exactly, in float32 too, with and without the early stop."""

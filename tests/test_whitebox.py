@@ -219,8 +219,8 @@ def test_one_classifier_wraps_the_float_and_the_fixed_point_twins():
     assert logits.dtype == torch.float64 and twin(images).dtype == torch.float32
     assert torch.equal(twin(images), logits.float()) and logits.abs().sum() > 0
     assert torch.equal(twin.predict(images), plain.predict(images))
-    np.testing.assert_array_equal(plain.predict(images).numpy(),
-                                  evsim.simulate(qnet, evsim.encode(images.double().numpy(), 6, "ratesyn_e")).predictions)  # fmt: skip
+    want = evsim.simulate(qnet, evsim.encode(images.double().numpy(), 6, "ratesyn_e")).predictions
+    np.testing.assert_array_equal(plain.predict(images).numpy(), want)
     with pytest.raises(ValueError, match="spiking evsim encoder"):
         SpikingClassifier(FixedPointMLP(qnet), "current", 6, "rate")
     with pytest.raises(ValueError, match="SpikingMLP"):
