@@ -10,6 +10,10 @@ Per step k and layer, in the population's integer state unit::
     U = trunc(U * (2**D - d_m) / 2**D) + I + b,  clamped the same way
     s[k] = U >= theta;  U = 0 ("zero") or U - theta ("subtract") where s[k] = 1
 
+The loop over time is `bridges.neuron.run_over_time` (the one every torch neuron path runs), given
+this module's integer step; the spike and reset rules are `bridges.neuron`'s (`heaviside`, or
+Act-BP's `SigmoidSurrogate` at the float model's units).
+
 Three things are built on it:
 
 - `FixedPointMLP(qnet)`: the twin of a quantised dense chain (`evsim.quantize` of `Network.dense`
@@ -25,9 +29,10 @@ Three things are built on it:
   (U - theta) / unit, the float model's units. The state unit and the exponents are constants of
   each forward (they move only when the largest weights do). `export()` is
   `evsim.quantize(to_evsim(snn), ...)`: the integers the training forward used.
-- `FixedPointClassifier(model, encoder, T, decoder)`: images (B, ...) in [0, 1] -> logits
-  (`decoder_scores`), the encoders differentiable as in `bridges.whitebox`, for torchattacks
-  (`bridges.attacks.make_attack`). Its `predict` is evsim's decision (-1 for a silent output).
+- `FixedPointClassifier(model, encoder, T, decoder)`: `bridges.whitebox.SpikingClassifier` (the
+  one classifier wrapper) that also takes a quantised `evsim.Network`: images (B, ...) in [0, 1]
+  -> logits (`decoder_scores`), for torchattacks (`bridges.attacks.make_attack`). Its `predict`
+  is evsim's decision (-1 for a silent output).
 
 Gradients never change the forward pass: predictions are exactly evsim's fixed-point ones.
 """
@@ -35,6 +40,7 @@ Gradients never change the forward pass: predictions are exactly evsim's fixed-p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -42,22 +48,36 @@ import torch
 import evsim
 
 from .export import to_evsim
-from .snn import DEFAULT_RHO, SigmoidSurrogateSpike, SNNOutput, SpikingMLP, decoder_scores
-from .whitebox import encode
+from .neuron import SigmoidSurrogate, heaviside, run_over_time
+from .snn import DEFAULT_RHO, SNNOutput, SpikingMLP, decoder_scores
+from .whitebox import SpikingClassifier
 
 __all__ = ["FixedPointClassifier", "FixedPointMLP", "QATSpikingMLP", "fixed_point_forward", "qat_loss"]
 
 EXACT_BITS = 53  # float64 holds every integer of magnitude <= 2**53 exactly
 
 
-class _Layer:
-    """One population of a quantised chain: integer constants as Python ints and its state unit."""
+class _Layer(NamedTuple):
+    """One population of a quantised chain: integer constants as Python ints (decay numerators
+    keep = 2**D - d out of 2**D), the threshold, the reset, and its state unit (float)."""
 
-    def __init__(self, neuron: evsim.IntNeuron, unit: float, decay_bits: int):
-        self.theta, self.unit = int(neuron.theta), float(unit)
-        self.keep_m = (1 << decay_bits) - int(neuron.d_m)
-        self.keep_s = (1 << decay_bits) - int(neuron.d_s)
-        self.to_zero = neuron.reset == "zero"
+    keep_m: int
+    keep_s: int
+    theta: int
+    reset_to_zero: bool
+    unit: float
+
+    @classmethod
+    def of(cls, neuron: evsim.IntNeuron, unit: float, decay_bits: int) -> _Layer:
+        return cls((1 << decay_bits) - int(neuron.d_m), (1 << decay_bits) - int(neuron.d_s), int(neuron.theta),
+                   neuron.reset == "zero", float(unit))  # fmt: skip
+
+
+class FixedPointState(NamedTuple):
+    """A fixed-point population between steps: current I and membrane U, (B, n) integer-valued float64."""
+
+    current: torch.Tensor
+    membrane: torch.Tensor
 
 
 def _chain(net: evsim.Network) -> list[_Layer]:
@@ -80,7 +100,7 @@ def _chain(net: evsim.Network) -> list[_Layer]:
         unit = net.metadata.get(f"fixed_point.state_scale.{p}")
         if unit is None:
             raise ValueError(f"the network lacks metadata 'fixed_point.state_scale.{p}' (made by evsim.quantize?)")
-        layers.append(_Layer(pop.neuron, unit, D))
+        layers.append(_Layer.of(pop.neuron, unit, D))
     return layers
 
 
@@ -112,24 +132,21 @@ def fixed_point_forward(
     scale = float(2**decay_bits)
     s_in, hidden = x, []
     for i, (w, b, layer) in enumerate(zip(weights, biases, layers)):
-        drive = s_in @ w.T  # (T, B, n_out): exact integer sums
-        current = torch.zeros_like(drive[0])
-        membrane = torch.zeros_like(drive[0])
-        spikes = []
-        for k in range(drive.shape[0]):
-            current = torch.clamp(_trunc_ste(current * layer.keep_s / scale) + drive[k], -s_max, s_max)
-            membrane = _trunc_ste(membrane * layer.keep_m / scale) + current
+        spike = SigmoidSurrogate(rho, layer.unit) if rule == "actbp" else heaviside
+
+        def integer_step(state: FixedPointState, drive_k: torch.Tensor, layer=layer, b=b, spike=spike):
+            current = torch.clamp(_trunc_ste(state.current * layer.keep_s / scale) + drive_k, -s_max, s_max)
+            membrane = _trunc_ste(state.membrane * layer.keep_m / scale) + current
             if b is not None:
                 membrane = membrane + b
             membrane = torch.clamp(membrane, -s_max, s_max)
-            if rule == "actbp":
-                s = SigmoidSurrogateSpike.apply((membrane - layer.theta) / layer.unit, rho)
-            else:
-                s = (membrane >= layer.theta).to(membrane.dtype)
-            # s is exactly 0 or 1: both resets are exact
-            membrane = membrane * (1 - s) if layer.to_zero else membrane - layer.theta * s
-            spikes.append(s)
-        s_in = torch.stack(spikes)
+            # s is exactly 0 or 1 and U is finite (saturated): both resets are exact
+            s, membrane = spike(membrane, layer)
+            return FixedPointState(current, membrane), (s,)
+
+        drive = s_in @ w.T  # (T, B, n_out): exact integer sums
+        rest = FixedPointState(torch.zeros_like(drive[0]), torch.zeros_like(drive[0]))
+        (s_in,) = run_over_time(integer_step, rest, drive).outputs
         if i < len(layers) - 1:
             hidden.append(s_in.detach())
     return SNNOutput(s_in, hidden)
@@ -152,6 +169,8 @@ class FixedPointMLP(torch.nn.Module):
     rule: "actbp" (default; Act-BP's surrogate gives gradients, e.g. for white-box attacks) or "none".
     The integer weights are buffers (float64), not parameters: to train, use `QATSpikingMLP`.
     """
+
+    spike_inputs_only = True  # SpikingClassifier refuses the current encoding
 
     def __init__(self, qnet: evsim.Network, rule: str = "actbp", rho: float = DEFAULT_RHO):
         super().__init__()
@@ -184,6 +203,8 @@ class QATSpikingMLP(torch.nn.Module):
     converted to float64 in place (`Module.to`).
     """
 
+    spike_inputs_only = True  # SpikingClassifier refuses the current encoding
+
     def __init__(self, snn: SpikingMLP, weight_bits: int = 8, state_bits: int = 24, decay_bits: int = 12,
                  rho: float | None = None):  # fmt: skip
         super().__init__()
@@ -196,9 +217,10 @@ class QATSpikingMLP(torch.nn.Module):
         self.export()  # checks the bits (evsim.quantize's errors) and the float64 bound now
 
     def export(self) -> evsim.Network:
-        """`evsim.quantize(to_evsim(snn), weight_bits, state_bits, decay_bits)`: the network whose
-        integers the forward pass uses (run it with `evsim.simulate`)."""
-        qnet = evsim.quantize(to_evsim(self.snn), *self.bits)
+        """`to_evsim(snn, fixed_point=(weight_bits, state_bits, decay_bits))`, i.e. `evsim.quantize`
+        of the float network: the network whose integers the forward pass uses (run it with
+        `evsim.simulate`)."""
+        qnet = to_evsim(self.snn, fixed_point=self.bits)
         _chain(qnet)
         return qnet
 
@@ -232,44 +254,22 @@ def qat_loss(encoder, T: int, decoder: str):
     return loss
 
 
-class FixedPointClassifier(torch.nn.Module):
-    """A fixed-point SNN as an image classifier for white-box attacks.
+class FixedPointClassifier(SpikingClassifier):
+    """`bridges.whitebox.SpikingClassifier` of a fixed-point SNN, for white-box attacks.
 
     model: `FixedPointMLP`, `QATSpikingMLP`, or a quantised `evsim.Network` (wrapped in a
-    `FixedPointMLP`). encoder: a spiking evsim encoder (the twin takes spikes only); T: steps;
-    decoder: "rate" or "ttfs"; seed: Poisson draws, as `bridges.whitebox.SNNClassifier`.
-    forward(images (B, ...) in [0, 1]) -> logits (B, n_out) = decoder_scores of the output spikes;
-    the gradient reaches the images through Act-BP's surrogate and the encoders' rules.
+    `FixedPointMLP`, Act-BP's surrogate). encoder (spiking only: the twin takes spikes), T,
+    decoder and seed: as `SpikingClassifier`'s, which validates, encodes, decodes and predicts.
+    forward(images (B, ...) in [0, 1]) -> logits (B, n_out) in the images' dtype: the twin
+    computes in float64 only to be exact (the logits are integer counts, exact in float32 too).
     """
 
-    def __init__(self, model, encoder: str, T: int, decoder: str, seed=0):
-        super().__init__()
+    def __init__(self, model, encoder, T: int, decoder: str, seed=0):
         if isinstance(model, evsim.Network):
             model = FixedPointMLP(model)
         if not isinstance(model, (FixedPointMLP, QATSpikingMLP)):
             raise ValueError(f"need a FixedPointMLP, QATSpikingMLP or quantised evsim.Network, got {type(model).__name__}")
-        if encoder not in evsim.ENCODERS or encoder == "current":
-            raise ValueError(f"encoder must be a spiking evsim encoder, got {encoder!r}")
-        if decoder not in evsim.DECODERS:
-            raise ValueError(f"unknown decoder {decoder!r}; choose from {evsim.DECODERS}")
-        if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-            raise ValueError(f"T must be an integer >= 1, got {T!r}")
-        self.model, self.encoder, self.T, self.decoder, self.seed = model, encoder, int(T), decoder, seed
-
-    def output_spikes(self, images: torch.Tensor) -> torch.Tensor:
-        if images.ndim < 2:
-            raise ValueError(f"images must be a batch (B, ...), got shape {tuple(images.shape)}")
-        x = images.reshape(images.shape[0], -1)
-        if x.shape[1] != self.model.sizes[0]:
-            raise ValueError(f"images have {x.shape[1]} values; the network takes {self.model.sizes[0]}")
-        return self.model(encode(x.to(torch.float64), self.T, self.encoder, seed=self.seed)).spikes
+        super().__init__(model, encoder, T, decoder, seed)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return decoder_scores(self.output_spikes(images), self.decoder).to(images.dtype)
-
-    @torch.no_grad()
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """Predictions (B,) as evsim decides: argmax, ties to the lowest index, -1 when silent."""
-        logits = self.forward(images)
-        pred = logits.argmax(dim=1)
-        return torch.where((logits == 0).all(dim=1), torch.full_like(pred, evsim.ABSTAIN), pred)
+        return super().forward(images).to(images.dtype)

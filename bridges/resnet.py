@@ -18,8 +18,8 @@ Linear(mean over H, W of the last block's trace). Layers run one after another o
 Exactness. In eval mode (`model.eval()`), the SNN computes its currents from the *folded*
 weights, W gamma/sigma and the constant current beta - gamma mu/sigma (`fold_batchnorm`), and the
 classifier as a Dense layer over the flattened trace with weights fc/(H W) repeated: the numbers
-`resnet_to_evsim` hands to evsim. What remains is rounding-level: evsim adds weights event by
-event into a decaying current (SPEC's event-driven form), torch convolves the trace, and the
+`bridges.export.resnet_to_evsim` hands to evsim. What remains is rounding-level: evsim adds
+weights event by event into a decaying current (SPEC's event-driven form), torch convolves the trace, and the
 bias is added to the current here, to the membrane there. In float64 that never flips a spike on
 real images (tested: 100%); in float32 a membrane within rounding of theta can (>= 99.9%). In
 train mode BatchNorm uses batch statistics, so train and eval outputs differ as for any BN net.
@@ -27,22 +27,18 @@ train mode BatchNorm uses batch statistics, so train and eval outputs differ as 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 import evsim
-from evsim.network import INPUT, Conv2d, Dense, Identity, Network, Population
 
-from .snn import DEFAULT_RHO, RULES, SNNOutput, differentiable_spikes, spiking_layer, synaptic_trace
+from .snn import DEFAULT_RHO, SNNOutput, check_rule, differentiable_spikes, spiking_layer, synaptic_trace
 
 __all__ = [
     "ResNetANN",
     "SpikingResNet",
-    "resnet_to_evsim",
-    "resnet_from_evsim",
     "fold_batchnorm",
     "block_plan",
     "IMAGE_SIZE",
@@ -166,9 +162,9 @@ class ResNetANN(torch.nn.Module):
 def fold_batchnorm(weight: torch.Tensor, bn: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Conv weight (C_out, C_in, kh, kw) and BN (eval statistics) -> (W gamma/sigma, beta - gamma mu/sigma).
 
-    sigma = sqrt(running_var + eps). Computed in weight's dtype; `resnet_to_evsim` calls it on
-    float64 copies, the eval forward on the model's own tensors, so a float64 model and its
-    evsim network hold the same numbers.
+    sigma = sqrt(running_var + eps). Computed in weight's dtype; `bridges.export.resnet_to_evsim`
+    calls it on float64 copies, the eval forward on the model's own tensors, so a float64 model
+    and its evsim network hold the same numbers.
     """
     dtype = weight.dtype
     sigma = torch.sqrt(bn.running_var.to(dtype) + bn.eps)
@@ -223,7 +219,7 @@ class SpikingResNet(torch.nn.Module):
     fused current + RateSynE + TTFS input; n_classes: output neurons.
     neuron: evsim.LIF (or evsim.IF) shared by every population; rule: "actbp" (surrogate
     sigmoid, rho), "tempbp" (bridges.tempbp, LIF with reset to zero) or "none" (inference).
-    batchnorm: False builds the BN-free form with constant currents (`resnet_from_evsim`).
+    batchnorm: False builds the BN-free form with constant currents (`bridges.export.resnet_from_evsim`).
 
     forward(x): x the encoded input (T, B, C, 32, 32) or (T, B, C*32*32) (spikes or currents);
     returns `SNNOutput`: output spikes (T, B, n_classes) with the rule's gradient path and the
@@ -242,12 +238,9 @@ class SpikingResNet(torch.nn.Module):
     ):
         super().__init__()
         _check_sizes(width, in_channels, n_classes)
+        check_rule(rule, neuron)
         if not isinstance(neuron, (evsim.IF, evsim.LIF)):
             raise ValueError(f"neuron must be evsim.IF or evsim.LIF, got {neuron!r}")
-        if rule not in RULES:
-            raise ValueError(f"unknown training rule {rule!r}; choose from {RULES}")
-        if rule == "tempbp" and not (isinstance(neuron, evsim.LIF) and neuron.reset == "zero"):
-            raise ValueError("Temp-BP needs evsim.LIF neurons with reset='zero'")
         self.width, self.in_channels, self.n_classes = int(width), int(in_channels), int(n_classes)
         self.neuron, self.rule, self.rho, self.batchnorm = neuron, rule, float(rho), bool(batchnorm)
         self.stem = SpikingConv(in_channels, width, 3, 1, batchnorm)
@@ -279,7 +272,7 @@ class SpikingResNet(torch.nn.Module):
         T, B, C, H, W = a.shape
         if self.training:
             current = self.fc(a.mean(dim=(3, 4)))
-        else:  # the Dense layer evsim runs: same numbers as resnet_to_evsim
+        else:  # the Dense layer evsim runs: same numbers as bridges.export.resnet_to_evsim
             current = F.linear(a.reshape(T, B, -1), self.classifier_weight(H * W))
         if self.out_bias is not None:
             current = current + self.out_bias
@@ -322,144 +315,18 @@ def init_from_ann(snn: SpikingResNet, ann: ResNetANN) -> SpikingResNet:
     return snn
 
 
-# ---------------------------------------------------------------------------------------------
-# export and import
-# ---------------------------------------------------------------------------------------------
+# Export and import moved to bridges.export (one module for every architecture); the old names
+# keep working for one release.
+_MOVED = ("resnet_to_evsim", "resnet_from_evsim")
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
+def __getattr__(name: str):
+    if name in _MOVED:
+        import warnings
 
+        from . import export  # export imports this module: resolved at first use, after both loaded
 
-def _folded64(layer: SpikingConv) -> tuple[np.ndarray, np.ndarray]:
-    """The folded weight and constant current in float64 (from the model's parameters)."""
-    if layer.bn is None:
-        return _np(layer.conv.weight), _np(layer.bias)
-    bn64 = torch.nn.BatchNorm2d(layer.bn.num_features, eps=layer.bn.eps).double()
-    bn64.load_state_dict({k: v.detach().cpu() for k, v in layer.bn.state_dict().items()})
-    with torch.no_grad():
-        w, b = fold_batchnorm(layer.conv.weight.detach().cpu().double(), bn64)
-    return w.numpy(), b.numpy()
-
-
-def resnet_to_evsim(model: SpikingResNet, metadata: Mapping[str, object] | None = None) -> evsim.Network:
-    """The evsim network of a SpikingResNet (BN eval statistics folded in), input_shape (C, 32, 32).
-
-    Populations: the stem, then two per block (after conv1; after conv2 + shortcut), then the
-    output (n_classes,). Projections: Conv2d (padding k // 2) for every convolution, Identity for
-    an identity shortcut, and the classifier as a Dense layer with the global average pool folded
-    in (fc / (H W), repeated; SPEC "Deep networks"). A population's bias is the sum of the
-    constant currents of the projections into it (conv2's and the shortcut's BN).
-    """
-    if not isinstance(model, SpikingResNet):
-        raise ValueError(f"resnet_to_evsim needs a bridges.resnet.SpikingResNet, got {type(model).__name__}")
-    neuron, size = model.neuron, IMAGE_SIZE
-    pops: list[Population] = []
-    projs: list = []
-
-    def conv_into(layer: SpikingConv, source: int, target: int) -> np.ndarray:
-        w, b = _folded64(layer)
-        projs.append(Conv2d(source, target, w, stride=layer.conv.stride, padding=layer.conv.padding))
-        return b
-
-    def population(channels: int, size: int, bias: np.ndarray) -> Population:
-        # BN's constant current is per channel; a population's bias is per neuron, (C, H, W) order
-        return Population((channels, size, size), neuron, np.repeat(bias, size * size))
-
-    pops.append(population(model.width, size, conv_into(model.stem, INPUT, 0)))
-    node = 0
-    for block in model.blocks:
-        stride = block.conv1.conv.stride[0]
-        size = (size - 1) // stride + 1
-        c_out = block.conv1.conv.out_channels
-        first, second = len(pops), len(pops) + 1
-        pops.append(population(c_out, size, conv_into(block.conv1, node, first)))
-        bias = conv_into(block.conv2, first, second)
-        if block.shortcut is None:
-            projs.append(Identity(node, second))
-        else:
-            bias = bias + conv_into(block.shortcut, node, second)
-        pops.append(population(c_out, size, bias))
-        node = second
-    out = len(pops)
-    positions = size * size
-    # the pool folded in float64 from the parameters, as the eval forward does in the model's dtype
-    fc = model.fc.weight.detach().cpu().double()[:, :, None].expand(-1, -1, positions) / positions
-    projs.append(Dense(node, out, fc.reshape(model.n_classes, -1).numpy()))
-    pops.append(Population((model.n_classes,), neuron, None if model.out_bias is None else _np(model.out_bias)))
-    meta = {
-        "origin": "bridges.resnet.resnet_to_evsim", "architecture": "resnet18-cifar", "width": model.width,
-        "rule": model.rule, **(metadata or {}),
-    }  # fmt: skip
-    return Network((model.in_channels, IMAGE_SIZE, IMAGE_SIZE), pops, projs, meta)
-
-
-def resnet_from_evsim(
-    net: Network, rule: str = "none", dtype=torch.float32, rho: float = DEFAULT_RHO
-) -> SpikingResNet:
-    """The BN-free SpikingResNet (constant currents as biases) of an evsim ResNet18 network, as
-    `resnet_to_evsim` or `scenarios.bench_resnet.resnet18` builds it; its forward gives evsim's
-    spikes (up to rounding, as the module docstring says). Weights are copied exactly.
-
-    ValueError if the network is not that topology, mixes neuron models, has a non-unit identity
-    scale, or a classifier that is not a repeated (average-pooled) one.
-    """
-    if not isinstance(net, Network) or net.fixed_point is not None:
-        raise ValueError("resnet_from_evsim needs a float evsim.Network")
-    if len(net.input_shape) != 3 or net.input_shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise ValueError(f"resnet_from_evsim needs input_shape (C, 32, 32), got {net.input_shape}")
-    neuron = net.populations[0].neuron
-    if any(p.neuron != neuron for p in net.populations):
-        raise ValueError("resnet_from_evsim needs one neuron model for every population")
-    model = SpikingResNet(
-        net.populations[0].shape[0], net.input_shape[0], net.n_out, neuron, rule, rho, batchnorm=False
-    ).to(dtype)
-    skeleton = resnet_to_evsim(model)
-    if len(skeleton.projections) != len(net.projections) or len(skeleton.populations) != len(net.populations):
-        raise ValueError("the network is not the ResNet18 topology of bridges.resnet (population/projection count)")
-    for q, (want, got) in enumerate(zip(skeleton.projections, net.projections)):
-        same = type(want) is type(got) and (want.source, want.target) == (got.source, got.target)
-        if same and isinstance(want, Conv2d):
-            same = (want.weight.shape, want.stride, want.padding) == (got.weight.shape, got.stride, got.padding)
-        if same and isinstance(want, Dense):
-            same = want.weight.shape == got.weight.shape
-        if not same:
-            raise ValueError(f"projection {q} ({got.kind}, {got.source} -> {got.target}) does not match the ResNet18 "
-                             f"topology of bridges.resnet ({want.kind}, {want.source} -> {want.target})")
-        if isinstance(got, Identity) and got.scale != 1.0:
-            raise ValueError(f"projection {q}: identity shortcut scale {got.scale} (only 1.0 maps to SpikingResNet)")
-    for p, (want, got) in enumerate(zip(skeleton.populations, net.populations)):
-        if want.shape != got.shape:
-            raise ValueError(f"population {p} has shape {got.shape}; the topology needs {want.shape}")
-
-    def channel_bias(p: int) -> torch.Tensor:
-        """A conv population's bias per channel (constant over positions, as folded BN is)."""
-        pop = net.populations[p]
-        if pop.bias is None:
-            return torch.zeros(pop.shape[0], dtype=torch.float64)
-        per = pop.bias.reshape(pop.shape[0], -1)
-        if not (per == per[:, :1]).all():
-            raise ValueError(f"population {p} has a bias that varies over positions; SpikingResNet's is per channel")
-        return torch.tensor(per[:, 0])
-
-    projs = iter(net.projections)
-    with torch.no_grad():  # copy after the dtype change, so float64 weights stay exact
-        layers: list[tuple[SpikingConv | None, int | None]] = [(model.stem, 0)]
-        for i, block in enumerate(model.blocks):
-            first, second = 1 + 2 * i, 2 + 2 * i
-            layers += [(block.conv1, first), (block.conv2, second), (block.shortcut, None)]
-        for layer, pop in layers:
-            proj = next(projs)
-            if layer is None:  # identity shortcut
-                continue
-            layer.conv.weight.copy_(torch.tensor(proj.weight))
-            layer.bias.copy_(channel_bias(pop) if pop is not None else torch.zeros(layer.bias.shape[0]))
-        dense = next(projs).weight
-        positions = dense.shape[1] // model.fc.in_features
-        per = dense.reshape(model.n_classes, model.fc.in_features, positions)
-        if not (per == per[:, :, :1]).all():
-            raise ValueError("the classifier is not a global-average-pooled linear layer (weights differ over positions)")
-        model.fc.weight.copy_(torch.tensor(per[:, :, 0] * positions))
-        out = net.populations[-1]
-        model.out_bias.copy_(torch.tensor(out.bias) if out.bias is not None else torch.zeros(model.n_classes))
-    return model.eval()
+        message = f"bridges.resnet.{name} is deprecated; use bridges.export.{name}"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        return getattr(export, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

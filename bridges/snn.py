@@ -7,7 +7,8 @@ first layer's trace too), integrates I = W a (+ b) and spikes:
     U[k] = decay_m U[k-1] + I[k];  s[k] = U[k] >= theta;  reset;  a[k] = decay_s a[k-1] + gain s[k]
 
 with decay_m, decay_s, gain and the reset taken from the `evsim.IF` / `evsim.LIF` record, so the
-network exports to evsim (`bridges.export.to_evsim`) with identical spikes.
+network exports to evsim (`bridges.export.to_evsim`) with identical spikes. Every population runs
+the float step and the one loop over time of `bridges.neuron` (`run_population`), whatever the rule.
 
 Training rules (`rule`), kept apart from the network as strategy functions:
 - "actbp": Act-BP, the Heaviside's gradient replaced by the sigmoid surrogate
@@ -19,6 +20,7 @@ Training rules (`rule`), kept apart from the network as strategy functions:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,70 +28,53 @@ import torch
 
 import evsim
 
-from .neuron import NeuronConstants, constants, fire, integrate, reset, trace_step
+from .neuron import (
+    NeuronParameters,
+    SigmoidSurrogate,
+    SigmoidSurrogateSpike,
+    neuron_parameters,
+    run_over_time,
+    run_population,
+    trace_step,
+)
+from .tempbp import lif_tempbp, require_tempbp_neuron
+
+__all__ = [
+    "RULES", "DEFAULT_RHO", "SigmoidSurrogateSpike", "ActBPPopulation", "SNNOutput", "SpikingMLP", "actbp_layer_reference",
+    "check_rule", "decoder_scores", "differentiable_spikes", "spiking_layer", "synaptic_trace",
+]  # fmt: skip
 
 RULES = ("actbp", "tempbp", "none")
 DEFAULT_RHO = 5.0
 
 
-class SigmoidSurrogateSpike(torch.autograd.Function):
-    """Heaviside(x) forward (x >= 0 spikes); rho * sigmoid'(rho x) backward (Act-BP)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, rho: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.rho = rho
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        sig = torch.sigmoid(ctx.rho * x)
-        return grad * ctx.rho * sig * (1 - sig), None
-
-
-def neuron_constants(neuron) -> tuple[float, float, float, float, bool]:
-    """(decay_m, decay_s, gain, theta, reset_to_zero) of an evsim.IF or evsim.LIF record."""
-    c = constants(neuron)
-    return c.decay_m, c.decay_s, c.gain, c.theta, c.reset_to_zero
+def check_rule(rule: str, neuron) -> None:
+    """ValueError unless `rule` is a training rule of `RULES` that can train `neuron`
+    (Temp-BP: LIF with the hard reset only, `bridges.tempbp.require_tempbp_neuron`)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown training rule {rule!r}; choose from {RULES}")
+    if rule == "tempbp":
+        require_tempbp_neuron(neuron)
 
 
 def synaptic_trace(s: torch.Tensor, neuron) -> torch.Tensor:
-    """a[k] = decay_s a[k-1] + gain s[k] over the first (time) axis; a = s for IF (no filter)."""
-    c = constants(neuron)
-    if not c.has_trace:
+    """a[k] = decay_s a[k-1] + gain s[k] over the first (time) axis, s (T, B, ...); a = s for IF (no filter)."""
+    p = neuron_parameters(neuron)
+    if not p.has_trace:
         return s
-    out, a = [], torch.zeros_like(s[0])
-    for k in range(s.shape[0]):
-        a = trace_step(a, s[k], c)
-        out.append(a)
-    return torch.stack(out)
 
+    def one(a: torch.Tensor, s_k: torch.Tensor):
+        a = trace_step(a, s_k, p)
+        return a, (a,)
 
-def _run_population(current: torch.Tensor, c: NeuronConstants, keep_membrane: bool):
-    """The forward pass of one population over T steps, no graph: (a, s, u_pre or None), (T, B, ...)."""
-    T = current.shape[0]
-    traces, spikes = torch.empty_like(current), torch.empty_like(current)
-    u_pre_all = torch.empty_like(current) if keep_membrane else None
-    u = torch.zeros_like(current[0])
-    a = torch.zeros_like(current[0])
-    for k in range(T):
-        u_pre = integrate(u, current[k], c)
-        fired = fire(u_pre, c)
-        s = fired.to(current.dtype)
-        if keep_membrane:
-            u_pre_all[k] = u_pre
-        u = reset(u_pre, fired, c, inplace=True)  # u_pre was copied above: reuse its memory
-        a = trace_step(a, s, c)
-        traces[k], spikes[k] = a, s
-    return traces, spikes, u_pre_all
+    return run_over_time(one, torch.zeros_like(s[0]), s).outputs[0]
 
 
 class ActBPPopulation(torch.autograd.Function):
     """One population over all T steps with the Act-BP rule, as a single autograd node.
 
-    `ActBPPopulation.apply(current, constants, rho) -> (a, s)`; current (T, B, ...) float, the
-    input I[k] (membrane units per step). The forward loop keeps no graph and saves only the
+    `ActBPPopulation.apply(current, parameters, rho) -> (a, s)`; current (T, B, ...) float, the
+    input I[k] (membrane units per step); parameters: `bridges.neuron.NeuronParameters`. The forward loop keeps no graph and saves only the
     membrane before reset, U[k] (T, B, ...). The backward is BPTT written out in reverse time, the
     same gradient that autograd gives for the step-by-step layer (`actbp_layer_reference`), with
     nothing detached:
@@ -103,8 +88,8 @@ class ActBPPopulation(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, current: torch.Tensor, c: NeuronConstants, rho: float):
-        traces, spikes, u_pre = _run_population(current, c, keep_membrane=True)
+    def forward(ctx, current: torch.Tensor, c: NeuronParameters, rho: float):
+        traces, spikes, u_pre = run_population(current, c, record_membrane=True)
         ctx.save_for_backward(u_pre)
         ctx.c, ctx.rho = c, float(rho)
         return traces, spikes
@@ -142,21 +127,10 @@ class ActBPPopulation(torch.autograd.Function):
 
 
 def actbp_layer_reference(current: torch.Tensor, neuron, rho: float = DEFAULT_RHO):
-    """The Act-BP population written step by step with autograd (slow; the reference that
-    `ActBPPopulation`'s hand-written backward is tested against). Returns (a, s), (T, B, ...)."""
-    c = constants(neuron)
-    u = torch.zeros_like(current[0])
-    a = torch.zeros_like(current[0])
-    traces, spikes = [], []
-    for k in range(current.shape[0]):
-        u = integrate(u, current[k], c)
-        s = SigmoidSurrogateSpike.apply(u - c.theta, rho)
-        # s is exactly 0 or 1, so both resets are exact: u * 0 = 0 and u - theta * 1 = u - theta
-        u = u * (1 - s) if c.reset_to_zero else u - s * c.theta
-        a = trace_step(a, s, c)
-        traces.append(a)
-        spikes.append(s)
-    return torch.stack(traces), torch.stack(spikes)
+    """The Act-BP population stepped with autograd (slow; the reference that `ActBPPopulation`'s
+    hand-written backward is tested against): the same loop and float step, with the
+    `SigmoidSurrogate` spike rule. current: (T, B, ...). Returns (a, s), (T, B, ...)."""
+    return run_population(current, neuron_parameters(neuron), SigmoidSurrogate(rho))
 
 
 def spiking_layer(current: torch.Tensor, neuron, rule: str = "actbp", rho: float = DEFAULT_RHO):
@@ -169,17 +143,13 @@ def spiking_layer(current: torch.Tensor, neuron, rule: str = "actbp", rho: float
     gradient rule (Heaviside) and builds no graph.
     """
     if rule == "tempbp":
-        from .tempbp import lif_tempbp  # Temp-BP is LIF-only; imported where it is used
-
         return lif_tempbp(current, neuron)
-    if rule not in RULES:
-        raise ValueError(f"unknown training rule {rule!r}; choose from {RULES}")
-    c = constants(neuron)
+    check_rule(rule, neuron)
+    p = neuron_parameters(neuron)
     if rule == "actbp":
-        return ActBPPopulation.apply(current, c, rho)
+        return ActBPPopulation.apply(current, p, rho)
     with torch.no_grad():
-        traces, spikes, _ = _run_population(current, c, keep_membrane=False)
-    return traces, spikes
+        return run_population(current, p)
 
 
 def differentiable_spikes(a: torch.Tensor, s: torch.Tensor, neuron, rule: str) -> torch.Tensor:
@@ -188,9 +158,9 @@ def differentiable_spikes(a: torch.Tensor, s: torch.Tensor, neuron, rule: str) -
     so losses on spikes reach the trace that Temp-BP differentiates."""
     if rule != "tempbp":
         return s
-    _, decay_s, gain, _, _ = neuron_constants(neuron)
+    p = neuron_parameters(neuron)
     previous = torch.cat([torch.zeros_like(a[:1]), a[:-1]])
-    rebuilt = (a - decay_s * previous) / gain
+    rebuilt = (a - p.decay_s * previous) / p.gain
     return s.detach() + (rebuilt - rebuilt.detach())
 
 
@@ -228,11 +198,8 @@ class SpikingMLP(torch.nn.Module):
         sizes = [int(n) for n in sizes]
         if len(sizes) < 2 or any(n < 1 for n in sizes):
             raise ValueError(f"sizes must list n_in, (hidden...,) n_out, all >= 1; got {sizes}")
-        if rule not in RULES:
-            raise ValueError(f"unknown training rule {rule!r}; choose from {RULES}")
-        if rule == "tempbp" and not (isinstance(neuron, evsim.LIF) and neuron.reset == "zero"):
-            raise ValueError("Temp-BP needs evsim.LIF neurons with reset='zero'")
-        neuron_constants(neuron)
+        check_rule(rule, neuron)
+        neuron_parameters(neuron)
         self.sizes, self.neuron, self.rule, self.rho = sizes, neuron, rule, float(rho)
         self.layers = torch.nn.ModuleList(
             torch.nn.Linear(n_in, n_out, bias=bias) for n_in, n_out in zip(sizes[:-1], sizes[1:])
@@ -255,3 +222,11 @@ class SpikingMLP(torch.nn.Module):
             if i < len(self.layers) - 1:
                 hidden.append(s.detach())
         return SNNOutput(differentiable_spikes(a, s, self.neuron, self.rule), hidden)
+
+
+def __getattr__(name: str):
+    if name == "neuron_constants":  # the old 5-tuple; NeuronParameters unpacks the same way
+        warnings.warn("bridges.snn.neuron_constants is deprecated; use bridges.neuron.neuron_parameters",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
+        return neuron_parameters
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,8 +12,8 @@ to that dtype: decay_m = 1 - 1/tau_m, decay_s = 1 - 1/tau_s, gain = 1/tau_s, the
     U = 0 where s[k]                 # hard reset, U0 = 0
     a = a * decay_s + s[k] * gain    # multiply, multiply, add: each rounded in the dtype
 
-with U and a starting at 0. Another module that reproduces these expressions in this order
-(IEEE products commute, so decay_m * U is the same number) gets the same bits.
+with U and a starting at 0: the float step of `bridges.neuron` (`run_population`), the one loop
+the Act-BP population runs too, so both rules see the same forward bits.
 
 Backward: the gradient returned for I[k] equals dL/dU[k] (U[k] = decay_m U[k-1] + I[k] has
 dU[k]/dI[k] = 1), built from G = dL/da by the authors' rule (module docstring of `TempBPNeuron`).
@@ -29,9 +29,9 @@ import torch
 
 import evsim
 
-from .neuron import NeuronConstants, fire, integrate, reset, trace_step
+from .neuron import neuron_parameters, run_population
 
-__all__ = ["TempBPNeuron", "lif_tempbp", "FALLBACK_WIDTH", "DU_CLAMP", "kernel_sums"]
+__all__ = ["TempBPNeuron", "lif_tempbp", "require_tempbp_neuron", "FALLBACK_WIDTH", "DU_CLAMP", "kernel_sums"]
 
 # Width of the sigmoid surrogate used where the trace is low: f(U) = d/dU sigmoid((U - theta)/0.2).
 FALLBACK_WIDTH = 0.2
@@ -62,6 +62,17 @@ def _check_current(current) -> None:
         raise ValueError(f"current must be float32 or float64, got {current.dtype}")
     if current.ndim < 2:
         raise ValueError(f"current must be (T, B, ...) with ndim >= 2, got shape {tuple(current.shape)}")
+
+
+def require_tempbp_neuron(neuron) -> None:
+    """ValueError unless `neuron` is what Temp-BP trains: an evsim.LIF with the hard reset to 0
+    (the spike-time rule needs the synaptic trace and U0 = 0 after a spike)."""
+    if isinstance(neuron, evsim.IF):
+        raise ValueError("Temp-BP needs evsim.LIF neurons (SPEC): an evsim.IF neuron has no synaptic trace")
+    if not isinstance(neuron, evsim.LIF):
+        raise ValueError(f"Temp-BP needs an evsim.LIF neuron, got {type(neuron).__name__}")
+    if neuron.reset != "zero":
+        raise ValueError(f"Temp-BP needs the hard reset to 0 (reset='zero'), got reset={neuron.reset!r}")
 
 
 def kernel_sums(grad_a: torch.Tensor, tau_s: float) -> torch.Tensor:
@@ -120,26 +131,12 @@ class TempBPNeuron(torch.autograd.Function):
     def forward(ctx, current, tau_m, tau_s, theta):
         _check_current(current)
         _check_params(tau_m, tau_s, theta)
-        # the SPEC step of `bridges.neuron` (constants rounded once to the working dtype)
-        c = NeuronConstants(1.0 - 1.0 / tau_m, 1.0 - 1.0 / tau_s, 1.0 / tau_s, float(theta), True)
-
-        T = current.shape[0]
-        u_pre = torch.empty_like(current)  # membrane before reset
-        du = torch.empty_like(current)  # membrane change at each step
-        spikes = torch.empty_like(current)
-        trace = torch.empty_like(current)
-        u = torch.zeros_like(current[0])
-        a = torch.zeros_like(current[0])
-        for k in range(T):
-            u_new = integrate(u, current[k], c)
-            fired = fire(u_new, c)
-            s = fired.to(current.dtype)
-            u_pre[k] = u_new
-            du[k] = u_new - u
-            spikes[k] = s
-            a = trace_step(a, s, c)
-            trace[k] = a
-            u = reset(u_new, fired, c)
+        # the SPEC step of `bridges.neuron` (parameters rounded once to the working dtype)
+        p = neuron_parameters(evsim.LIF(tau_m, tau_s, theta, reset="zero"))
+        trace, spikes, u_pre = run_population(current, p, record_membrane=True)
+        # du[k] = U[k] - U_after_reset[k-1] (U = 0 before step 0): the subtraction the loop would do
+        after_reset = u_pre.masked_fill(spikes.bool(), 0.0)
+        du = u_pre - torch.cat([torch.zeros_like(after_reset[:1]), after_reset[:-1]])
         ctx.save_for_backward(u_pre, du, spikes, trace)
         ctx.params = (float(tau_m), float(tau_s), float(theta))
         ctx.mark_non_differentiable(spikes)
@@ -174,10 +171,5 @@ def lif_tempbp(current: torch.Tensor, neuron) -> tuple[torch.Tensor, torch.Tenso
 
     current: (T, B, ...) float32/float64. Returns (a, s), both (T, B, ...).
     """
-    if isinstance(neuron, evsim.IF):
-        raise ValueError("Temp-BP trains LIF neurons (SPEC); an evsim.IF neuron has no synaptic trace")
-    if not isinstance(neuron, evsim.LIF):
-        raise ValueError(f"neuron must be an evsim.LIF, got {type(neuron).__name__}")
-    if neuron.reset != "zero":
-        raise ValueError(f"Temp-BP needs the hard reset to 0 (reset='zero'), got reset={neuron.reset!r}")
+    require_tempbp_neuron(neuron)
     return TempBPNeuron.apply(current, neuron.tau_m, neuron.tau_s, neuron.theta)

@@ -17,20 +17,26 @@ with respect to x (paper, Methods, "Attack methods"; SPEC "Attacks"):
 with g[k] = dL/ds[k]. So a pixel that emits no spike under RateSyn/TTFS gets no gradient (e.g.
 MNIST background under RateSynE), as in the paper.
 
-`SNNClassifier(snn, encoder, T, decoder)` turns a `bridges.snn.SpikingMLP` into a model that
+`SpikingClassifier(model, encoder, T, decoder)` (alias `SNNClassifier`; `bridges.quantized.
+FixedPointClassifier` adds quantised evsim networks) turns a spiking module into a model that
 torchattacks can attack: images (B, ...) in [0, 1] -> flattened, encoded, simulated -> logits =
 `decoder_scores` of the output spikes (B, n_out) (rate counts or TTFS values, the quantities the
-networks are trained on with cross-entropy). Which rule carries the gradient is `gradient`:
+networks are trained on with cross-entropy). The module is a `bridges.snn.SpikingMLP` or its
+fixed-point twin (`bridges.quantized.FixedPointMLP`, `QATSpikingMLP`), or anything that, like
+them, has `sizes` (inputs per step first), maps (T, B, sizes[0]) to a `bridges.snn.SNNOutput`
+and computes in the dtype of its first parameter or buffer; one that sets `spike_inputs_only`
+refuses the current encoding. For a `SpikingMLP`, which rule carries the gradient is `gradient`:
 "actbp" (default) takes Act-BP's sigmoid surrogate whatever rule trained the weights;
 "trained" takes the rule the network was trained with (Temp-BP's spike-timing gradient for a
 Temp-BP network: "both Act-BP and Temp-BP also provide gradients for white-box attacks", paper
 Fig. 3D), and Act-BP for a network without a rule ("none", e.g. a converted SNN: "the converted
 SNN uses Act-BP to backpropagate gradients"). The forward pass, and so every prediction, is the
-same under every rule.
+same under every rule. Other modules carry their own gradient (the fixed-point twin: Act-BP's).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,7 +46,7 @@ import evsim
 
 from .snn import SpikingMLP, decoder_scores
 
-__all__ = ["GRADIENTS", "GRADIENT_RULES", "SNNClassifier", "encode"]
+__all__ = ["GRADIENTS", "GRADIENT_RULES", "SNNClassifier", "SpikingClassifier", "encode"]
 
 # which training rule carries an SNNClassifier's gradient (module docstring)
 GRADIENTS = ("actbp", "trained")
@@ -113,62 +119,82 @@ def encode(x: torch.Tensor, T: int, method: str | Sequence[str], seed=None, chan
     return torch.cat([_one(x, part, m, T) for part, m in zip(parts, methods)], dim=axis)
 
 
-class SNNClassifier(torch.nn.Module):
-    """An SNN seen as an image classifier: forward(images (B, ...) in [0, 1]) -> logits (B, n_out).
+def _compute_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype a spiking module computes in: that of its first parameter or buffer."""
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        return t.dtype
+    return torch.get_default_dtype()
 
-    snn: a `bridges.snn.SpikingMLP` (any rule; an Act-BP twin sharing its weights is used, see the
-        module docstring); it must take K * prod(image shape) inputs for K fused encoders.
+
+class SpikingClassifier(torch.nn.Module):
+    """A spiking module seen as an image classifier: forward(images (B, ...) in [0, 1]) -> logits (B, n_out).
+
+    model: a spiking module (module docstring): a `bridges.snn.SpikingMLP` (any rule; an Act-BP
+        twin sharing its weights is used, see `gradient`), `bridges.quantized.FixedPointMLP` or
+        `QATSpikingMLP`. It must take K * prod(image shape) inputs per step for K fused encoders.
     encoder: an evsim encoder name or a list of them (fused on the flattened image, as
-        `bridges.training.snn_loss` encodes during training).
-    T: number of steps; decoder: "rate" or "ttfs" (logits = `decoder_scores`).
-    gradient: "actbp" or "trained" (see the module docstring).
+        `bridges.training.snn_loss` encodes during training); spiking ones only for a module that
+        sets `spike_inputs_only`.
+    T: number of steps; decoder: "rate" or "ttfs" (logits = `decoder_scores`, in the module's dtype).
+    gradient: "actbp" or "trained" (see the module docstring; used for a SpikingMLP).
     seed: Poisson draws. An int (default 0) draws the same u at every call for a batch of the
         same shape (a deterministic model, which iterative attacks and finite differences need);
         a numpy Generator draws fresh u at every call; None draws from fresh OS entropy.
 
-    Note: rate/TTFS logits of an output that stays silent are all 0; argmax then says class 0,
-    where evsim's decoders abstain (-1, counted wrong). Use `predict` for SPEC's predictions.
+    The module is kept as `self.snn` (and `self.model`). Note: rate/TTFS logits of an output that
+    stays silent are all 0; argmax then says class 0, where evsim's decoders abstain (-1, counted
+    wrong). Use `predict` for SPEC's predictions.
     """
 
-    def __init__(self, snn: SpikingMLP, encoder: str | Sequence[str], T: int, decoder: str, seed=0, gradient: str = "actbp"):
+    def __init__(self, model: torch.nn.Module, encoder: str | Sequence[str], T: int, decoder: str, seed=0,
+                 gradient: str = "actbp"):  # fmt: skip
         super().__init__()
-        if not isinstance(snn, SpikingMLP):
-            raise ValueError(f"SNNClassifier needs a bridges.snn.SpikingMLP, got {type(snn).__name__}")
+        if not isinstance(model, torch.nn.Module) or not hasattr(model, "sizes"):
+            raise ValueError(f"{type(self).__name__} needs a spiking module such as bridges.snn.SpikingMLP, "
+                             f"got {type(model).__name__}")  # fmt: skip
         if decoder not in evsim.DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; choose from {evsim.DECODERS}")
         methods = [encoder] if isinstance(encoder, str) else list(encoder)
         if not methods or any(m not in evsim.ENCODERS for m in methods):
             raise ValueError(f"unknown encoder {encoder!r}; choose from {evsim.ENCODERS} or a list of them")
+        if getattr(model, "spike_inputs_only", False) and "current" in methods:
+            raise ValueError(f"{type(model).__name__} takes spikes only: the encoder must be a spiking evsim encoder, "
+                             f"got {encoder!r}")  # fmt: skip
         if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
             raise ValueError(f"T must be an integer >= 1, got {T!r}")
+        if gradient not in GRADIENTS:
+            raise ValueError(f"unknown gradient {gradient!r}; choose from {GRADIENTS}")
         self.encoder = encoder if isinstance(encoder, str) else methods
         self.n_encoders = len(methods)
         self.T, self.decoder, self.seed = int(T), decoder, seed
-        if gradient not in GRADIENTS:
-            raise ValueError(f"unknown gradient {gradient!r}; choose from {GRADIENTS}")
-        self.trained_rule, self.gradient = snn.rule, gradient
-        if snn.rule == "actbp" or (gradient == "trained" and snn.rule == "tempbp"):
-            self.snn = snn
-        else:  # Act-BP twin: same Linear modules (shared parameters), surrogate gradients
-            twin = SpikingMLP(snn.sizes, snn.neuron, rule="actbp", rho=snn.rho, bias=snn.layers[0].bias is not None)
-            twin.layers = snn.layers
-            self.snn = twin
+        self.trained_rule, self.gradient = getattr(model, "rule", None), gradient
+        if isinstance(model, SpikingMLP) and not (
+            model.rule == "actbp" or (gradient == "trained" and model.rule == "tempbp")
+        ):  # Act-BP twin: same Linear modules (shared parameters), surrogate gradients
+            twin = SpikingMLP(model.sizes, model.neuron, rule="actbp", rho=model.rho, bias=model.layers[0].bias is not None)
+            twin.layers = model.layers
+            model = twin
+        self.snn = model
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The spiking module that runs (for a SpikingMLP, possibly its Act-BP twin)."""
+        return self.snn
 
     def encoded(self, images: torch.Tensor) -> torch.Tensor:
-        """The SNN input (T, B, K * N) of images (B, ...) (differentiable, see `encode`)."""
+        """The module's input (T, B, K * N) of images (B, ...) (differentiable, see `encode`)."""
         if images.ndim < 2:
             raise ValueError(f"images must be a batch (B, ...), got shape {tuple(images.shape)}")
         x = images.reshape(images.shape[0], -1)
         if x.shape[1] * self.n_encoders != self.snn.sizes[0]:
             raise ValueError(
                 f"{self.n_encoders} encoder(s) of {x.shape[1]} values give {x.shape[1] * self.n_encoders} "
-                f"inputs; the SNN takes {self.snn.sizes[0]}"
+                f"inputs; the network takes {self.snn.sizes[0]}"
             )
-        dtype = self.snn.layers[0].weight.dtype
-        return encode(x.to(dtype), self.T, self.encoder, seed=self.seed, channel_axis=1)
+        return encode(x.to(_compute_dtype(self.snn)), self.T, self.encoder, seed=self.seed, channel_axis=1)
 
     def output_spikes(self, images: torch.Tensor) -> torch.Tensor:
-        """Output spikes (T, B, n_out) with the gradient path of `self.snn.rule`."""
+        """Output spikes (T, B, n_out) with the module's gradient path."""
         return self.snn(self.encoded(images)).spikes
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -181,3 +207,6 @@ class SNNClassifier(torch.nn.Module):
         logits = self.forward(images)
         pred = logits.argmax(dim=1)
         return torch.where((logits == 0).all(dim=1), torch.full_like(pred, evsim.ABSTAIN), pred)
+
+
+SNNClassifier = SpikingClassifier  # the name the scenarios use

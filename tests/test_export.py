@@ -76,3 +76,37 @@ def test_trained_models_are_not_trivial(trained, images):
         res = evsim.simulate(to_evsim(model), evsim.encode(x, T, "ratesyn_e"))
         assert (res.predictions == y).mean() > 0.6, name
         assert res.output_spikes.mean() > 0.01
+
+
+def test_to_evsim_exports_by_architecture():
+    """One entry point: a SpikingMLP becomes Network.dense, a SpikingResNet the ResNet18 network
+    (resnet_to_evsim), and fixed_point=(W, S, D) quantises either; anything else is refused."""
+    import warnings
+
+    import bridges.resnet
+    from bridges.export import resnet_to_evsim
+    from bridges.resnet import SpikingResNet
+
+    torch.manual_seed(0)
+    resnet = SpikingResNet(width=2, n_classes=3, rule="none").eval()
+    net = to_evsim(resnet, metadata={"note": "x"})
+    ref = resnet_to_evsim(resnet, metadata={"note": "x"})
+    assert net.metadata == ref.metadata and net.metadata["origin"] == "bridges.resnet.resnet_to_evsim"
+    assert [p.kind for p in net.projections] == [p.kind for p in ref.projections]
+    for got, want in zip(net.projections, ref.projections):
+        if hasattr(want, "weight"):
+            np.testing.assert_array_equal(got.weight, want.weight)
+    mlp = SpikingMLP([6, 5, 3], evsim.LIF(3, 3), bias=True)
+    q = to_evsim(mlp, fixed_point=(6, 20, 10))
+    want = evsim.quantize(to_evsim(mlp), 6, 20, 10)
+    assert q.fixed_point == want.fixed_point == (6, 20, 10) and q.metadata == want.metadata
+    for got, exp in zip(q.projections, want.projections):
+        np.testing.assert_array_equal(got.weight, exp.weight)
+    with pytest.raises(ValueError, match="SpikingMLP or bridges.resnet.SpikingResNet"):
+        to_evsim(torch.nn.Linear(2, 2))
+    with pytest.warns(DeprecationWarning, match="bridges.export.resnet_to_evsim"):
+        assert bridges.resnet.resnet_to_evsim is resnet_to_evsim
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(AttributeError):
+            bridges.resnet.no_such_name  # noqa: B018

@@ -201,3 +201,70 @@ def test_quantization_scenario_small_run_writes_a_file_and_figures(tmp_path, mon
             assert f[f"{m}/float/read_pj"][()] == f[f"{m}/float/read_pj_32bit"][()]
     pngs = plot_file(out)
     assert len(pngs) >= 3 and all(p.exists() and p.stat().st_size > 0 for p in pngs)
+
+
+# ---------------------------------------------------------------- the one loop, bit for bit
+
+
+def _old_fixed_point_forward(x, weights, biases, layers, state_bits, decay_bits, rule, rho):
+    """fixed_point_forward's loop before issue 19 (its own step loop, not bridges.neuron's)."""
+    from bridges.snn import SigmoidSurrogateSpike
+
+    s_max, scale = float(2 ** (state_bits - 1) - 1), float(2**decay_bits)
+    s_in, hidden = x, []
+    for i, (w, b, layer) in enumerate(zip(weights, biases, layers)):
+        drive = s_in @ w.T
+        current, membrane, spikes = torch.zeros_like(drive[0]), torch.zeros_like(drive[0]), []
+        for k in range(drive.shape[0]):
+            current = torch.clamp(_trunc(current * layer.keep_s / scale) + drive[k], -s_max, s_max)
+            membrane = _trunc(membrane * layer.keep_m / scale) + current
+            if b is not None:
+                membrane = membrane + b
+            membrane = torch.clamp(membrane, -s_max, s_max)
+            if rule == "actbp":
+                s = SigmoidSurrogateSpike.apply((membrane - layer.theta) / layer.unit, rho)
+            else:
+                s = (membrane >= layer.theta).to(membrane.dtype)
+            membrane = membrane * (1 - s) if layer.reset_to_zero else membrane - layer.theta * s
+            spikes.append(s)
+        s_in = torch.stack(spikes)
+        if i < len(layers) - 1:
+            hidden.append(s_in.detach())
+    return s_in, hidden
+
+
+def _trunc(x):
+    return x + (torch.trunc(x) - x).detach()
+
+
+@pytest.mark.parametrize("neuron", [evsim.LIF(4, 3), evsim.LIF(4, 3, reset="subtract"), evsim.IF()], ids=repr)
+@pytest.mark.parametrize("rule", ["actbp", "none"])
+def test_twin_equals_its_old_loop_forward_and_gradients(neuron, rule):
+    """The fixed-point step run by bridges.neuron.run_over_time gives the old loop's spikes and
+    gradients (of the input spikes, integer weights and biases) bit for bit."""
+    from bridges.quantized import _chain, fixed_point_forward
+
+    torch.manual_seed(2)
+    snn = SpikingMLP([30, 12, 4], neuron, bias=True)
+    with torch.no_grad():
+        snn.layers[0].weight.mul_(3.0)
+        snn.layers[0].bias.uniform_(-0.2, 0.4)
+    qat = QATSpikingMLP(snn, weight_bits=6, state_bits=14, decay_bits=8)
+    qnet = qat.export()
+    layers = _chain(qnet)
+    x = torch.from_numpy(evsim.encode(np.random.default_rng(4).random((7, 30)), 12, "ratesyn_e")).double()
+    results = []
+    for forward in (fixed_point_forward, _old_fixed_point_forward):
+        xg = x.clone().requires_grad_()
+        weights = [torch.tensor(p.weight, dtype=torch.float64, requires_grad=True) for p in qnet.projections]
+        biases = [torch.tensor(p.bias, dtype=torch.float64, requires_grad=True) for p in qnet.populations]
+        out = forward(xg, weights, biases, layers, 14, 8, rule, 5.0)
+        spikes, hidden = (out.spikes, out.hidden) if hasattr(out, "spikes") else out
+        grads = []
+        if rule == "actbp":
+            (spikes * torch.arange(1.0, 5.0, dtype=torch.float64)).sum().backward()
+            grads = [t.grad for t in (xg, *weights, *biases)]
+        results.append([spikes.detach(), *hidden, *grads])
+    new, old = results
+    assert len(new) == len(old) and all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(new, old))
+    assert 0.02 < float(new[0].mean()) < 0.98 and (rule == "none" or all(g.abs().sum() > 0 for g in new[2:]))

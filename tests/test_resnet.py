@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 import evsim
 from bridges.datasets import load_cifar10
-from bridges.resnet import ResNetANN, SpikingResNet, fold_batchnorm, resnet_from_evsim, resnet_to_evsim
+from bridges.export import resnet_from_evsim, resnet_to_evsim
+from bridges.resnet import ResNetANN, SpikingResNet, fold_batchnorm
 from bridges.training import (
     TrainConfig,
     cifar_ann_loss,

@@ -170,7 +170,7 @@ def test_fused_actbp_population_equals_autograd_bptt(neuron):
     of the step-by-step autograd layer bit for bit and its gradients to rounding (float64), for
     losses on both the trace and the spikes, on conv-shaped currents (T, B, C, H, W)."""
     from bridges.snn import ActBPPopulation, actbp_layer_reference
-    from bridges.neuron import constants
+    from bridges.neuron import neuron_parameters as constants
 
     gen = torch.Generator().manual_seed(3)
     current = (0.9 * torch.randn(8, 3, 2, 5, 5, generator=gen, dtype=torch.float64) + 0.4).requires_grad_()

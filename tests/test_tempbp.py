@@ -331,3 +331,21 @@ def test_training_lowers_cross_entropy():
 def test_bad_inputs_raise(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("neuron", [evsim.IF(), evsim.LIF(2, 2, reset="subtract"), "lif"], ids=repr)
+def test_every_tempbp_entry_point_checks_the_neuron_the_same_way(neuron):
+    """One check (`require_tempbp_neuron`) for the layer, the MLP and the ResNet."""
+    from bridges.resnet import SpikingResNet
+    from bridges.snn import SpikingMLP
+    from bridges.tempbp import require_tempbp_neuron
+
+    with pytest.raises(ValueError) as want:
+        require_tempbp_neuron(neuron)
+    assert "Temp-BP needs" in str(want.value)
+    for make in (lambda: lif_tempbp(torch.zeros(3, 2), neuron), lambda: SpikingMLP([4, 2], neuron, rule="tempbp"),
+                 lambda: SpikingResNet(width=2, neuron=neuron, rule="tempbp")):  # fmt: skip
+        with pytest.raises(ValueError) as got:
+            make()
+        assert str(got.value) == str(want.value)
+    require_tempbp_neuron(evsim.LIF(2, 2))  # the neuron Temp-BP trains passes

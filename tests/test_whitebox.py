@@ -201,3 +201,27 @@ def test_white_box_attack_through_a_converted_snn(encoder):
     adv = A.run_attack(A.make_attack("fgsm", clf), xt, yt, batch_size=200)
     attacked = float((clf.predict(adv) == yt).float().mean())
     assert clean > 0.8 and attacked < clean - 0.3, (clean, attacked)
+
+
+def test_one_classifier_wraps_the_float_and_the_fixed_point_twins():
+    """SNNClassifier is SpikingClassifier; FixedPointClassifier only adds quantised evsim networks
+    (and logits in the images' dtype): the same validation, encoding and prediction."""
+    from bridges.quantized import FixedPointClassifier, FixedPointMLP
+    from bridges.whitebox import SpikingClassifier
+
+    assert SNNClassifier is SpikingClassifier and issubclass(FixedPointClassifier, SpikingClassifier)
+    snn = _snn("actbp", 20)
+    qnet = evsim.quantize(to_evsim(snn), 8)
+    images = torch.from_numpy(_x((8, 20), seed=4)).float()
+    twin = FixedPointClassifier(qnet, "ratesyn_e", 6, "rate")
+    plain = SpikingClassifier(FixedPointMLP(qnet), "ratesyn_e", 6, "rate")
+    logits = plain(images)
+    assert logits.dtype == torch.float64 and twin(images).dtype == torch.float32
+    assert torch.equal(twin(images), logits.float()) and logits.abs().sum() > 0
+    assert torch.equal(twin.predict(images), plain.predict(images))
+    want = evsim.simulate(qnet, evsim.encode(images.double().numpy(), 6, "ratesyn_e")).predictions
+    np.testing.assert_array_equal(plain.predict(images).numpy(), want)
+    with pytest.raises(ValueError, match="spiking evsim encoder"):
+        SpikingClassifier(FixedPointMLP(qnet), "current", 6, "rate")
+    with pytest.raises(ValueError, match="SpikingMLP"):
+        SpikingClassifier(torch.nn.Linear(20, 6), "current", 6, "rate")
