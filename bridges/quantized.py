@@ -1,6 +1,6 @@
 """The torch twin of evsim's fixed-point mode, quantisation-aware training and white-box attacks.
 
-SPEC "Fixed-point mode" fixes the integer arithmetic (`evsim.quantize`, `evsim.fixed`). This
+SPEC "Fixed-point mode" fixes the integer arithmetic (`evsim.quantize` in `evsim.quantizer`, the integer run in `evsim.engine.fixed_run`). This
 module computes it in torch float64, where every integer of a quantised network is exact (the
 module refuses bits for which a product could pass 2**53), so its spikes equal evsim's bit for bit.
 Per step k and layer, in the population's integer state unit::

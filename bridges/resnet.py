@@ -27,6 +27,8 @@ train mode BatchNorm uses batch statistics, so train and eval outputs differ as 
 
 from __future__ import annotations
 
+import importlib
+
 
 import numpy as np
 import torch
@@ -315,18 +317,13 @@ def init_from_ann(snn: SpikingResNet, ann: ResNetANN) -> SpikingResNet:
     return snn
 
 
-# Export and import moved to bridges.export (one module for every architecture); the old names
-# keep working for one release.
-_MOVED = ("resnet_to_evsim", "resnet_from_evsim")
+# Export and import live in bridges.export (one module for every architecture); this module keeps
+# both names as part of its interface (resnet_to_evsim beside the network it exports). Resolved at
+# first use: export imports this module, so an import statement here would be a circle.
+_EXPORTED = ("resnet_to_evsim", "resnet_from_evsim")
 
 
 def __getattr__(name: str):
-    if name in _MOVED:
-        import warnings
-
-        from . import export  # export imports this module: resolved at first use, after both loaded
-
-        message = f"bridges.resnet.{name} is deprecated; use bridges.export.{name}"
-        warnings.warn(message, DeprecationWarning, stacklevel=2)
-        return getattr(export, name)
+    if name in _EXPORTED:
+        return getattr(importlib.import_module("bridges.export"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ from tqdm import tqdm
 import evsim
 
 from .ann import ReLUMLP
-from .atomic import atomic_path
+from evsim.atomic import atomic_path
 from .augment import augment_cifar10
 from .resnet import IMAGE_SIZE, ResNetANN, SpikingResNet
 from .snn import SpikingMLP, decoder_scores

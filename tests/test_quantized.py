@@ -16,7 +16,7 @@ from bridges.export import to_evsim
 from bridges.quantized import FixedPointClassifier, FixedPointMLP, QATSpikingMLP, qat_loss
 from bridges.snn import SpikingMLP, decoder_scores
 from bridges.training import TrainConfig, fit
-from evsim.fixed import mantissas
+from evsim.quantizer import mantissas
 from evsim.network import INPUT, Dense, Network, Population
 from evsim.neurons import IntNeuron
 

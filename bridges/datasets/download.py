@@ -11,7 +11,7 @@ import http.client
 import urllib.request
 from pathlib import Path
 
-from ..atomic import atomic_path
+from evsim.atomic import atomic_path
 
 # Where `download=True` fetches from, and the MD5 each file must have. These are the published
 # checksums of the original files; copies found on disk are never checked against them (ours in

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_bytes
+from evsim.atomic import write_bytes
 from .download import DOWNLOADS, download_missing
 from .paths import DATA_ENV, REPO_DATA, data_dir
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from evsim.atomic import atomic_path
 from .paths import cache_dir
 
 # Folder names taken for splits, not classes, when split=None finds nothing else.

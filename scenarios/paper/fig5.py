@@ -50,7 +50,7 @@ import evsim
 from bridges.attacks import ATTACKS as ATTACK_PRESETS
 from bridges.attacks import make_attack, run_attack
 from bridges.datasets import data_dir
-from bridges.resnet import resnet_to_evsim
+from bridges.export import resnet_to_evsim
 from evsim import energy, metrics
 
 from ..machinery.accuracy import ann_accuracy
