@@ -25,7 +25,7 @@ Loop-shaped interface (tensors (T, B, ...), CPU, contiguous, float32/float64):
 - `supports(tensor)`: True where these kernels run (a CPU float32/float64 tensor); elsewhere
   (CUDA) the caller keeps the torch loop. The kernels raise ValueError on a CUDA tensor.
 
-`c` is any object with the fields of `bridges.neuron.NeuronConstants` (decay_m, decay_s, gain,
+`c` is any object with the fields of `bridges.neuron.NeuronParameters` (decay_m, decay_s, gain,
 theta, reset_to_zero, has_trace); this module imports nothing from the other bridges modules, so
 `bridges.neuron` may dispatch here without an import cycle.
 
@@ -212,7 +212,7 @@ def _flat(tensor: torch.Tensor) -> np.ndarray:
 def _check_constants(c) -> None:
     for field in ("decay_m", "decay_s", "gain", "theta", "reset_to_zero", "has_trace"):
         if not hasattr(c, field):
-            raise ValueError(f"neuron constants must have a {field!r} field (bridges.neuron.NeuronConstants), got {c!r}")
+            raise ValueError(f"neuron constants must have a {field!r} field (bridges.neuron.NeuronParameters), got {c!r}")
     for field in ("decay_m", "decay_s", "gain", "theta"):
         if not math.isfinite(getattr(c, field)):
             raise ValueError(f"neuron constant {field} must be finite, got {getattr(c, field)!r}")
@@ -282,7 +282,7 @@ def _check_tempbp_params(tau_m, tau_s, theta) -> None:
 
 
 class _TempBPConstants:
-    """The NeuronConstants of Temp-BP's LIF, computed as `TempBPNeuron.forward` does."""
+    """The NeuronParameters of Temp-BP's LIF, computed as `TempBPNeuron.forward` does."""
 
     def __init__(self, tau_m, tau_s, theta):
         self.decay_m, self.decay_s, self.gain = 1.0 - 1.0 / tau_m, 1.0 - 1.0 / tau_s, 1.0 / tau_s
@@ -318,7 +318,7 @@ def tempbp_backward(grad_a, u_pre, du, spikes, traces, tau_m: float, tau_s: floa
 
 class FusedActBP(torch.autograd.Function):
     """`FusedActBP.apply(current, c, rho) -> (a, s)`: `bridges.snn.ActBPPopulation` on the
-    compiled kernels. current: (T, B, ...) CPU float32/float64, contiguous; c: NeuronConstants;
+    compiled kernels. current: (T, B, ...) CPU float32/float64, contiguous; c: NeuronParameters;
     rho: surrogate sharpness. Saves U[k] before reset (T, B, ...); both outputs carry gradients."""
 
     @staticmethod

@@ -1,6 +1,6 @@
 """The fused neuron kernels against the torch loops they replace: the same bits, forward and backward.
 
-References: `bridges.snn._run_population` / `ActBPPopulation` (forward and hand-written BPTT),
+References: `bridges.neuron.run_population` / `bridges.snn.ActBPPopulation` (forward and hand-written BPTT),
 `actbp_layer_reference` (step-by-step autograd), `bridges.tempbp.TempBPNeuron` (Temp-BP).
 """
 
@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evsim
-from bridges.neuron import constants
+from bridges.neuron import neuron_parameters as constants
+from bridges.neuron import run_population
 from bridges.neuron_kernels import (
     FusedActBP,
     FusedTempBP,
@@ -22,7 +23,7 @@ from bridges.neuron_kernels import (
     supports,
     tempbp_backward,
 )
-from bridges.snn import ActBPPopulation, _run_population, actbp_layer_reference
+from bridges.snn import ActBPPopulation, actbp_layer_reference
 from bridges.tempbp import TempBPNeuron
 
 from conftest import neurons
@@ -68,7 +69,7 @@ def _backward(layer, current, grad_a, grad_s=None):
 def test_forward_equals_run_population_bit_for_bit(current, neuron):
     """Traces, spikes and membranes before reset: torch.equal to the torch loop, float32 and float64."""
     c = constants(neuron)
-    a_ref, s_ref, u_ref = _run_population(current, c, keep_membrane=True)
+    a_ref, s_ref, u_ref = run_population(current, c, record_membrane=True)
     a, s, u, du = population_forward(current, c, keep_membrane=True)
     assert torch.equal(a, a_ref) and torch.equal(s, s_ref) and torch.equal(u, u_ref)
     assert du is None and a.dtype == s.dtype == current.dtype and a.shape == current.shape
