@@ -216,7 +216,7 @@ def test_from_evsim_rejects_other_networks():
 def test_tempbp_gives_finite_nonzero_gradients_on_the_conv_net(images):
     x, y = images
     torch.manual_seed(0)
-    model = SpikingResNet(width=2, in_channels=9, rule="tempbp")
+    model = SpikingResNet(width=8, in_channels=9, rule="tempbp")
     loss = cifar_snn_loss(FUSED, T, "rate")(model, x, torch.as_tensor(y), np.random.default_rng(0))
     loss.backward()
     grads = [p.grad for p in model.parameters()]
@@ -231,9 +231,9 @@ def test_a_few_steps_lower_the_loss(images, kind):
     yb = torch.as_tensor(y)
     torch.manual_seed(0)
     if kind == "ann":
-        model, loss_fn, lr = ResNetANN(width=4), cifar_ann_loss(augment=False), 1e-2
+        model, loss_fn, lr = ResNetANN(width=8), cifar_ann_loss(augment=False), 1e-2
     else:
-        model, loss_fn, lr = SpikingResNet(width=4, in_channels=9, rule=kind), cifar_snn_loss(FUSED, T, "rate", augment=False), 1e-2
+        model, loss_fn, lr = SpikingResNet(width=8, in_channels=9, rule=kind), cifar_snn_loss(FUSED, T, "rate", augment=False), 1e-2
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     losses = []
     for step in range(4):
