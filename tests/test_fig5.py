@@ -19,7 +19,7 @@ except (OSError, ValueError):
     HAVE_CIFAR = False
 needs_cifar = pytest.mark.skipif(not HAVE_CIFAR, reason=f"CIFAR-10 not in the data directory {data_dir()}")
 
-ARGS = ["--width", "2", "--train-samples", "16", "--ann-epochs", "1", "--snn-epochs", "1", "--test-samples", "24",
+ARGS = ["--width", "8", "--train-samples", "16", "--ann-epochs", "1", "--snn-epochs", "1", "--test-samples", "24",
         "--attackers", "1", "--stability-runs", "3", "--stability-samples", "12"]  # fmt: skip
 
 
@@ -51,7 +51,7 @@ def test_fig5_writes_the_documented_layout(fig5_run):
     with h5py.File(out, "r") as f:
         for name in documented_datasets():
             assert name in f, name
-        assert f.attrs["scenario"] == "fig5" and f.attrs["width"] == 2 and f.attrs["test_samples"] == 24
+        assert f.attrs["scenario"] == "fig5" and f.attrs["width"] == 8 and f.attrs["test_samples"] == 24
         assert f.attrs["dataset"] in ("CIFAR-10", "CIFAR-10 (JPEG mirror)")
         assert list(f.attrs["conditions"]) == list(CONDITIONS)
         assert f.attrs["attack_l1_eps"] == 20.0 and f.attrs["attack_l0_k"] == 10 and f.attrs["attack_linf_steps"] == 40

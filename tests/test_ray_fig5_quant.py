@@ -72,7 +72,7 @@ try:
 except (OSError, ValueError):
     HAVE_CIFAR = False
 
-FIG5 = ["-m", "scenarios", "fig5", "--width", "2", "--train-samples", "16", "--ann-epochs", "1", "--snn-epochs", "1",
+FIG5 = ["-m", "scenarios", "fig5", "--width", "8", "--train-samples", "16", "--ann-epochs", "1", "--snn-epochs", "1",
         "--test-samples", "24", "--attackers", "2", "--stability-runs", "3", "--stability-samples", "12", "--threads", "1"]  # fmt: skip
 QUANT = ["-m", "scenarios", "quantization", "--models", "mnist_cvt_ratesyn_e_rate", "fmnist_actbp_ttfs_ttfs",
          "--bits", "8", "2", "--train-samples", "200", "--test-samples", "40", "--qat-samples", "64",
