@@ -259,8 +259,8 @@ def test_losses_are_reproducible_from_rng(images):
 def test_specs_reload_through_checkpoints(images, tmp_path):
     x, y = images
     torch.manual_seed(0)
-    snn = SpikingResNet(width=2, in_channels=9, rule="tempbp")
-    ann = ResNetANN(width=2)
+    snn = SpikingResNet(width=8, in_channels=9, rule="tempbp")
+    ann = ResNetANN(width=8)
     for model, spec, loss in (
         (snn, resnet_snn_spec(snn, FUSED, T, "ttfs"), cifar_snn_loss(FUSED, T, "ttfs")),
         (ann, resnet_ann_spec(ann), cifar_ann_loss()),
@@ -278,7 +278,7 @@ def test_ann_input_gradient_keeps_the_callers_layout():
     """torchattacks' PGD-L2 views the input gradient as (B, -1): a channels-last gradient broke it."""
     from bridges.attacks import make_attack, run_attack
 
-    model = ResNetANN(width=2).eval()
+    model = ResNetANN(width=8).eval()
     x = torch.rand(3, 3, 32, 32, requires_grad=True)
     model(x).sum().backward()
     assert x.grad.is_contiguous()
