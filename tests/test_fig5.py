@@ -79,11 +79,11 @@ def test_fig5_writes_the_documented_layout(fig5_run):
         # the paper's estimate charges the current third of the fused layer one ANN pass: 3 channels
         x = load_cifar("test", 24)[0].x
         assert f["fig5g/fused_actbp_rate/macs_estimate"][()] == 3 * 8 * 9 * 32 * 32
-        # exact MACs (rate decoding runs all T steps): each non-zero pixel reaches C_out (2) x the rows x
+        # exact MACs (rate decoding runs all T steps): each non-zero pixel reaches C_out (8) x the rows x
         # the columns its 3x3 window covers (2 at a border, 3 inside), at every step
         reach = np.full(32, 3)
         reach[[0, -1]] = 2
-        per_image = ((x.reshape(-1, 3, 32, 32) != 0) * (2 * reach[:, None] * reach[None, :])).sum(axis=(1, 2, 3))
+        per_image = ((x.reshape(-1, 3, 32, 32) != 0) * (8 * reach[:, None] * reach[None, :])).sum(axis=(1, 2, 3))
         assert f["fig5g/current_actbp_rate/macs_exact"][()] == pytest.approx(f.attrs["T"] * per_image.mean())
         assert "provenance/stages/attack_l2" in f
 
