@@ -1,11 +1,21 @@
 """Training ANNs and SNNs: one seeded, resumable loop; models saved with everything needed to reload.
 
-`fit` trains with AdamW (optionally cosine-annealed), shows tqdm progress, and after every
-epoch writes a checkpoint (model, optimizer, scheduler, epoch, per-epoch history, settings)
-atomically. Run again with the same checkpoint path and settings, it resumes after the last
-finished epoch; a finished model is simply reloaded, and (without a cosine schedule) asking for
-more epochs extends it. Shuffling and Poisson draws depend only
+`fit` trains with AdamW under a learning-rate schedule (`TrainConfig.schedule`), shows tqdm
+progress, and after every epoch writes a checkpoint (model, optimizer, scheduler, epoch, per-epoch
+history, settings) atomically. Run again with the same checkpoint path and settings, it resumes
+after the last finished epoch; a finished model is simply reloaded, and (with the constant
+schedule) asking for more epochs extends it. Shuffling and Poisson draws depend only
 on (seed, epoch, batch), so a resumed run equals an uninterrupted one.
+
+Schedules (lr is the peak rate; t = 0, 1, ... counts batches over all epochs, N of them in all):
+- "constant": lr for every batch;
+- "cosine_epoch": torch's CosineAnnealingLR(T_max=epochs) stepped after every epoch (lr for the
+  whole first epoch: a 1-epoch run never anneals). The former `cosine=True`, still accepted and
+  stored as it was, so its checkpoints resume and its runs are the same bits;
+- "cosine_batch": set before every batch, `scheduled_lr`: a linear warm-up over the first W =
+  `warmup` batches, lr (t + 1) / W, then a cosine from lr to 0 over the remaining N - W batches,
+  lr (1 + cos(pi (t - W) / (N - W))) / 2. W is a number of batches (not a fraction: it means the
+  same in a 1-epoch and a 10-epoch run), 0 for none, and must be below N.
 
 A model's `spec` (a plain dict) says how to rebuild it: {"kind": "ann"|"snn", "sizes": [...],
 "bias": bool} plus, for SNNs, "neuron" ({"kind": "lif", "tau_m": ...}), "rule", "rho",
@@ -17,6 +27,7 @@ A model's `spec` (a plain dict) says how to rebuild it: {"kind": "ann"|"snn", "s
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +47,7 @@ from .snn import SpikingMLP, decoder_scores
 
 CHECKPOINT_FORMAT = "evsim.bridges.checkpoint"
 CHECKPOINT_VERSION = 1
+SCHEDULES = ("constant", "cosine_epoch", "cosine_batch")
 
 
 @dataclass(frozen=True)
@@ -47,13 +59,52 @@ class TrainConfig:
     weight_decay: float = 0.01
     batch_size: int = 128
     seed: int = 0
-    cosine: bool = False  # cosine annealing of the learning rate over the epochs (CIFAR-10)
+    cosine: bool = False  # the former name of schedule="cosine_epoch" (kept: old callers and checkpoints)
+    schedule: str | None = None  # one of SCHEDULES; None: "cosine_epoch" if cosine else "constant"
+    warmup: int = 0  # "cosine_batch" only: batches of linear warm-up
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
         if not self.lr > 0 or self.weight_decay < 0:
             raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
+        schedule = self.schedule
+        if schedule is None:
+            schedule = "cosine_epoch" if self.cosine else "constant"
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {schedule!r}; choose from {SCHEDULES}")
+        if self.cosine and schedule != "cosine_epoch":
+            raise ValueError(f"cosine=True is schedule 'cosine_epoch'; it contradicts schedule={schedule!r} (drop cosine)")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, np.integer)) or self.warmup < 0:
+            raise ValueError(f"warmup is a number of batches, an int >= 0; got {self.warmup!r}")
+        if self.warmup and schedule != "cosine_batch":
+            raise ValueError(f"warmup is a part of the 'cosine_batch' schedule, not of {schedule!r}")
+        # one spelling per run: the two legacy spellings of the per-epoch cosine are the same config
+        object.__setattr__(self, "schedule", schedule)
+        object.__setattr__(self, "cosine", schedule == "cosine_epoch")
+        object.__setattr__(self, "warmup", int(self.warmup))
+
+    def settings(self) -> dict:
+        """The settings as stored in a checkpoint and compared on resuming. The constant and the
+        per-epoch cosine schedules store exactly the dict of the code before `schedule` existed
+        ({..., "cosine": bool}), so their checkpoints resume; "cosine_batch" adds schedule and warmup."""
+        out = dataclasses.asdict(self)
+        if self.schedule != "cosine_batch":
+            del out["schedule"], out["warmup"]
+        return out
+
+
+def scheduled_lr(config: TrainConfig, step: int, total: int) -> float:
+    """The learning rate of batch `step` (0-based, counted over all epochs) of a `total`-batch run
+    under the "cosine_batch" schedule: linear warm-up over config.warmup batches, then cosine to 0."""
+    if config.schedule != "cosine_batch":
+        raise ValueError(f"scheduled_lr is the 'cosine_batch' schedule; this config has {config.schedule!r}")
+    warm = config.warmup
+    if not 0 <= step < total or warm >= total:
+        raise ValueError(f"need 0 <= step < total and warmup < total, got step {step}, total {total}, warmup {warm}")
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * (step - warm) / (total - warm)))
 
 
 def neuron_spec(neuron) -> dict:
@@ -133,13 +184,19 @@ def _read_checkpoint(path: Path) -> dict:
 
 def _can_continue(saved: dict, config: TrainConfig) -> bool:
     """Whether a checkpoint made with `saved` settings can go on under `config`: the same settings,
-    or, without a schedule tied to the number of epochs, the same settings but more epochs (so a
-    model trained for 8 epochs is extended to 12 rather than retrained)."""
-    wanted = dataclasses.asdict(config)
+    or, with the constant schedule (the others are tied to the length of the run), the same
+    settings but more epochs (so a model trained for 8 epochs is extended to 12 rather than retrained)."""
+    wanted = config.settings()
     if saved == wanted:
         return True
     same_but_epochs = {k: v for k, v in saved.items() if k != "epochs"} == {k: v for k, v in wanted.items() if k != "epochs"}
-    return same_but_epochs and not config.cosine
+    return same_but_epochs and config.schedule == "constant"
+
+
+def _batch_schedule_state(config: TrainConfig, done: int, total: int) -> dict:
+    """What a checkpoint holds of the per-batch schedule: the batches done and the run's length.
+    The rate itself is a function of them (`scheduled_lr`), so this is all a resumed run needs."""
+    return {"schedule": "cosine_batch", "batches_done": done, "total_batches": total, "warmup": config.warmup}
 
 
 def load_model(path) -> tuple[torch.nn.Module, dict, list[dict]]:
@@ -180,7 +237,15 @@ def fit(
         raise ValueError(f"got {n} images for {len(labels)} labels")
     torch.manual_seed(config.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs) if config.cosine else None
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs) if config.schedule == "cosine_epoch" else None
+    per_epoch = max(1, -(-n // config.batch_size))  # batches per epoch
+    total_batches = per_epoch * config.epochs
+    per_batch = config.schedule == "cosine_batch"
+    if per_batch and config.warmup >= total_batches:
+        raise ValueError(
+            f"warmup of {config.warmup} batches leaves no batch to anneal: the run has {total_batches} "
+            f"({config.epochs} epochs of {per_epoch})"
+        )
     history: list[dict] = []
     start = 0
     path = Path(checkpoint) if checkpoint is not None else None
@@ -202,6 +267,11 @@ def fit(
         opt.load_state_dict(ckpt["optimizer"])
         if sched is not None:
             sched.load_state_dict(ckpt["scheduler"])
+        if per_batch and ckpt["scheduler"] != _batch_schedule_state(config, int(ckpt["epoch"]) * per_epoch, total_batches):
+            raise ValueError(
+                f"{path} holds the per-batch schedule {ckpt['scheduler']}, which does not fit this run of "
+                f"{total_batches} batches ({n} images); delete it or choose another checkpoint path"
+            )
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
         if start:
             print(f"{desc}: resuming after epoch {start} from {path}")
@@ -210,11 +280,15 @@ def fit(
         model.train()
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 100003 + epoch)).numpy()
-        batches = np.array_split(order, max(1, -(-n // config.batch_size)))
+        batches = np.array_split(order, per_epoch)
         total = 0.0
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
         for b, idx in enumerate(bar):
             rng = np.random.default_rng([config.seed, epoch, b])
+            if per_batch:
+                lr = scheduled_lr(config, epoch * per_epoch + b, total_batches)
+                for group in opt.param_groups:
+                    group["lr"] = lr
             opt.zero_grad()
             loss = loss_fn(model, images[idx], y_all[idx], rng)
             loss.backward()
@@ -226,6 +300,8 @@ def fit(
             sched.step()
         model.eval()
         record = {"epoch": epoch + 1, "loss": total / n, "seconds": time.perf_counter() - t0}
+        if per_batch:  # the rate of the epoch's last batch (the legacy schedules keep their records)
+            record["lr"] = lr
         if evaluate is not None:
             record["accuracy"] = float(evaluate(model))
         history.append(record)
@@ -235,9 +311,10 @@ def fit(
             _atomic_torch_save(
                 {
                     "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "spec": spec,
-                    "config": dataclasses.asdict(config), "meta": meta, "epoch": epoch + 1, "history": history,
+                    "config": config.settings(), "meta": meta, "epoch": epoch + 1, "history": history,
                     "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "scheduler": sched.state_dict() if sched is not None else (
+                        _batch_schedule_state(config, (epoch + 1) * per_epoch, total_batches) if per_batch else None),
                 },  # fmt: skip
                 path,
             )
