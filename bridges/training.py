@@ -21,7 +21,8 @@ A model's `spec` (a plain dict) says how to rebuild it: {"kind": "ann"|"snn", "s
 "bias": bool} plus, for SNNs, "neuron" ({"kind": "lif", "tau_m": ...}), "rule", "rho",
 "encoder", "T" and "decoder". CIFAR-10 ResNet18s (`bridges.resnet`) are {"kind": "resnet_ann",
 "width", "in_channels", "n_classes"} and {"kind": "resnet_snn", the same, "neuron", "rule", "rho",
-"encoder", "T", "decoder"}. `load_model(path)` returns (model, spec, history).
+"encoder", "T", "decoder"}; the ANN with the LIF's response as activation (`bridges.lif_ann`) is
+{"kind": "resnet_lif_ann", "width", "in_channels", "n_classes", "neuron", "T", "ste", "head", "stem"}. `load_model(path)` returns (model, spec, history).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import evsim
 from .ann import ReLUMLP
 from evsim.atomic import atomic_path
 from .augment import augment_cifar10
+from .lif_ann import LIFResNetANN
 from .resnet import IMAGE_SIZE, ResNetANN, SpikingResNet
 from .snn import SpikingMLP, decoder_scores
 
@@ -152,6 +154,9 @@ def resnet_snn_spec(model: SpikingResNet, encoder, T: int, decoder: str) -> dict
 
 def build_model(spec: dict) -> torch.nn.Module:
     """A fresh (untrained) model from its spec."""
+    if spec.get("kind") == "resnet_lif_ann":  # bridges.lif_ann.lif_resnet_ann_spec
+        return LIFResNetANN(spec["width"], spec["in_channels"], spec["n_classes"], neuron_from_spec(spec["neuron"]),
+                            spec["T"], spec["ste"], spec["head"], spec["stem"])  # fmt: skip
     if spec.get("kind") == "resnet_ann":
         return ResNetANN(spec["width"], spec["in_channels"], spec["n_classes"])
     if spec.get("kind") == "resnet_snn":
