@@ -19,7 +19,6 @@ varies. Everything is stored in results/bench_engine.h5.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numba
@@ -32,6 +31,7 @@ from bridges.datasets import data_dir, load_idx_dataset
 from bridges.timestep import DenseSimulator
 
 from ..machinery.results import write_results
+from ..machinery.tasks import available_cpus
 
 T = 10
 TAU = 10.0
@@ -87,7 +87,7 @@ def best_time(fn, repeats: int) -> tuple[float, object]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scenarios bench_engine", description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=10000, help="test images to simulate (max 10000)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for evsim and torch alike")
+    parser.add_argument("--threads", type=int, default=available_cpus(), help="threads for evsim and torch alike")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
     parser.add_argument("--train-epochs", type=int, default=2, help="ANN training epochs for the weights")
     parser.add_argument("--batch", type=int, default=256, help="batch size of the torch baseline")

@@ -24,7 +24,6 @@ activity sweep (the calibrated network at several input scales). Results: result
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import time
 
@@ -41,6 +40,7 @@ from evsim.network import INPUT, Conv2d, Dense, Identity, Network, Population
 
 from ..machinery.results import write_results
 from ..machinery.simulation import simulate_chunks
+from ..machinery.tasks import available_cpus
 
 T = 10
 TAU = 2.0
@@ -146,7 +146,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scenarios bench_resnet", description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=10000, help="test images for evsim's whole-set run (max 10000)")
     parser.add_argument("--baseline-samples", type=int, default=256, help="test images for the side-by-side comparison")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for evsim and torch alike")
+    parser.add_argument("--threads", type=int, default=available_cpus(), help="threads for evsim and torch alike")
     parser.add_argument("--batch", type=int, default=64, help="batch size of the torch baseline")
     parser.add_argument("--chunk", type=int, default=256, help="images per evsim call")
     parser.add_argument("--activity", type=float, default=0.10, help="calibration target: spikes per neuron and step")

@@ -33,6 +33,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. under `taskset` or a test worker
+    pinned to one core), else the machine's count: the default of every scenario's --threads."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity masks on this platform (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def pin_threads(cpus: int) -> None:
     """Give torch and Numba `cpus` threads (a task must not use more CPUs than it was given)."""
     import numba
@@ -137,7 +146,7 @@ class RayRunner:
             ) from None
         self.ray = ray
         if address is None:
-            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=True)
+            ray.init(num_cpus=workers or available_cpus(), include_dashboard=False, log_to_driver=True)
         else:
             ray.init(address=address, log_to_driver=True)
         self._remote = ray.remote(max_retries=retries, retry_exceptions=False)(_ray_task)

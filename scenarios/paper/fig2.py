@@ -48,7 +48,7 @@ from ..machinery.job import run_job
 from ..machinery.model_tasks import train_models
 from ..machinery.results import StageCache
 from ..machinery.simulation import simulate_chunks
-from ..machinery.tasks import After, Job, run_stages
+from ..machinery.tasks import After, Job, available_cpus, run_stages
 from ..setups.models import AnnZoo, Split, load_split
 
 ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e")
@@ -190,7 +190,7 @@ def main(argv=None) -> None:
     parser.add_argument("--stability-trials", type=int, default=10, help="Poisson trials for Eq. 27")
     parser.add_argument("--percentile", type=float, default=99.9, help="conversion normalisation percentile")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (torch and numba) of each task")
+    parser.add_argument("--threads", type=int, default=available_cpus(), help="threads (torch and numba) of each task")
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/fig2.h5")
     parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")

@@ -59,7 +59,7 @@ from ..machinery.job import run_job
 from ..machinery.model_tasks import train_models
 from ..machinery.results import StageCache
 from ..machinery.simulation import simulate_chunks
-from ..machinery.tasks import After, Job, Subtask, run_stages
+from ..machinery.tasks import After, Job, Subtask, available_cpus, run_stages
 from ..setups.cifar import ANN_BATCH, DATASET, FUSED, NEURON, T, CifarZoo, encoder_methods, load_cifar
 from ..setups.models import Split
 
@@ -111,7 +111,7 @@ def parse(argv=None) -> argparse.Namespace:
                         help="SNN starting weights: random (the paper), or the trained ANN of the same seed, then "
                              "--snn-epochs of spike-based training (quick: ann, full: scratch)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the Poisson draws and of the attacks' random starts")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=available_cpus())
     parser.add_argument("--jobs", type=int, default=None,
                         help="local processes that run the tasks side by side (training, attacks, evsim), one thread "
                              "each, no Ray needed (default: --threads on the CPU, 1 with --device cuda or --ray); "

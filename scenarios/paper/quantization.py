@@ -58,7 +58,7 @@ from ..machinery.job import run_job
 from ..machinery.model_tasks import Zoos, train_models
 from ..machinery.results import StageCache
 from ..machinery.simulation import simulate_chunks
-from ..machinery.tasks import After, Job, run_stages
+from ..machinery.tasks import After, Job, available_cpus, run_stages
 from ..setups.fmnist import ATTACKER_SEEDS, Zoo, black_box_fgsm
 from ..setups.models import SNN_LR, SNN_SETTINGS, AnnZoo, load_split
 
@@ -230,7 +230,7 @@ def main(argv=None) -> None:
     parser.add_argument("--qat-samples", type=int, default=None, help="QAT training images (quick 2000, full 60000)")
     parser.add_argument("--qat-epochs", type=int, default=1, help="QAT epochs (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' draws and of the QAT batches")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=available_cpus())
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/quantization.h5")
     parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")

@@ -64,7 +64,7 @@ from ..machinery.job import run_job
 from ..machinery.model_tasks import train_models
 from ..machinery.results import StageCache
 from ..machinery.simulation import simulate_chunks
-from ..machinery.tasks import Job, run_stages
+from ..machinery.tasks import Job, available_cpus, run_stages
 from ..setups.fmnist import ATTACKER_SEEDS, CHUNK, SWEEP, VICTIM_SEED, simulate_images
 from ..setups.fmnist import T as FMNIST_T
 from ..setups.models import SNN_SETTINGS, get_ann, get_snn, load_split
@@ -273,7 +273,7 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--loss-samples", type=int, default=1000, help="test images for Eq. 31 (default 1000, the paper's)")
     parser.add_argument("--train-samples", type=int, default=60000, help="training images (fewer only for smoke tests)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (torch and numba) of each task")
+    parser.add_argument("--threads", type=int, default=available_cpus(), help="threads (torch and numba) of each task")
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/repro_audit.h5")
     parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")

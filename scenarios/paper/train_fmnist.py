@@ -12,7 +12,6 @@ results/train_fmnist.h5, rewritten (atomically) after every finished model.
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ from bridges.datasets import data_dir
 
 from ..setups.models import SNN_SETTINGS, get_ann, get_snn, load_split
 from ..machinery.results import write_results
+from ..machinery.tasks import available_cpus
 
 DATASET = "fashion-mnist"
 GAP = 0.03  # the bar: within 3 points of the ANN
@@ -34,7 +34,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rules", nargs="+", default=["actbp", "tempbp"], choices=["actbp", "tempbp"])
     parser.add_argument("--encoders", nargs="+", default=list(evsim.ENCODERS), choices=list(evsim.ENCODERS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=available_cpus())
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default="results/train_fmnist.h5")
     args = parser.parse_args(argv)

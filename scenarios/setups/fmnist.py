@@ -35,6 +35,7 @@ from evsim import energy
 from .models import SNN_SETTINGS, Split, get_ann, get_snn, load_split
 from ..machinery.model_tasks import train_models
 from ..machinery.simulation import simulate_chunks
+from ..machinery.tasks import available_cpus
 
 DATASET = "fashion-mnist"
 NEURON, T = SNN_SETTINGS[DATASET]
@@ -91,7 +92,7 @@ def setup(name: str, description: str, argv=None, add_arguments=None) -> Run:
     parser.add_argument("--test-samples", type=int, default=10000, help="test images (default all 10000)")
     parser.add_argument("--loss-samples", type=int, default=None, help="images for Eq. 31-32 (quick 500, full 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws and of the attacks")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=available_cpus())
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
     parser.add_argument("--out", default=f"results/{name}.h5")
     parser.add_argument("--recompute", action="store_true", help="recompute every stage, ignoring the finished ones beside --out")
