@@ -58,10 +58,13 @@ bench-training: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[experiments,dev,bench]'
 	$(PY) -m scenarios bench_training
 
+# the tests run in one pytest-xdist worker per core, each pinned to its core (tests/conftest.py), a
+# test file per worker at a time (its module fixtures run once)
+PYTEST_WORKERS ?= auto
 test: $(STAMP)
 	$(PY) -m mkdocs build --strict --site-dir $(VENV)/site
-	$(PY) -m pytest -q --torch-free
-	$(PY) -m pytest -q --skip-torch-free
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --torch-free
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --skip-torch-free
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

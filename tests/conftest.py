@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.abc
+import os
 import sys
 from functools import cache
 from pathlib import Path
@@ -297,7 +298,27 @@ def pytest_addoption(parser):
     group.addoption("--skip-torch-free", action="store_true", help="run only the tests that --torch-free leaves out")
 
 
+def _pin_xdist_worker() -> None:
+    """Give each pytest-xdist worker its own share of the CPUs (`make test` runs `-n auto`).
+
+    Torch, Numba and every scenario's --threads default size themselves by the affinity mask, so
+    a worker pinned to one core runs one thread: without this, each of two workers on a 2-core
+    machine would start two torch threads, and OpenMP's spin-waiting threads slow both down
+    several-fold. Subprocesses inherit the mask (a child asked for two threads still runs them).
+    """
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if not worker.startswith("gw") or count < 1 or not hasattr(os, "sched_setaffinity"):
+        return
+    index, cpus = int(worker[2:]), sorted(os.sched_getaffinity(0))
+    share = [cpu for i, cpu in enumerate(cpus) if i % count == index % count] or [cpus[index % len(cpus)]]
+    os.sched_setaffinity(0, share)
+    import numba  # already loaded by evsim, its default thread count read before the mask was set
+
+    numba.set_num_threads(min(len(share), numba.config.NUMBA_NUM_THREADS))
+
+
 def pytest_configure(config):
+    _pin_xdist_worker()
     if config.getoption("torch_free") and config.getoption("skip_torch_free"):
         raise pytest.UsageError("--torch-free and --skip-torch-free exclude each other: together they run nothing")
     if config.getoption("torch_free"):
