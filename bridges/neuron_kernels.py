@@ -3,9 +3,10 @@
 The torch paths (`bridges.snn.ActBPPopulation`, `bridges.tempbp.TempBPNeuron`) run a population
 as a Python loop over T of small eager torch ops, in the forward and (Temp-BP) in the backward.
 Here each of those loops is one Numba kernel that runs every neuron's T steps in registers,
-parallel over the flattened B x N neurons, on plain contiguous (T, M) arrays (M = B x N), float32
-or float64. The arithmetic is the torch path's, expression by expression and in the same order
-(SPEC "Neurons", `bridges.neuron`), so spikes, traces and membranes come out bit-identical:
+parallel over the flattened B x N neurons, on (T, M) views (M = B x N) of the tensors' storage
+in memory order, float32 or float64. The arithmetic is the torch path's, expression by
+expression and in the same order (SPEC "Neurons", `bridges.neuron`), so spikes, traces and
+membranes come out bit-identical:
 
     U = U * decay_m + I[k];  s = U >= theta;  U = 0 where s | U - theta s;  a = a * decay_s + s * gain
 
@@ -13,21 +14,37 @@ Numba compiles these without `fastmath`, so LLVM keeps each multiply and add rou
 (no FMA contraction) and vectorises over neurons without reassociating. Every constant is
 rounded once to the working dtype in the wrapper, as torch rounds a Python scalar: a float32
 kernel never touches a float64 number. Each neuron's steps depend only on its own input, so the
-results do not depend on the thread count.
+results do not depend on the thread count (Numba's, `numba.set_num_threads`; set it beside
+torch's).
 
-Loop-shaped interface (tensors (T, B, ...), CPU, contiguous, float32/float64):
+Memory layouts. A tensor qualifies (`supports`) when it is dense and non-overlapping with its
+time axis outermost (stride[0] == numel / T), its other axes in any order: a contiguous MLP
+current, or a ResNet's channels-last conv current (T, B, C, H, W). The kernels walk it in memory
+order; outputs are `torch.empty_like` the current (its strides, as the torch loop's buffers),
+incoming gradients are brought to the current's layout where autograd hands another (a copy),
+and dL/dI leaves in the layout the torch path gives it (`torch.empty_like(dL/da)`), so the
+BatchNorms, means and conv backward passes downstream see the same strides and reduce in the
+same order on both paths: whole networks train to the same bits (tests/test_neuron_kernels.py).
+
+Dispatch: `bridges.snn.spiking_layer` (rules "actbp" and "none") and `bridges.tempbp.lif_tempbp`
+call these kernels where `use_kernels(current)` (enabled and supported) and keep the torch loop
+elsewhere (CUDA, other dtypes, strided views): that loop is the reference and the GPU path.
+`with disabled():` forces the torch loop, for tests and benchmarks that compare the two.
+
+Loop-shaped interface (tensors (T, B, ...), CPU, float32/float64, one layout as above):
 
 - `population_forward(current, c, keep_membrane, keep_change) -> (a, s, u_pre, du)`: no graph.
 - `actbp_backward(grad_a, grad_s, u_pre, c, rho) -> dL/dI`: `ActBPPopulation.backward`'s recursion.
 - `tempbp_backward(grad_a, u_pre, du, s, a, tau_m, tau_s, theta) -> dL/dI`: `TempBPNeuron.backward`.
 - `FusedActBP.apply(current, c, rho) -> (a, s)` and `FusedTempBP.apply(current, tau_m, tau_s,
   theta) -> (a, s)`: the autograd nodes, drop-in for `ActBPPopulation` / `TempBPNeuron`.
-- `supports(tensor)`: True where these kernels run (a CPU float32/float64 tensor); elsewhere
-  (CUDA) the caller keeps the torch loop. The kernels raise ValueError on a CUDA tensor.
+- `supports(tensor)`, `use_kernels(tensor)`, `disabled()`, `enabled()`: see above. The kernels
+  raise ValueError for a tensor that `supports` rejects (CUDA, float16, a strided view).
 
 `c` is any object with the fields of `bridges.neuron.NeuronParameters` (decay_m, decay_s, gain,
-theta, reset_to_zero, has_trace); this module imports nothing from the other bridges modules, so
-`bridges.neuron` may dispatch here without an import cycle.
+theta, reset_to_zero, has_trace); this module imports nothing from the other bridges modules at
+import time (`benchmark` imports them when called), so `bridges.snn` and `bridges.tempbp`
+dispatch here without an import cycle.
 
 The surrogates' sigmoids (Act-BP's sigmoid(rho (U - theta)), Temp-BP's sigmoid(+-z)) are taken
 by torch, in one buffer each, on the same slices as the torch path (Act-BP: the whole (T, B, ...)
@@ -53,6 +70,9 @@ __all__ = [
     "actbp_backward",
     "tempbp_backward",
     "supports",
+    "use_kernels",
+    "disabled",
+    "enabled",
     "benchmark",
 ]
 
@@ -178,12 +198,72 @@ def _tempbp_backward_kernel(grad_a, u_pre, du, spikes, traces, sig_z, sig_minus_
 # ---------------------------------------------------------------------------------------------
 
 
+def _memory_order(tensor: torch.Tensor) -> tuple[int, ...] | None:
+    """The axis order, time first, in which `tensor` lies C-contiguous in memory, or None.
+
+    The axes after time are sorted by decreasing stride (size-1 axes may go anywhere: their
+    stride is never used). A channels-last conv current (T, B, C, H, W) gives (0, 1, 3, 4, 2).
+    None where no such order exists: overlapping or expanded axes, gaps, or a time axis that is
+    not outermost (stride[0] != numel / T)."""
+    if tensor.ndim < 2:
+        return None
+    strides = tensor.stride()
+    order = (0, *sorted(range(1, tensor.ndim), key=lambda d: -strides[d]))
+    return order if tensor.permute(order).is_contiguous() else None
+
+
 def supports(tensor: torch.Tensor) -> bool:
-    """True where these kernels run: a CPU tensor of float32 or float64 (any shape)."""
-    return isinstance(tensor, torch.Tensor) and tensor.device.type == "cpu" and tensor.dtype in _DTYPES
+    """True where these kernels run: a CPU float32/float64 tensor (T, B, ...), T >= 1, dense and
+    non-overlapping with its time axis outermost (any order of the other axes: a contiguous or
+    a channels-last current). Elsewhere (CUDA, other dtypes, strided views) the caller keeps
+    the torch loop."""
+    return (
+        isinstance(tensor, torch.Tensor)
+        and tensor.device.type == "cpu"
+        and tensor.dtype in _DTYPES
+        and tensor.ndim >= 2
+        and tensor.shape[0] >= 1
+        and _memory_order(tensor) is not None
+    )
 
 
-def _check(name: str, tensor, like: torch.Tensor | None = None) -> None:
+def disabled():
+    """Context manager: inside it, `use_kernels` is False, so `bridges.snn.spiking_layer` and
+    `bridges.tempbp.lif_tempbp` run the torch loops (the reference) everywhere; for tests and
+    benchmarks that compare both paths. Nests; not thread-local."""
+    return _Disabled()
+
+
+class _Disabled:
+    def __enter__(self):
+        global _DISABLED
+        _DISABLED += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _DISABLED
+        _DISABLED -= 1
+        return False
+
+
+_DISABLED = 0  # nesting depth of `disabled()`
+
+
+def enabled() -> bool:
+    """False inside `disabled()`."""
+    return _DISABLED == 0
+
+
+def use_kernels(tensor: torch.Tensor) -> bool:
+    """The dispatchers' test: the kernels are enabled and `supports(tensor)`."""
+    return _DISABLED == 0 and supports(tensor)
+
+
+def _check(name: str, tensor, like: torch.Tensor | None = None, order: tuple[int, ...] | None = None,
+           layout: bool = True):
+    """ValueError unless `tensor` is a kernel operand; returns its memory order (None if not
+    `layout`: then only type, device, dtype and shape are checked). With `like` (and like's
+    `order`), it must also match like's shape, dtype and memory layout."""
     if not isinstance(tensor, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.device.type != "cpu":
@@ -195,18 +275,31 @@ def _check(name: str, tensor, like: torch.Tensor | None = None) -> None:
         raise ValueError(f"{name} must be float32 or float64, got {tensor.dtype}")
     if tensor.ndim < 2 or tensor.shape[0] < 1:
         raise ValueError(f"{name} must be (T, B, ...) with T >= 1, got shape {tuple(tensor.shape)}")
-    if not tensor.is_contiguous():
-        raise ValueError(f"{name} must be contiguous (call .contiguous() first), shape {tuple(tensor.shape)}")
     if like is not None and (tensor.shape != like.shape or tensor.dtype != like.dtype):
         raise ValueError(
             f"{name} must match the current: shape {tuple(like.shape)} {like.dtype}, "
             f"got {tuple(tensor.shape)} {tensor.dtype}"
         )
+    if not layout:
+        return None
+    if order is not None:
+        if not tensor.permute(order).is_contiguous():
+            raise ValueError(
+                f"{name} must have the current's memory layout: strides {like.stride()}, got {tensor.stride()}"
+            )
+        return order
+    found = _memory_order(tensor)
+    if found is None:
+        raise ValueError(
+            f"{name} must be dense with its time axis outermost, contiguous in some order of the other "
+            f"axes (stride[0] == numel / T); got shape {tuple(tensor.shape)}, strides {tensor.stride()}"
+        )
+    return found
 
 
-def _flat(tensor: torch.Tensor) -> np.ndarray:
-    """The (T, M) NumPy view of a contiguous CPU tensor (no copy)."""
-    return tensor.detach().numpy().reshape(tensor.shape[0], -1)
+def _flat(tensor: torch.Tensor, order: tuple[int, ...]) -> np.ndarray:
+    """The (T, M) NumPy view, in memory order, of a CPU tensor that lies contiguous in `order` (no copy)."""
+    return tensor.detach().permute(order).view(tensor.shape[0], -1).numpy()
 
 
 def _check_constants(c) -> None:
@@ -221,12 +314,13 @@ def _check_constants(c) -> None:
 def population_forward(current: torch.Tensor, c, keep_membrane: bool = False, keep_change: bool = False):
     """One population over T steps, no graph.
 
-    current: (T, B, ...) input I[k] (membrane units per step); c: the neuron's constants.
-    Returns (a, s, u_pre, du), each (T, B, ...) in current's dtype: the trace (a copy of s for
-    IF), the 0/1 spikes, the membrane before reset (None unless keep_membrane) and
-    its change U[k] - U_after_reset[k-1] (None unless keep_change).
+    current: (T, B, ...) input I[k] (membrane units per step), dense with time outermost
+    (`supports`); c: the neuron's constants. Returns (a, s, u_pre, du), each (T, B, ...) in
+    current's dtype and memory layout (`torch.empty_like`, as the torch loop's buffers): the
+    trace (a copy of s for IF), the 0/1 spikes, the membrane before reset (None unless
+    keep_membrane) and its change U[k] - U_after_reset[k-1] (None unless keep_change).
     """
-    _check("current", current)
+    order = _check("current", current)
     _check_constants(c)
     dt = _DTYPES[current.dtype]
     spikes = torch.empty_like(current)
@@ -235,40 +329,55 @@ def population_forward(current: torch.Tensor, c, keep_membrane: bool = False, ke
     du = torch.empty_like(current) if keep_change else None
     unused = np.zeros((0, 0), dt)
     _forward_kernel(
-        _flat(current), dt(c.decay_m), dt(c.decay_s), dt(c.gain), dt(c.theta), dt(0.0), dt(1.0),
+        _flat(current, order), dt(c.decay_m), dt(c.decay_s), dt(c.gain), dt(c.theta), dt(0.0), dt(1.0),
         bool(c.reset_to_zero), bool(c.has_trace), keep_membrane, keep_change,
-        _flat(traces), _flat(spikes),
-        _flat(u_pre) if keep_membrane else unused, _flat(du) if keep_change else unused,
+        _flat(traces, order), _flat(spikes, order),
+        _flat(u_pre, order) if keep_membrane else unused, _flat(du, order) if keep_change else unused,
     )
     return traces, spikes, u_pre, du
 
 
-def _grad(name: str, grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """An incoming gradient as a contiguous tensor of like's shape (autograd may hand expanded ones)."""
+def _grad(name: str, grad, like: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
+    """An incoming gradient in like's memory layout: as it is where it has that layout, else
+    copied into `torch.empty_like(like)` (autograd may hand expanded or differently strided
+    gradients); zeros where None."""
     if grad is None:
         return torch.zeros_like(like)
-    grad = grad.contiguous()
-    _check(name, grad, like)
-    return grad
+    _check(name, grad, like, layout=False)
+    if grad.permute(order).is_contiguous():
+        return grad
+    return torch.empty_like(like).copy_(grad)
+
+
+def _layout_of_torch_path(grad: torch.Tensor, grad_a) -> torch.Tensor:
+    """dL/dI in the layout the torch path returns it, `torch.empty_like(grad_a)` (the same bits,
+    copied only where the layouts differ), so that the conv and BatchNorm backward passes it
+    feeds reduce in the same order on both paths."""
+    if grad_a is None:
+        return grad
+    target = torch.empty_like(grad_a)
+    return grad if target.stride() == grad.stride() else target.copy_(grad)
 
 
 def actbp_backward(grad_a: torch.Tensor, grad_s: torch.Tensor, u_pre: torch.Tensor, c, rho: float) -> torch.Tensor:
     """dL/dI (T, B, ...) of an Act-BP population from dL/da, dL/ds and the saved membrane U[k]
     before reset (all (T, B, ...)): the reverse-time BPTT of `bridges.snn.ActBPPopulation`,
-    through membrane, reset and trace, with the surrogate slope rho sig'(rho (U - theta))."""
-    _check("u_pre", u_pre)
+    through membrane, reset and trace, with the surrogate slope rho sig'(rho (U - theta)).
+    The result has the layout of `torch.empty_like(grad_a)`, as there."""
+    order = _check("u_pre", u_pre)
     _check_constants(c)
-    grad_a, grad_s = _grad("grad_a", grad_a, u_pre), _grad("grad_s", grad_s, u_pre)
+    g_a, g_s = _grad("grad_a", grad_a, u_pre, order), _grad("grad_s", grad_s, u_pre, order)
     dt = _DTYPES[u_pre.dtype]
-    # the torch path's sigmoid((U - theta) rho) on the whole tensor (in place: one buffer)
+    # the torch path's sigmoid((U - theta) rho) on the whole tensor (in place: one buffer, in
+    # u_pre's layout, so that torch's vector lanes cover the same elements as there)
     sig = (u_pre - c.theta).mul_(rho).sigmoid_()
     grad = sig  # each element of sig is read before its dL/dI overwrites it: one buffer fewer
     _actbp_backward_kernel(
-        _flat(grad_a), _flat(grad_s), _flat(u_pre), _flat(sig), dt(rho),
+        _flat(g_a, order), _flat(g_s, order), _flat(u_pre, order), _flat(sig, order), dt(rho),
         dt(c.decay_m), dt(c.decay_s), dt(c.gain), dt(c.theta), dt(0.0), dt(1.0),
-        bool(c.reset_to_zero), bool(c.has_trace), _flat(grad),
+        bool(c.reset_to_zero), bool(c.has_trace), _flat(grad, order),
     )
-    return grad
+    return _layout_of_torch_path(grad, grad_a)
 
 
 def _check_tempbp_params(tau_m, tau_s, theta) -> None:
@@ -291,17 +400,18 @@ class _TempBPConstants:
 
 def tempbp_backward(grad_a, u_pre, du, spikes, traces, tau_m: float, tau_s: float, theta: float) -> torch.Tensor:
     """dL/dI (T, B, ...) by the Temp-BP rule of `bridges.tempbp.TempBPNeuron` from dL/da and the
-    forward's membrane before reset, membrane change, spikes and trace (all (T, B, ...)); the
-    kernel sums H[k] = sum_j kappa[j] G[k+j] run in the same reverse pass (O(T))."""
-    _check("u_pre", u_pre)
+    forward's membrane before reset, membrane change, spikes and trace (all (T, B, ...), in one
+    memory layout); the kernel sums H[k] = sum_j kappa[j] G[k+j] run in the same reverse pass
+    (O(T)). The result has the layout of `torch.empty_like(grad_a)`, as there."""
+    order = _check("u_pre", u_pre)
     for name, t in (("du", du), ("spikes", spikes), ("traces", traces)):
-        _check(name, t, u_pre)
+        _check(name, t, u_pre, order)
     _check_tempbp_params(tau_m, tau_s, theta)
-    grad_a = _grad("grad_a", grad_a, u_pre)
+    g_a = _grad("grad_a", grad_a, u_pre, order)
     dt = _DTYPES[u_pre.dtype]
     # the torch path's fallback surrogate: its exact ops on the whole tensor, but the sigmoids one
     # step at a time, as there (torch's vector lanes and scalar tail may round exp differently,
-    # so the same (B, ...) slices give the same bits)
+    # so the same (B, ...) slices, in the same layout, give the same bits)
     z = (theta - u_pre).div_(_FALLBACK_WIDTH).clamp_(-_FALLBACK_CLIP, _FALLBACK_CLIP)
     sig_minus_z = -z
     for k in range(z.shape[0]):
@@ -309,16 +419,17 @@ def tempbp_backward(grad_a, u_pre, du, spikes, traces, tau_m: float, tau_s: floa
         z[k].sigmoid_()
     grad = z  # each sigmoid(z) is read before its dL/dI overwrites it: one buffer fewer
     _tempbp_backward_kernel(
-        _flat(grad_a), _flat(u_pre), _flat(du), _flat(spikes), _flat(traces), _flat(z), _flat(sig_minus_z),
+        _flat(g_a, order), _flat(u_pre, order), _flat(du, order), _flat(spikes, order), _flat(traces, order),
+        _flat(z, order), _flat(sig_minus_z, order),
         dt(1.0 - 1.0 / tau_m), dt(-1.0 / tau_m), dt(1.0 - 1.0 / tau_s), dt(1.0 / tau_s),
-        dt(1.0 / (4.0 * tau_s)), dt(_DU_CLAMP), dt(_FALLBACK_WIDTH), dt(0.0), dt(1.0), _flat(grad),
+        dt(1.0 / (4.0 * tau_s)), dt(_DU_CLAMP), dt(_FALLBACK_WIDTH), dt(0.0), dt(1.0), _flat(grad, order),
     )
-    return grad
+    return _layout_of_torch_path(grad, grad_a)
 
 
 class FusedActBP(torch.autograd.Function):
     """`FusedActBP.apply(current, c, rho) -> (a, s)`: `bridges.snn.ActBPPopulation` on the
-    compiled kernels. current: (T, B, ...) CPU float32/float64, contiguous; c: NeuronParameters;
+    compiled kernels. current: (T, B, ...) CPU float32/float64 (`supports`); c: NeuronParameters;
     rho: surrogate sharpness. Saves U[k] before reset (T, B, ...); both outputs carry gradients."""
 
     @staticmethod
@@ -338,7 +449,7 @@ class FusedActBP(torch.autograd.Function):
 class FusedTempBP(torch.autograd.Function):
     """`FusedTempBP.apply(current, tau_m, tau_s, theta) -> (a, s)`: `bridges.tempbp.TempBPNeuron`
     (LIF, hard reset) on the compiled kernels; s is not differentiable, a carries the Temp-BP
-    gradient. current: (T, B, ...) CPU float32/float64, contiguous."""
+    gradient. current: (T, B, ...) CPU float32/float64 (`supports`)."""
 
     @staticmethod
     def forward(ctx, current, tau_m, tau_s, theta):

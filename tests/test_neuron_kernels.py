@@ -23,7 +23,7 @@ from bridges.neuron_kernels import (
     supports,
     tempbp_backward,
 )
-from bridges.snn import ActBPPopulation, actbp_layer_reference
+from bridges.snn import ActBPPopulation, actbp_layer_reference, spiking_layer
 from bridges.tempbp import TempBPNeuron
 
 from conftest import neurons
@@ -48,7 +48,22 @@ def currents(draw, max_T: int = 12) -> torch.Tensor:
     current = draw(st.sampled_from([0.5, 0.9, 1.5])) * torch.randn(T, *shape, generator=gen, dtype=dtype) + 0.4
     current[torch.rand(current.shape, generator=gen) < 0.05] = 0.0
     current[torch.rand(current.shape, generator=gen) < 0.05] = 1.0
-    return current
+    return relaid(current, draw(st.permutations(range(1, current.ndim))))
+
+
+def relaid(current: torch.Tensor, axes) -> torch.Tensor:
+    """The same values laid out in memory with time outermost and then `axes` (e.g. channels
+    last): a dense tensor that is not contiguous unless axes are in order."""
+    order = (0, *axes)
+    inverse = sorted(range(len(order)), key=order.__getitem__)
+    return current.permute(order).contiguous().permute(inverse)
+
+
+def channels_last(T: int, B: int, C: int, H: int, W: int, dtype=torch.float32, seed: int = 0) -> torch.Tensor:
+    """A current laid out as the ResNet's: a channels-last conv output (T*B, C, H, W) viewed as (T, B, C, H, W)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = (0.8 * torch.randn(T * B, C, H, W, generator=gen, dtype=dtype) + 0.4).contiguous(memory_format=torch.channels_last)
+    return x.view(T, B, C, H, W)
 
 
 def _grads(current: torch.Tensor, seed: int = 1):
@@ -56,12 +71,33 @@ def _grads(current: torch.Tensor, seed: int = 1):
     return torch.randn(2, *current.shape, generator=gen, dtype=current.dtype)
 
 
+class _Probe(torch.autograd.Function):
+    """Identity that keeps the gradient it is handed, as the node upstream of a layer sees it
+    (a leaf's .grad would not do: AccumulateGrad restrides it to the leaf's layout)."""
+
+    seen: list = []
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()  # preserve_format: x's layout
+
+    @staticmethod
+    def backward(ctx, grad):
+        _Probe.seen.append(grad)
+        return grad
+
+
 def _backward(layer, current, grad_a, grad_s=None):
-    x = current.detach().clone().requires_grad_()
-    a, s = layer(x)
+    """(a, s, dL/dI) of `layer` on a copy of current; dL/dI as the layer returns it (its strides too)."""
+    x = current.detach().clone().requires_grad_()  # clone keeps the layout (preserve_format)
+    assert x.stride() == current.stride()
+    a, s = layer(_Probe.apply(x))
     outputs, grads = ((a, s), (grad_a, grad_s)) if grad_s is not None else ((a,), (grad_a,))
+    _Probe.seen.clear()
     torch.autograd.backward(outputs, grads)
-    return a.detach(), s.detach(), x.grad
+    (grad,) = _Probe.seen
+    assert torch.equal(grad, x.grad)
+    return a.detach(), s.detach(), grad
 
 
 @FAST
@@ -73,6 +109,7 @@ def test_forward_equals_run_population_bit_for_bit(current, neuron):
     a, s, u, du = population_forward(current, c, keep_membrane=True)
     assert torch.equal(a, a_ref) and torch.equal(s, s_ref) and torch.equal(u, u_ref)
     assert du is None and a.dtype == s.dtype == current.dtype and a.shape == current.shape
+    assert a.stride() == s.stride() == u.stride() == a_ref.stride() == current.stride()
     a, s, u, _ = population_forward(current, c)
     assert u is None and torch.equal(a, a_ref) and torch.equal(s, s_ref)
 
@@ -89,6 +126,7 @@ def test_actbp_equals_actbp_population_bit_for_bit(current, neuron, rho, spike_l
     a, s, grad = _backward(lambda x: FusedActBP.apply(x, c, rho), current, g_a, g_s)
     assert torch.equal(a, a_ref) and torch.equal(s, s_ref)
     assert torch.equal(grad, grad_ref)
+    assert a.stride() == s.stride() == a_ref.stride() == current.stride() and grad.stride() == grad_ref.stride()
 
 
 @pytest.mark.parametrize(
@@ -123,6 +161,7 @@ def test_tempbp_equals_tempbp_neuron_bit_for_bit(current, tau_m, tau_s, theta):
     a, s, grad = _backward(lambda x: FusedTempBP.apply(x, tau_m, tau_s, theta), current, g_a)
     assert torch.equal(a, a_ref) and torch.equal(s, s_ref)
     assert torch.equal(grad, grad_ref)
+    assert a.stride() == s.stride() == a_ref.stride() == current.stride() and grad.stride() == grad_ref.stride()
 
 
 def test_tempbp_gradient_uses_every_branch_and_matches_in_float64():
@@ -188,8 +227,71 @@ def test_float32_membrane_is_rounded_per_operation_not_fused():
 
 def test_supports():
     assert supports(torch.zeros(2, 3)) and supports(torch.zeros(2, 3, dtype=torch.float64))
+    assert supports(channels_last(2, 3, 4, 5, 5)) and supports(torch.zeros(1, 1, 3)) and supports(torch.zeros(3, 0))
     assert not supports(torch.zeros(2, 3, dtype=torch.float16)) and not supports(np.zeros((2, 3)))
-    assert not supports(torch.zeros(2, 3, device="meta"))
+    assert not supports(torch.zeros(2, 3, device="meta")) and not supports(torch.zeros(3))
+    for view in STRIDED_VIEWS:
+        assert not supports(view)
+
+
+# dense tensors with time inside (not outermost), expanded axes, gaps: the torch loop's business
+STRIDED_VIEWS = [
+    torch.zeros(4, 3).t(),
+    torch.zeros(5, 2, 3).permute(1, 0, 2),
+    torch.zeros(1, 3).expand(4, 3),
+    torch.zeros(4, 6)[:, ::2],
+    torch.zeros(4, 5, 3)[:, 1:4],
+]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "permuted"])
+@pytest.mark.parametrize("grad_layout", ["same", "contiguous", "expanded"])
+def test_layouts_and_gradient_strides_follow_the_torch_path(layout, grad_layout):
+    """Any dense current with time outermost: outputs in the current's layout, dL/dI in the layout
+    of the torch path's (empty_like dL/da), every number the torch path's, for incoming gradients
+    laid out as the current, contiguous, or expanded (the gradient of a sum)."""
+    current = channels_last(4, 2, 3, 5, 6, torch.float64, seed=3)
+    if layout == "contiguous":
+        current = current.contiguous()
+    elif layout == "permuted":
+        current = relaid(current, (4, 2, 1, 3))
+    g_a = _grads(current, seed=4)[0]
+    g_a = {"same": torch.empty_like(current).copy_(g_a), "contiguous": g_a.contiguous(),
+           "expanded": g_a[:1, :1, :1, :1, :1].expand(current.shape)}[grad_layout]  # fmt: skip
+    c = constants(evsim.LIF(tau_m=2, tau_s=2))
+    for ref, fused in (
+        (lambda x: ActBPPopulation.apply(x, c, 5.0), lambda x: FusedActBP.apply(x, c, 5.0)),
+        (lambda x: TempBPNeuron.apply(x, 2.0, 2.0, 1.0), lambda x: FusedTempBP.apply(x, 2.0, 2.0, 1.0)),
+    ):
+        a_ref, s_ref, grad_ref = _backward(ref, current, g_a)
+        a, s, grad = _backward(fused, current, g_a)
+        assert torch.equal(a, a_ref) and torch.equal(s, s_ref) and torch.equal(grad, grad_ref)
+        assert a.stride() == s.stride() == a_ref.stride() == current.stride()
+        assert grad.stride() == grad_ref.stride() and grad.abs().max() > 0.1
+        if grad_layout == "contiguous" and layout != "contiguous":
+            assert grad.is_contiguous() and not a.is_contiguous()  # the two layouts really differ
+
+
+def test_strided_views_fall_back_to_the_torch_loop():
+    """spiking_layer and lif_tempbp run a current that the kernels do not support on the torch
+    loop (the same numbers as its contiguous copy), where the kernels themselves raise."""
+    lif = evsim.LIF(tau_m=2, tau_s=2)
+    gen = torch.Generator().manual_seed(0)
+    base = torch.randn(6, 5, 7, generator=gen, dtype=torch.float64) + 0.5
+    for view in (lambda t: t.transpose(0, 1), lambda t: t[:, 1:4], lambda t: t[:, :, ::2]):
+        current = view(base)
+        assert not supports(current)
+        with pytest.raises(ValueError, match="time axis outermost"):
+            population_forward(current, constants(lif))
+        for rule in ("actbp", "tempbp", "none"):
+            x = view(base.clone().requires_grad_()) if rule != "none" else current
+            assert x.stride() == current.stride()
+            a, s = spiking_layer(x, lif, rule)
+            a_ref, s_ref = spiking_layer(current.contiguous(), lif, rule)
+            assert torch.equal(a, a_ref) and torch.equal(s, s_ref)
+            if rule != "none":
+                name = type(a.grad_fn).__name__
+                assert name == ("ActBPPopulationBackward" if rule == "actbp" else "TempBPNeuronBackward")
 
 
 C = constants(evsim.LIF(tau_m=2, tau_s=2))
@@ -202,7 +304,10 @@ C = constants(evsim.LIF(tau_m=2, tau_s=2))
         (lambda: population_forward(torch.zeros(3, 2, dtype=torch.int64), C), "float32 or float64"),
         (lambda: population_forward(torch.zeros(0, 2), C), "T >= 1"),
         (lambda: population_forward(torch.zeros(3), C), r"\(T, B, ...\)"),
-        (lambda: population_forward(torch.zeros(4, 3).t(), C), "contiguous"),
+        (lambda: population_forward(torch.zeros(4, 3).t(), C), "time axis outermost"),
+        (lambda: population_forward(torch.zeros(1, 3).expand(4, 3), C), "time axis outermost"),
+        (lambda: tempbp_backward(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(2, 3).t(),
+                                 torch.zeros(3, 2), torch.zeros(3, 2), 2.0, 2.0, 1.0), "memory layout"),
         (lambda: population_forward(torch.zeros(3, 2, device="meta"), C), "CPU only"),
         (lambda: population_forward(np.zeros((3, 2)), C), "torch.Tensor"),
         (lambda: population_forward(torch.zeros(3, 2), "LIF"), "decay_m"),
