@@ -6,6 +6,8 @@ References: `bridges.neuron.run_population` / `bridges.snn.ActBPPopulation` (for
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -19,11 +21,15 @@ from bridges.neuron_kernels import (
     FusedActBP,
     FusedTempBP,
     actbp_backward,
+    disabled,
+    enabled,
     population_forward,
     supports,
     tempbp_backward,
+    use_kernels,
 )
-from bridges.snn import ActBPPopulation, actbp_layer_reference, spiking_layer
+from bridges.resnet import SpikingResNet
+from bridges.snn import ActBPPopulation, SpikingMLP, actbp_layer_reference, decoder_scores, spiking_layer
 from bridges.tempbp import TempBPNeuron
 
 from conftest import neurons
@@ -322,3 +328,119 @@ C = constants(evsim.LIF(tau_m=2, tau_s=2))
 def test_bad_inputs_raise(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ---------------------------------------------------------------------------------------------
+# dispatch and whole networks: the fused path against the torch loop (`disabled()`)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dispatch_and_disabled():
+    """spiking_layer / lif_tempbp pick the kernels on the CPU, the torch loop inside disabled()
+    (nested too); without a gradient both run the plain forward."""
+    lif = evsim.LIF(tau_m=2, tau_s=2)
+    x = channels_last(3, 2, 4, 3, 3).requires_grad_()
+    names = {rule: type(spiking_layer(x, lif, rule)[0].grad_fn).__name__ for rule in ("actbp", "tempbp")}
+    assert names == {"actbp": "FusedActBPBackward", "tempbp": "FusedTempBPBackward"} and enabled()
+    with disabled():
+        with disabled():
+            assert not use_kernels(x)
+        assert not enabled() and supports(x)
+        names = {rule: type(spiking_layer(x, lif, rule)[0].grad_fn).__name__ for rule in ("actbp", "tempbp")}
+        assert names == {"actbp": "ActBPPopulationBackward", "tempbp": "TempBPNeuronBackward"}
+        reference = [spiking_layer(x, lif, rule) for rule in ("none", "actbp", "tempbp")]
+    assert use_kernels(x)
+    with torch.no_grad():
+        for rule, (a_ref, s_ref) in zip(("none", "actbp", "tempbp"), reference):
+            a, s = spiking_layer(x, lif, rule)
+            assert torch.equal(a, a_ref) and torch.equal(s, s_ref) and a.grad_fn is None
+            assert a.stride() == a_ref.stride() == x.stride() and 0 < s.mean() < 1
+
+
+def _train_step(model, x, y, fused: bool):
+    """Forward, rate cross-entropy, backward on a copy of `model`; returns (output spikes, hidden
+    spikes, {name: grad}, copy)."""
+    model = copy.deepcopy(model)
+    if fused:
+        out = model(x)
+    else:
+        with disabled():
+            out = model(x)
+    loss = torch.nn.functional.cross_entropy(decoder_scores(out.spikes, "rate"), y)
+    if fused:
+        loss.backward()
+    else:
+        with disabled():
+            loss.backward()
+    return out.spikes.detach(), out.hidden, {n: p.grad for n, p in model.named_parameters()}, model
+
+
+def _assert_same_training_step(model, x, y):
+    spikes, hidden, grads, _ = _train_step(model, x, y, fused=True)
+    spikes_ref, hidden_ref, grads_ref, _ = _train_step(model, x, y, fused=False)
+    assert torch.equal(spikes, spikes_ref) and spikes.stride() == spikes_ref.stride()
+    assert len(hidden) == len(hidden_ref) > 0
+    for h, h_ref in zip(hidden, hidden_ref):
+        assert torch.equal(h, h_ref) and h.stride() == h_ref.stride()
+    assert grads.keys() == grads_ref.keys()
+    for name, g in grads.items():
+        assert torch.equal(g, grads_ref[name]), name
+    assert max(g.abs().max() for g in grads.values()) > 0  # the loss reached the weights
+    return hidden
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("neuron, rule", [(evsim.LIF(tau_m=4, tau_s=2), "actbp"), (evsim.IF(), "actbp"),
+                                          (evsim.LIF(tau_m=4, tau_s=2), "tempbp")])  # fmt: skip
+def test_mlp_trains_to_the_same_bits_on_both_paths(neuron, rule, dtype, monkeypatch):
+    """A SpikingMLP's output spikes, hidden spikes and every parameter's gradient: torch.equal
+    between the fused kernels and the torch loop, and the fused path really ran."""
+    torch.manual_seed(0)
+    model = SpikingMLP([30, 40, 20, 5], neuron, rule, bias=True).to(dtype)
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.rand(8, 6, 30, generator=gen) < 0.4).to(dtype)
+    y = torch.randint(0, 5, (6,), generator=gen)
+    calls = _count_fused(monkeypatch)
+    hidden = _assert_same_training_step(model, x, y)
+    assert calls == [3] and all(0 < h.mean() < 1 for h in hidden)
+
+
+def _count_fused(monkeypatch) -> list[int]:
+    """Counts the calls of the fused autograd nodes (made by the fused side only)."""
+    calls = [0]
+    for node in (FusedActBP, FusedTempBP):
+        original = node.apply
+
+        def counting(*args, original=original):
+            calls[0] += 1
+            return original(*args)
+
+        monkeypatch.setattr(node, "apply", counting)
+    return calls
+
+
+@pytest.mark.parametrize("rule", ["actbp", "tempbp"])
+def test_resnet_trains_to_the_same_bits_on_both_paths(rule, monkeypatch):
+    """A SpikingResNet (width 8: torch's CPU conv backward misbehaves below 8 channels) in train
+    mode, its currents channels-last: output and hidden spikes (and their strides) and every
+    parameter's gradient torch.equal on both paths; eval forwards equal too."""
+    torch.manual_seed(0)
+    model = SpikingResNet(width=8, in_channels=3, n_classes=10, rule=rule)
+    gen = torch.Generator().manual_seed(2)
+    x = 2.0 * torch.rand(3, 2, 3, 32, 32, generator=gen)
+    y = torch.tensor([3, 7])
+    calls = _count_fused(monkeypatch)
+    hidden = _assert_same_training_step(model, x, y)
+    assert calls == [18]  # every population: stem, 2 per block, output
+    assert not hidden[0].is_contiguous() and hidden[0].permute(0, 1, 3, 4, 2).is_contiguous()  # channels last
+    assert all(h.sum() > 0 for h in hidden)
+    _, _, _, trained = _train_step(model, x, y, fused=True)
+    trained.eval()
+    with torch.no_grad():
+        out = trained(x)
+        with disabled():
+            out_ref = trained(x)
+    assert calls == [36]  # no autograd node without a gradient: the plain forward kernel
+    for h, h_ref in zip([out.spikes, *out.hidden], [out_ref.spikes, *out_ref.hidden]):
+        assert torch.equal(h, h_ref) and h.stride() == h_ref.stride()
+    assert sum(h.sum() for h in out.hidden) > 0
