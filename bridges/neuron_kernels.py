@@ -94,67 +94,106 @@ _FALLBACK_CLIP = 8.0
 def _forward_kernel(current, decay_m, decay_s, gain, theta, zero, one, reset_to_zero, has_trace,
                     keep_membrane, keep_change, traces, spikes, u_pre, du):
     """All T steps of M neurons. current, traces, spikes: (T, M); u_pre, du: (T, M) where kept
-    (the membrane before reset, and its change U[k] - U_after_reset[k-1]), else unused."""
+    (the membrane before reset, and its change U[k] - U_after_reset[k-1]), else unused.
+
+    A block of neurons at a time, its state in L1; each step is a few branch-free passes over
+    the block (the flags are tested once per pass, not per neuron), which LLVM vectorises."""
     T, M = current.shape
     for b in prange((M + _BLOCK - 1) // _BLOCK):
         lo = b * _BLOCK
-        n = min(_BLOCK, M - lo)
-        u = np.zeros(n, current.dtype)
-        a = np.zeros(n, current.dtype)
+        hi = min(lo + _BLOCK, M)
+        n = hi - lo
+        u = np.zeros(n, current.dtype)  # membrane after reset
+        a = np.zeros(n, current.dtype)  # trace
+        v = np.empty(n, current.dtype)  # membrane before reset
         for k in range(T):
+            cur, sp, tr = current[k, lo:hi], spikes[k, lo:hi], traces[k, lo:hi]
             for j in range(n):
-                i = lo + j
-                v = u[j] * decay_m + current[k, i]
-                fired = v >= theta
-                s = one if fired else zero
-                if keep_membrane:
-                    u_pre[k, i] = v
-                if keep_change:
-                    du[k, i] = v - u[j]
-                if reset_to_zero:
-                    u[j] = zero if fired else v
-                else:
-                    u[j] = v - s * theta
-                if has_trace:
-                    a[j] = a[j] * decay_s + s * gain
-                    traces[k, i] = a[j]
-                else:
-                    traces[k, i] = s
-                spikes[k, i] = s
+                v[j] = u[j] * decay_m + cur[j]
+            if keep_change:
+                d = du[k, lo:hi]
+                for j in range(n):
+                    d[j] = v[j] - u[j]
+            if keep_membrane:
+                up = u_pre[k, lo:hi]
+                for j in range(n):
+                    up[j] = v[j]
+            for j in range(n):
+                sp[j] = one if v[j] >= theta else zero
+            if reset_to_zero:
+                for j in range(n):
+                    u[j] = zero if v[j] >= theta else v[j]
+            else:
+                for j in range(n):
+                    u[j] = v[j] - sp[j] * theta
+            if has_trace:
+                for j in range(n):
+                    a[j] = a[j] * decay_s + sp[j] * gain
+                    tr[j] = a[j]
+            else:
+                for j in range(n):
+                    tr[j] = sp[j]
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def _actbp_backward_kernel(grad_a, grad_s, u_pre, sig, rho, decay_m, decay_s, gain, theta, zero, one,
-                           reset_to_zero, has_trace, grad):
+                           reset_to_zero, has_trace, has_grad_a, has_grad_s, grad):
     """Act-BP's reverse-time BPTT (`ActBPPopulation.backward`), all (T, M); writes grad = dL/dI.
 
     sig: sigmoid(rho (U - theta)); the surrogate slope is sig (1 - sig) rho, as in the torch path.
-    grad may be sig itself (each element is read before it is written).
+    grad may be sig itself (each element is read before it is written). Without grad_a or
+    grad_s (has_grad_* False: an output the loss does not use) that term is a literal zero,
+    added as the torch path adds autograd's materialised zeros (the same bits, -0 included).
+    Branch-free passes over an L1-resident block, as the forward.
     """
-    T, M = grad_a.shape
+    T, M = u_pre.shape
     for b in prange((M + _BLOCK - 1) // _BLOCK):
         lo = b * _BLOCK
-        n = min(_BLOCK, M - lo)
-        g_a = np.zeros(n, grad_a.dtype)  # dL/da[k] carried back through the trace
-        g_r = np.zeros(n, grad_a.dtype)  # dL/d(membrane after reset at k), from step k+1
+        hi = min(lo + _BLOCK, M)
+        n = hi - lo
+        g_a = np.zeros(n, u_pre.dtype)  # dL/da[k] carried back through the trace
+        g_r = np.zeros(n, u_pre.dtype)  # dL/d(membrane after reset at k), from step k+1
+        g_s = np.zeros(n, u_pre.dtype)  # dL/ds[k], all paths
         for k in range(T - 1, -1, -1):
-            for j in range(n):
-                i = lo + j
-                if has_trace:
-                    g_a[j] = grad_a[k, i] + g_a[j] * decay_s
-                    g_s = grad_s[k, i] + g_a[j] * gain
+            v, sg, out = u_pre[k, lo:hi], sig[k, lo:hi], grad[k, lo:hi]
+            if has_trace:
+                if has_grad_a:
+                    ga = grad_a[k, lo:hi]
+                    for j in range(n):
+                        g_a[j] = ga[j] + g_a[j] * decay_s
                 else:
-                    g_s = grad_s[k, i] + grad_a[k, i]
-                r = g_r[j]
-                slope = sig[k, i] * (one - sig[k, i]) * rho
-                if reset_to_zero:
-                    v = u_pre[k, i]
-                    keep = zero if v >= theta else one
-                    g_u = (g_s + r * (-v)) * slope + r * keep
-                else:
-                    g_u = (g_s - r * theta) * slope + r
-                grad[k, i] = g_u
-                g_r[j] = g_u * decay_m
+                    for j in range(n):
+                        g_a[j] = zero + g_a[j] * decay_s
+                for j in range(n):
+                    g_s[j] = g_a[j] * gain
+            elif has_grad_a:
+                ga = grad_a[k, lo:hi]
+                for j in range(n):
+                    g_s[j] = ga[j]
+            else:
+                for j in range(n):
+                    g_s[j] = zero
+            # dL/ds[k] + (the trace's or dL/da's part): the torch path's grad_s[k] + (...)
+            if has_grad_s:
+                gs = grad_s[k, lo:hi]
+                for j in range(n):
+                    g_s[j] = gs[j] + g_s[j]
+            else:
+                for j in range(n):
+                    g_s[j] = zero + g_s[j]
+            if reset_to_zero:
+                for j in range(n):
+                    slope = sg[j] * (one - sg[j]) * rho
+                    keep = zero if v[j] >= theta else one
+                    g_u = (g_s[j] + g_r[j] * (-v[j])) * slope + g_r[j] * keep
+                    out[j] = g_u
+                    g_r[j] = g_u * decay_m
+            else:
+                for j in range(n):
+                    slope = sg[j] * (one - sg[j]) * rho
+                    g_u = (g_s[j] - g_r[j] * theta) * slope + g_r[j]
+                    out[j] = g_u
+                    g_r[j] = g_u * decay_m
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -337,12 +376,12 @@ def population_forward(current: torch.Tensor, c, keep_membrane: bool = False, ke
     return traces, spikes, u_pre, du
 
 
-def _grad(name: str, grad, like: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
+def _grad(name: str, grad, like: torch.Tensor, order: tuple[int, ...]):
     """An incoming gradient in like's memory layout: as it is where it has that layout, else
     copied into `torch.empty_like(like)` (autograd may hand expanded or differently strided
-    gradients); zeros where None."""
+    gradients); None stays None (an output the loss does not use: the kernels add zeros)."""
     if grad is None:
-        return torch.zeros_like(like)
+        return None
     _check(name, grad, like, layout=False)
     if grad.permute(order).is_contiguous():
         return grad
@@ -352,30 +391,33 @@ def _grad(name: str, grad, like: torch.Tensor, order: tuple[int, ...]) -> torch.
 def _layout_of_torch_path(grad: torch.Tensor, grad_a) -> torch.Tensor:
     """dL/dI in the layout the torch path returns it, `torch.empty_like(grad_a)` (the same bits,
     copied only where the layouts differ), so that the conv and BatchNorm backward passes it
-    feeds reduce in the same order on both paths."""
+    feeds reduce in the same order on both paths. grad_a None stands for the zeros autograd
+    materialises for the torch path, which are contiguous."""
     if grad_a is None:
-        return grad
+        return grad if grad.is_contiguous() else grad.contiguous()
     target = torch.empty_like(grad_a)
     return grad if target.stride() == grad.stride() else target.copy_(grad)
 
 
-def actbp_backward(grad_a: torch.Tensor, grad_s: torch.Tensor, u_pre: torch.Tensor, c, rho: float) -> torch.Tensor:
-    """dL/dI (T, B, ...) of an Act-BP population from dL/da, dL/ds and the saved membrane U[k]
-    before reset (all (T, B, ...)): the reverse-time BPTT of `bridges.snn.ActBPPopulation`,
-    through membrane, reset and trace, with the surrogate slope rho sig'(rho (U - theta)).
-    The result has the layout of `torch.empty_like(grad_a)`, as there."""
+def actbp_backward(grad_a, grad_s, u_pre: torch.Tensor, c, rho: float) -> torch.Tensor:
+    """dL/dI (T, B, ...) of an Act-BP population from dL/da, dL/ds (either may be None: zeros)
+    and the saved membrane U[k] before reset (all (T, B, ...)): the reverse-time BPTT of
+    `bridges.snn.ActBPPopulation`, through membrane, reset and trace, with the surrogate slope
+    rho sig'(rho (U - theta)). The result has the layout of `torch.empty_like(grad_a)`, as there."""
     order = _check("u_pre", u_pre)
     _check_constants(c)
     g_a, g_s = _grad("grad_a", grad_a, u_pre, order), _grad("grad_s", grad_s, u_pre, order)
     dt = _DTYPES[u_pre.dtype]
+    unused = np.zeros((0, 0), dt)
     # the torch path's sigmoid((U - theta) rho) on the whole tensor (in place: one buffer, in
     # u_pre's layout, so that torch's vector lanes cover the same elements as there)
     sig = (u_pre - c.theta).mul_(rho).sigmoid_()
     grad = sig  # each element of sig is read before its dL/dI overwrites it: one buffer fewer
     _actbp_backward_kernel(
-        _flat(g_a, order), _flat(g_s, order), _flat(u_pre, order), _flat(sig, order), dt(rho),
+        unused if g_a is None else _flat(g_a, order), unused if g_s is None else _flat(g_s, order),
+        _flat(u_pre, order), _flat(sig, order), dt(rho),
         dt(c.decay_m), dt(c.decay_s), dt(c.gain), dt(c.theta), dt(0.0), dt(1.0),
-        bool(c.reset_to_zero), bool(c.has_trace), _flat(grad, order),
+        bool(c.reset_to_zero), bool(c.has_trace), g_a is not None, g_s is not None, _flat(grad, order),
     )
     return _layout_of_torch_path(grad, grad_a)
 
@@ -408,6 +450,8 @@ def tempbp_backward(grad_a, u_pre, du, spikes, traces, tau_m: float, tau_s: floa
         _check(name, t, u_pre, order)
     _check_tempbp_params(tau_m, tau_s, theta)
     g_a = _grad("grad_a", grad_a, u_pre, order)
+    if g_a is None:  # the trace unused: autograd's zeros, as the torch path sees them
+        g_a = torch.zeros_like(u_pre)
     dt = _DTYPES[u_pre.dtype]
     # the torch path's fallback surrogate: its exact ops on the whole tensor, but the sigmoids one
     # step at a time, as there (torch's vector lanes and scalar tail may round exp differently,
@@ -435,6 +479,7 @@ class FusedActBP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, c, rho):
         traces, spikes, u_pre, _ = population_forward(current, c, keep_membrane=True)
+        ctx.set_materialize_grads(False)  # an unused output's zeros are not built (the kernel adds 0)
         ctx.save_for_backward(u_pre)
         ctx.c, ctx.rho = c, float(rho)
         return traces, spikes
@@ -457,6 +502,7 @@ class FusedTempBP(torch.autograd.Function):
         traces, spikes, u_pre, du = population_forward(
             current, _TempBPConstants(tau_m, tau_s, theta), keep_membrane=True, keep_change=True
         )
+        ctx.set_materialize_grads(False)  # the spikes' gradient is never used: not built
         ctx.save_for_backward(u_pre, du, spikes, traces)
         ctx.params = (float(tau_m), float(tau_s), float(theta))
         ctx.mark_non_differentiable(spikes)
