@@ -28,6 +28,7 @@ import torch
 
 import evsim
 
+from . import neuron_kernels
 from .neuron import (
     NeuronParameters,
     SigmoidSurrogate,
@@ -138,18 +139,26 @@ def spiking_layer(current: torch.Tensor, neuron, rule: str = "actbp", rho: float
 
     current: (T, B, ...) input I[k] (already W a + b). Returns (a, s): the synaptic trace the next
     layer sees and the spikes, both (T, B, ...). With "actbp" both carry surrogate gradients
-    (`ActBPPopulation`, one autograd node for all T steps); with "tempbp" the gradient flows
-    through a only (s is not differentiable); with "none" the forward pass runs without any
-    gradient rule (Heaviside) and builds no graph.
+    (one autograd node for all T steps); with "tempbp" the gradient flows through a only (s is
+    not differentiable); with "none" the forward pass runs without any gradient rule
+    (Heaviside) and builds no graph.
+
+    On the CPU (where `bridges.neuron_kernels.use_kernels(current)`) the population runs on the
+    compiled kernels (`FusedActBP`, `FusedTempBP`, `population_forward`), elsewhere (CUDA) on the
+    torch loop (`ActBPPopulation`, `TempBPNeuron`, `run_population`): the same bits, forward and
+    backward, and outputs in the current's memory layout either way.
     """
     if rule == "tempbp":
         return lif_tempbp(current, neuron)
     check_rule(rule, neuron)
     p = neuron_parameters(neuron)
-    if rule == "actbp":
+    fused = neuron_kernels.use_kernels(current)
+    if rule == "actbp" and not fused:
         return ActBPPopulation.apply(current, p, rho)
-    with torch.no_grad():
-        return run_population(current, p)
+    if rule == "actbp" and torch.is_grad_enabled() and current.requires_grad:
+        return neuron_kernels.FusedActBP.apply(current, p, rho)
+    with torch.no_grad():  # no graph (inference, or a current without gradient): the plain forward
+        return neuron_kernels.population_forward(current, p)[:2] if fused else run_population(current, p)
 
 
 def differentiable_spikes(a: torch.Tensor, s: torch.Tensor, neuron, rule: str) -> torch.Tensor:

@@ -29,6 +29,7 @@ import torch
 
 import evsim
 
+from . import neuron_kernels
 from .neuron import neuron_parameters, run_population
 
 __all__ = ["TempBPNeuron", "lif_tempbp", "require_tempbp_neuron", "FALLBACK_WIDTH", "DU_CLAMP", "kernel_sums"]
@@ -169,7 +170,14 @@ class TempBPNeuron(torch.autograd.Function):
 def lif_tempbp(current: torch.Tensor, neuron) -> tuple[torch.Tensor, torch.Tensor]:
     """`TempBPNeuron` with the parameters of an `evsim.LIF` record (hard reset only).
 
-    current: (T, B, ...) float32/float64. Returns (a, s), both (T, B, ...).
+    current: (T, B, ...) float32/float64. Returns (a, s), both (T, B, ...). On the CPU (where
+    `bridges.neuron_kernels.use_kernels(current)`) the compiled `FusedTempBP` runs it, with the
+    same bits forward and backward; elsewhere (CUDA) `TempBPNeuron`'s torch loop.
     """
     require_tempbp_neuron(neuron)
-    return TempBPNeuron.apply(current, neuron.tau_m, neuron.tau_s, neuron.theta)
+    if not neuron_kernels.use_kernels(current):
+        return TempBPNeuron.apply(current, neuron.tau_m, neuron.tau_s, neuron.theta)
+    if torch.is_grad_enabled() and current.requires_grad:
+        return neuron_kernels.FusedTempBP.apply(current, neuron.tau_m, neuron.tau_s, neuron.theta)
+    with torch.no_grad():  # no graph: the plain forward, without the membrane the backward needs
+        return neuron_kernels.population_forward(current, neuron_parameters(neuron))[:2]
