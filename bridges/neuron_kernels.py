@@ -42,9 +42,9 @@ Loop-shaped interface (tensors (T, B, ...), CPU, float32/float64, one layout as 
   raise ValueError for a tensor that `supports` rejects (CUDA, float16, a strided view).
 
 `c` is any object with the fields of `bridges.neuron.NeuronParameters` (decay_m, decay_s, gain,
-theta, reset_to_zero, has_trace); this module imports nothing from the other bridges modules at
-import time (`benchmark` imports them when called), so `bridges.snn` and `bridges.tempbp`
-dispatch here without an import cycle.
+theta, reset_to_zero, has_trace); this module imports nothing from the other bridges modules,
+so `bridges.snn` and `bridges.tempbp` dispatch here without an import cycle (the micro-benchmark
+against their torch loops is `python -m scenarios.bench.kernel_micro`).
 
 The surrogates' sigmoids (Act-BP's sigmoid(rho (U - theta)), Temp-BP's sigmoid(+-z)) are taken
 by torch, in one buffer each, on the same slices as the torch path (Act-BP: the whole (T, B, ...)
@@ -57,7 +57,6 @@ both gradients are then the torch path's to the bit.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import torch
@@ -73,7 +72,6 @@ __all__ = [
     "use_kernels",
     "disabled",
     "enabled",
-    "benchmark",
 ]
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
@@ -513,68 +511,3 @@ class FusedTempBP(torch.autograd.Function):
     def backward(ctx, grad_a, grad_s):
         u_pre, du, spikes, traces = ctx.saved_tensors
         return tempbp_backward(grad_a, u_pre, du, spikes, traces, *ctx.params), None, None, None
-
-
-# ---------------------------------------------------------------------------------------------
-# micro-benchmark: fused against the torch loop on the same tensors, side by side
-# ---------------------------------------------------------------------------------------------
-
-
-def _time(step) -> tuple[float, float]:
-    """(wall, CPU) seconds of one call; on a shared machine the process's CPU time is the steadier."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    step()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def benchmark(repeats: int = 5, threads: int = 1) -> dict[str, tuple[float, float]]:
-    """Forward + backward time of the torch loop over the fused kernels (ratio > 1: fused is
-    faster), float32, on an MLP layer (T 10, B 128, N 500) and a conv layer (T 10, B 64, 8, 32,
-    32): Act-BP (LIF tau 2 hard reset; IF subtraction) and Temp-BP (LIF tau 2), the two sides
-    called alternately in one run on the same tensors, best of `repeats` each.
-    Prints and returns {case: (wall ratio, CPU ratio)}."""
-    import numba
-
-    import evsim
-
-    from .neuron import constants
-    from .snn import ActBPPopulation
-    from .tempbp import TempBPNeuron
-
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(threads)
-    numba.set_num_threads(threads)
-    lif, if_ = constants(evsim.LIF(tau_m=2, tau_s=2)), constants(evsim.IF())
-    layers = {
-        "actbp LIF zero": (lambda x: ActBPPopulation.apply(x, lif, 5.0), lambda x: FusedActBP.apply(x, lif, 5.0)),
-        "actbp IF subtract": (lambda x: ActBPPopulation.apply(x, if_, 5.0), lambda x: FusedActBP.apply(x, if_, 5.0)),
-        "tempbp LIF": (lambda x: TempBPNeuron.apply(x, 2.0, 2.0, 1.0), lambda x: FusedTempBP.apply(x, 2.0, 2.0, 1.0)),
-    }
-    gen = torch.Generator().manual_seed(0)
-    ratios = {}
-    try:
-        for shape_name, shape in (("mlp (10,128,500)", (10, 128, 500)), ("conv (10,64,8,32,32)", (10, 64, 8, 32, 32))):
-            current = (0.8 * torch.randn(*shape, generator=gen) + 0.3).requires_grad_()
-            grad_a = torch.randn(*shape, generator=gen)
-            for case, sides in layers.items():
-                # dL/da only: Temp-BP's spikes carry no gradient, and a hidden layer's loss reaches a
-                steps = [lambda layer=layer: torch.autograd.backward(layer(current)[0], grad_a) for layer in sides]
-                steps[1]()  # compile or load the cached kernels outside the timing
-                best = [[math.inf, math.inf], [math.inf, math.inf]]
-                for _ in range(repeats):  # alternate, so a burst of load hits both sides alike
-                    for side, step in enumerate(steps):
-                        best[side] = [min(b, t) for b, t in zip(best[side], _time(step))]
-                current.grad = None
-                (ref_wall, ref_cpu), (fused_wall, fused_cpu) = best
-                ratios[f"{case}, {shape_name}"] = (ref_wall / fused_wall, ref_cpu / fused_cpu)
-                print(f"{case:18s} {shape_name:21s} torch {1e3 * ref_wall:7.1f} ms wall {1e3 * ref_cpu:7.1f} ms CPU"
-                      f" | fused {1e3 * fused_wall:6.1f} ms wall {1e3 * fused_cpu:6.1f} ms CPU"
-                      f" | ratio {ref_wall / fused_wall:5.2f}x wall {ref_cpu / fused_cpu:5.2f}x CPU")
-    finally:
-        torch.set_num_threads(torch_threads)
-        numba.set_num_threads(numba_threads)
-    return ratios
-
-
-if __name__ == "__main__":
-    benchmark()

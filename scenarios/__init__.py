@@ -25,7 +25,7 @@ SCENARIOS = {
     "train_fmnist": ("scenarios.paper.train_fmnist", "Train Fashion-MNIST SNNs with Act-BP and Temp-BP for every encoder"),
     "bench_engine": ("scenarios.bench.bench_engine", "Engine benchmark: event-driven evsim against dense time-stepped torch"),
     "bench_resnet": ("scenarios.bench.bench_resnet", "Deep-network benchmark: a ResNet18 SNN on CIFAR-10, evsim against dense torch"),
-    "bench_training": ("scenarios.bench.bench_training", "Training benchmark: Act-BP and Temp-BP against snnTorch"),
+    "bench_training": ("scenarios.bench.bench_training", "Training benchmark: Act-BP and Temp-BP against snnTorch (MLP) and SpikingJelly (ResNet18)"),
     "interop": ("scenarios.interop", "NIR interchange: spikes and predictions identical with snnTorch, Norse and SpikingJelly?"),
 }
 
