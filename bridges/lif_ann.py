@@ -26,6 +26,12 @@ with little loss.
   vary in time; there the constant-current response is the approximation (`stem="constant"`
   treats the stem so too). The classifier's output (`head`) is the logits, or the output
   population's `lif_count` ("rate") or `lif_ttfs` ("ttfs") of them, trained with the SNN's own loss.
+- "fit" and `ramp`: the straight-through slope of the line through the staircase's ends
+  (`linear_fit`, `active_zone`: 0 below z0 ~ 0.5, f_max at theta), 1.8 for the CIFAR LIF where "clip"
+  gives 0.9 over (0, theta), half of which is silent; and a ramp from that line (as the forward
+  too) into the exact staircase over training, its clock a buffer (resumable).
+- `convert_relu`: a ReLU ANN's copy mapped onto the LIF's range (current z0 + k z, data-based k),
+  then `recalibrate_bn`: BN's running statistics re-estimated on the SNN's own currents.
 - `balance_activity`: per-layer activity balancing of a copied SNN (BN gamma and beta of the
   population's current scaled so its mean trace per channel matches the ANN's activation).
 - `start_check`: clean accuracy, abstention and ties of an SNN on n images before any SNN step.
@@ -49,11 +55,12 @@ from .resnet import CIFAR_LIF, ResNetANN, SpikingResNet, _ChannelsLast, _images,
 from .snn import decoder_scores, synaptic_trace
 
 __all__ = [
-    "STE", "HEADS", "STEMS", "lif_response", "lif_count", "lif_ttfs", "saturation", "LIFActivation",
+    "STE", "HEADS", "STEMS", "lif_response", "lif_count", "lif_ttfs", "saturation", "active_zone", "linear_fit",
+    "LIFActivation",
     "LIFResNetANN", "lif_resnet_ann_spec", "ann_activations", "balance_activity", "start_check",
 ]  # fmt: skip
 
-STE = ("clip", "relu")
+STE = ("clip", "relu", "fit")
 HEADS = ("logits", "rate", "ttfs")
 STEMS = ("temporal", "constant")
 RESPONSES = ("trace", "count", "ttfs")
@@ -183,35 +190,67 @@ def saturation(neuron=CIFAR_LIF, T: int = 10, what: str = "trace") -> float:
     return float(_simulate(torch.tensor(p.theta, dtype=torch.float64), p, _check_T(T), what))
 
 
+def active_zone(neuron=CIFAR_LIF, T: int = 10) -> tuple[float, float]:
+    """(z0, z1): the smallest constant current that fires within T steps from rest, theta / sum_k
+    decay_m^k (u_{T-1} = z sum_k decay_m^k, up to rounding), and theta, where it fires every step."""
+    p = neuron_parameters(neuron)
+    return p.theta / sum(p.decay_m**k for k in range(_check_T(T))), p.theta
+
+
+def linear_fit(z: torch.Tensor, neuron=CIFAR_LIF, T: int = 10, what: str = "trace") -> torch.Tensor:
+    """The clipped line through the staircase's ends: f_max clamp((z - z0) / (z1 - z0), 0, 1)
+    (`active_zone`, `saturation`): the stand-in the "fit" gradient is the derivative of."""
+    z0, z1 = active_zone(neuron, T)
+    return saturation(neuron, T, what) * ((z - z0) / (z1 - z0)).clamp(0.0, 1.0)
+
+
 class LIFActivation(torch.autograd.Function):
-    """`LIFActivation.apply(z, neuron, T, what, ste)`: forward the exact response (`what`: "trace"
-    = `lif_response`, "count" = `lif_count`, "ttfs" = `lif_ttfs`); backward the straight-through
-    gradient grad * f_max / theta where 0 < z < theta ("clip") or z > 0 ("relu"), 0 elsewhere."""
+    """`LIFActivation.apply(z, neuron, T, what, ste, blend=1.0)`: forward the exact response (`what`:
+    "trace" = `lif_response`, "count" = `lif_count`, "ttfs" = `lif_ttfs`), or with blend < 1 the mix
+    `linear_fit` + blend (response - `linear_fit`) (blend 0: the line alone); backward the
+    straight-through gradient grad * f_max / theta where 0 < z < theta ("clip") or z > 0 ("relu"),
+    or grad * f_max / (z1 - z0) where z0 < z < z1 ("fit": the line's own slope, `active_zone`)."""
 
     @staticmethod
-    def forward(ctx, z: torch.Tensor, neuron, T: int, what: str, ste: str):
+    def forward(ctx, z: torch.Tensor, neuron, T: int, what: str, ste: str, blend: float = 1.0):
         p = neuron_parameters(neuron)
         ctx.save_for_backward(z)
-        ctx.slope, ctx.theta, ctx.ste = saturation(neuron, T, what) / p.theta, p.theta, ste
-        return _respond(z, p, T, what)
+        ctx.ste = ste
+        if ste == "fit":
+            ctx.low, ctx.high = active_zone(neuron, T)
+        else:
+            ctx.low, ctx.high = 0.0, (p.theta if ste == "clip" else float("inf"))
+        ctx.slope = saturation(neuron, T, what) / (ctx.high - ctx.low if ste == "fit" else p.theta)
+        if blend >= 1.0:
+            return _respond(z, p, T, what)
+        line = linear_fit(z, neuron, T, what)
+        return line if blend <= 0.0 else line + blend * (_respond(z, p, T, what) - line)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (z,) = ctx.saved_tensors
-        inside = (z > 0) & (z < ctx.theta) if ctx.ste == "clip" else z > 0
-        return grad * inside.to(grad.dtype) * ctx.slope, None, None, None, None
+        inside = (z > ctx.low) & (z < ctx.high)
+        return grad * inside.to(grad.dtype) * ctx.slope, None, None, None, None, None
 
 
-def _straight_through_proxy(current: torch.Tensor, theta: float, slope: float, ste: str) -> torch.Tensor:
-    """The function whose gradient `LIFActivation` uses: slope * clamp(z, 0, theta) or slope * relu(z)."""
-    return slope * (current.clamp(0.0, theta) if ste == "clip" else F.relu(current))
+def _straight_through_proxy(current: torch.Tensor, neuron, T: int, ste: str) -> torch.Tensor:
+    """The function whose gradient `LIFActivation` uses: slope * clamp(z, 0, theta), slope * relu(z)
+    or `linear_fit`."""
+    p = neuron_parameters(neuron)
+    if ste == "fit":
+        return linear_fit(current, neuron, T)
+    slope = saturation(neuron, T) / p.theta
+    return slope * (current.clamp(0.0, p.theta) if ste == "clip" else F.relu(current))
 
 
 class LIFResNetANN(ResNetANN):
     """`ResNetANN` with the LIF's response (`LIFActivation`, "trace") as its activation.
 
     neuron: the SNN's neuron (evsim.LIF or evsim.IF); T: its steps; ste: the straight-through
-    slope ("clip" or "relu"); head: what forward returns, the logits, or the output population's
+    slope ("clip", "relu" or "fit"); ramp: None (the exact staircase throughout) or (start, end):
+    the `linear_fit` stand-in until `start` training batches, blended linearly into the exact
+    staircase by `end` (the batches seen and so the blend live in the buffer `batches`, part of the
+    state_dict: a resumed run continues the same ramp); head: what forward returns, the logits, or the output population's
     spike counts ("rate") or TTFS omega ("ttfs") of constant currents equal to them; stem:
     "temporal" (the SNN's own stem, exact for current-encoded input) or "constant".
 
@@ -221,16 +260,31 @@ class LIFResNetANN(ResNetANN):
     """
 
     def __init__(self, width: int = 64, in_channels: int = 3, n_classes: int = 10, neuron=CIFAR_LIF, T: int = 10,
-                 ste: str = "clip", head: str = "logits", stem: str = "temporal"):  # fmt: skip
+                 ste: str = "clip", head: str = "logits", stem: str = "temporal", ramp=None):  # fmt: skip
         super().__init__(width, in_channels, n_classes)
         neuron_parameters(neuron)
         for name, value, choices in (("ste", ste, STE), ("head", head, HEADS), ("stem", stem, STEMS)):
             if value not in choices:
                 raise ValueError(f"unknown {name} {value!r}; choose from {choices}")
         self.neuron, self.T, self.ste, self.head, self.stem_mode = neuron, _check_T(T), ste, head, stem
+        if ramp is not None:
+            ramp = tuple(int(r) for r in ramp)
+            if len(ramp) != 2 or not 0 <= ramp[0] < ramp[1]:
+                raise ValueError(f"ramp must be None or (start, end) batches with 0 <= start < end, got {ramp!r}")
+        self.ramp = ramp
+        self.register_buffer("batches", torch.zeros((), dtype=torch.int64))
+
+    @property
+    def blend(self) -> float:
+        """0: the `linear_fit` stand-in, 1: the exact staircase (always 1 without a ramp, and in eval
+        mode once the ramp is done)."""
+        if self.ramp is None:
+            return 1.0
+        start, end = self.ramp
+        return min(1.0, max(0.0, (int(self.batches) - start) / (end - start)))
 
     def _act(self, z: torch.Tensor, what: str = "trace") -> torch.Tensor:
-        return LIFActivation.apply(z, self.neuron, self.T, what, self.ste)
+        return LIFActivation.apply(z, self.neuron, self.T, what, self.ste, self.blend)
 
     def stem_run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The temporal stem on images x (B, C, 32, 32): (current, trace, spikes), each (T, B, width,
@@ -257,8 +311,11 @@ class LIFResNetANN(ResNetANN):
         for k in range(1, self.T):  # in step order, as lif_response sums
             value = value + trace[k]
         value = value / self.T
-        p = neuron_parameters(self.neuron)
-        proxy = _straight_through_proxy(current, p.theta, saturation(self.neuron, self.T) / p.theta, self.ste).mean(0)
+        proxy = _straight_through_proxy(current, self.neuron, self.T, self.ste).mean(0)
+        blend = self.blend
+        if blend < 1.0:
+            line = linear_fit(current.detach(), self.neuron, self.T).mean(0)
+            value = line + blend * (value - line) if blend > 0.0 else line
         return value + (proxy - proxy.detach())
 
     def activations(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -274,6 +331,8 @@ class LIFResNetANN(ResNetANN):
         z = self.fc(h.mean(dim=(2, 3)))
         if self.head != "logits":
             z = self._act(z, "count" if self.head == "rate" else "ttfs")
+        if self.training and torch.is_grad_enabled() and self.ramp is not None:
+            self.batches += 1  # one training batch seen: the ramp's clock
         return z, acts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -286,6 +345,7 @@ def lif_resnet_ann_spec(model: LIFResNetANN) -> dict:
         "kind": "resnet_lif_ann", "width": model.width, "in_channels": model.in_channels, "n_classes": model.n_classes,
         "neuron": {"kind": model.neuron.kind, **dataclasses.asdict(model.neuron)},
         "T": model.T, "ste": model.ste, "head": model.head, "stem": model.stem_mode,
+        **({} if model.ramp is None else {"ramp": list(model.ramp)}),
     }  # fmt: skip
 
 
@@ -425,3 +485,61 @@ def balance_activity(snn: SpikingResNet, ann: ResNetANN, x: np.ndarray, encoder=
         mismatch.append(mismatch_of(measured))
     snn.eval()
     return mismatch
+
+
+def recalibrate_bn(snn: SpikingResNet, x: np.ndarray, encoder="current", T: int = 10, batch: int = 100, seed: int = 0) -> SpikingResNet:
+    """BatchNorm's running statistics re-estimated in the SNN itself (in place): every BN's running
+    mean and variance reset and averaged (momentum None: the plain mean over batches) over the
+    currents of a no-grad train-mode pass of the SNN over x (a few hundred training images), so that
+    eval mode normalises the SNN's own currents, not the ANN's. Weights and affine parameters are
+    not touched. Returns snn, in eval mode."""
+    norms = [m for m in snn.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    device = next(snn.parameters()).device
+    snn.train()
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            snn(torch.from_numpy(evsim.encode(x[i : i + batch], T, encoder, seed=seed + i)).to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    return snn.eval()
+
+
+def convert_relu(snn: SpikingResNet, ann: ResNetANN, x: np.ndarray, encoder="current", T: int = 10,
+                 percentile: float = 0.99, out_current: float = 1.0, batch: int = 100) -> dict:  # fmt: skip
+    """Map a ReLU ANN's copy (`init_from_ann`) onto the LIF's working range (in place), then
+    `recalibrate_bn` on x. A population whose ANN pre-activation is z gets the current
+    z0 + k z (`active_zone`: z0 the smallest current that fires, the leak's offset the ReLU lacks),
+    k = (z1 - z0) / lambda, lambda the layer's `percentile` ReLU output on x: its trace is then
+    about f_max relu(z) / lambda (`linear_fit`), the data-based normalisation of ANN-to-SNN
+    conversion; where the block adds its input's trace unchanged (identity shortcut),
+    k = f_max / lambda_in keeps the two branches in the ANN's proportion. gamma and beta of the
+    population's BNs are scaled by k, and z0 is added to one beta. The classifier is scaled so the
+    median over x of the top logit becomes the output current `out_current`. Returns {"lambda",
+    "k", "fc_scale"}."""
+    z0, z1 = active_zone(snn.neuron, T)
+    top = saturation(snn.neuron, T)
+    xt = torch.from_numpy(np.asarray(x[: 4 * batch], dtype=np.float32))
+    ann.eval()
+    with torch.no_grad():
+        acts = ann_activations(ann, xt)
+        lam = [float(torch.quantile(h.flatten()[:: max(1, h.numel() // 1_000_000)], percentile).clamp_min(1e-6)) for h in acts]
+        logits = ann(xt)
+    ks = []
+    for layer, group in enumerate(_population_bns(snn)):
+        identity = layer % 2 == 0 and layer > 0 and len(group) == 1
+        k = top / lam[layer - 2] if identity else (z1 - z0) / lam[layer]
+        with torch.no_grad():
+            for i, norm in enumerate(group):
+                norm.weight.mul_(k)
+                norm.bias.mul_(k).add_(z0 if i == 0 else 0.0)
+        ks.append(k)
+    with torch.no_grad():
+        # the classifier sees the last trace, about top / lambda_last of the ANN's last activation
+        fc_scale = out_current / float(logits.amax(1).median().clamp_min(1e-6)) * lam[-1] / top
+        snn.fc.weight.mul_(fc_scale)
+    recalibrate_bn(snn, np.asarray(x), encoder, T, batch)
+    return {"lambda": lam, "k": ks, "fc_scale": fc_scale}

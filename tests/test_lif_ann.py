@@ -14,16 +14,20 @@ from bridges.lif_ann import (
     LIFActivation,
     LIFResNetANN,
     _thresholds,
+    active_zone,
     balance_activity,
+    convert_relu,
     lif_count,
     lif_resnet_ann_spec,
     lif_response,
     lif_ttfs,
+    linear_fit,
+    recalibrate_bn,
     saturation,
     start_check,
 )
 from bridges.neuron import neuron_parameters, run_population
-from bridges.resnet import CIFAR_LIF, SpikingResNet, init_from_ann
+from bridges.resnet import CIFAR_LIF, ResNetANN, SpikingResNet, init_from_ann
 from bridges.snn import synaptic_trace
 from bridges.training import build_model
 
@@ -200,3 +204,71 @@ def test_settings_are_checked():
                           ({"stem": "ramp"}, "unknown stem"), ({"T": 0}, "T must be")):  # fmt: skip
         with pytest.raises(ValueError, match=match):
             LIFResNetANN(8, **kwargs)
+
+
+def test_fit_gradient_is_the_slope_of_the_line_through_the_staircase():
+    """"fit": the line f_max clamp((z - z0) / (z1 - z0), 0, 1) through the staircase's ends, whose
+    slope (1.8 for the CIFAR LIF, not 0.9 over (0, theta) where half the zone is silent) keeps the
+    forward and backward scales of a layer alike; blend mixes the line into the exact response."""
+    z0, z1 = active_zone()
+    assert z0 == pytest.approx(1 / sum(0.5**k for k in range(10))) and z1 == 1.0
+    c, _ = _thresholds(neuron_parameters(CIFAR_LIF), 10, torch.float64)
+    assert c[0] == pytest.approx(z0, abs=1e-12)  # the lowest current that fires, as the lookup finds it
+    z = torch.tensor([-1.0, 0.3, 0.5, 0.55, 0.7, 0.99, 1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    for blend in (0.0, 0.25, 1.0):
+        out = LIFActivation.apply(z, CIFAR_LIF, 10, "trace", "fit", blend)
+        line, exact = linear_fit(z.detach()), lif_response(z.detach())
+        expected = exact if blend == 1.0 else line + blend * (exact - line)
+        assert torch.equal(out, expected)
+        (grad,) = torch.autograd.grad(out.sum(), z)
+        inside = (z > z0) & (z < z1)
+        assert torch.equal(grad, inside.double() * saturation() / (z1 - z0))
+    assert linear_fit(torch.tensor([z1]))[0] == pytest.approx(saturation()) and linear_fit(torch.tensor([z0]))[0] == 0
+
+
+def test_ramp_blends_by_the_batches_seen_and_resumes():
+    torch.manual_seed(0)
+    model = LIFResNetANN(8, ste="fit", stem="constant", ramp=(1, 3)).train()
+    x = torch.rand(2, 3, 32, 32)
+    blends = []
+    for _ in range(4):
+        blends.append(model.blend)
+        model(x).sum().backward()
+    assert blends == [0.0, 0.0, 0.5, 1.0] and model.eval().blend == 1.0
+    with torch.no_grad():
+        model.train()(x)  # no gradient: not a training batch
+    assert int(model.batches) == 4
+    fresh = LIFResNetANN(8, ste="fit", stem="constant", ramp=(1, 3))
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.blend == 1.0 and lif_resnet_ann_spec(fresh)["ramp"] == [1, 3]
+    with pytest.raises(ValueError, match="ramp"):
+        LIFResNetANN(8, ramp=(3, 3))
+
+
+def test_recalibrated_bn_holds_the_snns_own_statistics(pair):
+    """The stem's running mean becomes the mean of its T x B currents before BN, on those images."""
+    ann, snn, x = pair
+    snn = recalibrate_bn(copy.deepcopy(snn), x.reshape(4, -1).numpy(), "current", 10, batch=4)
+    encoded = torch.from_numpy(evsim.encode(x.reshape(4, -1).numpy(), 10, "current"))
+    a = synaptic_trace(encoded.reshape(10, 4, 3, 32, 32), CIFAR_LIF).flatten(0, 1)
+    raw = torch.nn.functional.conv2d(a, snn.stem.conv.weight, None, 1, 1)
+    assert torch.allclose(snn.stem.bn.running_mean, raw.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-6)
+    assert not snn.training and snn.stem.bn.momentum == 0.1
+
+
+def test_convert_relu_shifts_every_population_into_the_working_range(pair):
+    """Every population's BN: gamma scaled by k > 0 and beta by k plus z0 on one BN of the group."""
+    torch.manual_seed(0)
+    ann = ResNetANN(8, 3, 10)
+    _trained_bn(ann)
+    snn = init_from_ann(SpikingResNet(8, 3, 10, CIFAR_LIF, rule="none"), ann)
+    before = copy.deepcopy(snn)
+    x = pair[2].reshape(4, -1).numpy()
+    info = convert_relu(snn, ann, x, batch=4)
+    z0, _ = active_zone()
+    assert len(info["k"]) == 17 and all(k > 0 for k in info["k"])
+    k = info["k"][3]
+    assert torch.allclose(snn.blocks[1].conv1.bn.weight, before.blocks[1].conv1.bn.weight * k)
+    assert torch.allclose(snn.blocks[1].conv1.bn.bias, before.blocks[1].conv1.bn.bias * k + z0)
+    assert torch.allclose(snn.fc.weight, before.fc.weight * info["fc_scale"])
+    assert info["k"][4] == pytest.approx(saturation() / info["lambda"][2])  # identity shortcut: the branches' ratio

@@ -18,6 +18,12 @@ running statistics), 15.6% rate / 9.6% TTFS with batch statistics (ties in 52% o
 decisions). The LIF ANN did not learn in that budget (loss 2.3045 after one epoch, 95 s; the
 straight-through clipped line on the staircase: at the first step the stem weights' gradient
 norm is 360x the classifier's, 10,000x with the ReLU slope).
+Then (same settings, 1 thread on a machine loaded ~2.5-5 by other jobs): 150 Act-BP batches (64,
+lr 5e-4, cosine_batch, warm-up 15, rate decoder) from the ReLU copy: 27.2% (ties 55%, 727 s).
+`convert_relu` of the ReLU copy (256 images): 10.4% rate / 10.0% TTFS at the start. The clipped
+line through the staircase as the ANN's activation ("lif-line", constant stem): ANN 15.6% (loss
+2.26 after 3 epochs; BN init gamma 0.25, beta 0.75, inside the active zone: ANN 24.4%), its copy
+10.4-13.0%: the copy breaks beyond the stem (time-varying traces), not at the activation's shape.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bridges.lif_ann import LIFResNetANN, balance_activity, lif_resnet_ann_spec, start_check
+from bridges.lif_ann import LIFResNetANN, balance_activity, convert_relu, lif_resnet_ann_spec, recalibrate_bn, start_check
 from bridges.resnet import ResNetANN, SpikingResNet, init_from_ann
 from bridges.training import TrainConfig, cifar_ann_loss, fit, resnet_ann_spec
 
@@ -43,6 +49,12 @@ KINDS = {  # name: (class, keyword arguments)
     "lif-constant-stem": (LIFResNetANN, {"neuron": NEURON, "T": T, "stem": "constant"}),
     "lif-rate": (LIFResNetANN, {"neuron": NEURON, "T": T, "head": "rate"}),
     "lif-ttfs": (LIFResNetANN, {"neuron": NEURON, "T": T, "head": "ttfs"}),
+    # the straight-through slope of the line through the staircase's ends ("fit"), constant stem
+    "lif-fit": (LIFResNetANN, {"neuron": NEURON, "T": T, "ste": "fit", "stem": "constant"}),
+    # that line as the activation throughout (a ramp that never starts): a clipped-linear ANN
+    "lif-line": (LIFResNetANN, {"neuron": NEURON, "T": T, "ste": "fit", "stem": "constant", "ramp": (10**9, 10**9 + 1)}),
+    # the line for the first epoch of 157 batches, blended into the exact staircase by batch 400
+    "lif-ramp": (LIFResNetANN, {"neuron": NEURON, "T": T, "ste": "fit", "stem": "constant", "ramp": (157, 400)}),
 }
 
 
@@ -95,6 +107,14 @@ def run(train_n: int = 10000, test_n: int = 500, epochs: int = 3, width: int = 8
         for decoder in decoders:
             snn = init_from_ann(SpikingResNet(width, 3, 10, NEURON, rule="none"), ann)
             variants = [("none", snn)]
+            if balance and not isinstance(ann, LIFResNetANN):  # the ReLU copy mapped onto the LIF's range
+                mapped = copy.deepcopy(snn)
+                t0 = time.perf_counter()
+                convert_relu(mapped, ann, train.x[:balance], T=T, batch=check_batch)
+                variants.append((f"convert_relu, {balance} images ({time.perf_counter() - t0:.0f} s)", mapped))
+            if balance:
+                recal = recalibrate_bn(copy.deepcopy(snn), train.x[:balance], T=T, batch=check_batch)
+                variants.append((f"recalibrate_bn, {balance} images", recal))
             if balance:
                 balanced = copy.deepcopy(snn)
                 t0 = time.perf_counter()
