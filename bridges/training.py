@@ -22,7 +22,8 @@ A model's `spec` (a plain dict) says how to rebuild it: {"kind": "ann"|"snn", "s
 "encoder", "T" and "decoder". CIFAR-10 ResNet18s (`bridges.resnet`) are {"kind": "resnet_ann",
 "width", "in_channels", "n_classes"} and {"kind": "resnet_snn", the same, "neuron", "rule", "rho",
 "encoder", "T", "decoder"}; the ANN with the LIF's response as activation (`bridges.lif_ann`) is
-{"kind": "resnet_lif_ann", "width", "in_channels", "n_classes", "neuron", "T", "ste", "head", "stem"}. `load_model(path)` returns (model, spec, history).
+{"kind": "resnet_lif_ann", "width", "in_channels", "n_classes", "neuron", "T", "ste", "head", "stem"
+(, "ramp")}. `load_model(path)` returns (model, spec, history).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def build_model(spec: dict) -> torch.nn.Module:
     """A fresh (untrained) model from its spec."""
     if spec.get("kind") == "resnet_lif_ann":  # bridges.lif_ann.lif_resnet_ann_spec
         return LIFResNetANN(spec["width"], spec["in_channels"], spec["n_classes"], neuron_from_spec(spec["neuron"]),
-                            spec["T"], spec["ste"], spec["head"], spec["stem"])  # fmt: skip
+                            spec["T"], spec["ste"], spec["head"], spec["stem"], spec.get("ramp"))  # fmt: skip
     if spec.get("kind") == "resnet_ann":
         return ResNetANN(spec["width"], spec["in_channels"], spec["n_classes"])
     if spec.get("kind") == "resnet_snn":

@@ -15,7 +15,6 @@ runs share their first epochs and keep both results.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import sys
@@ -89,7 +88,7 @@ def checkpoint_path(dataset: str, stem: str, epochs: int, key: str) -> Path:
 def training_key(stem: str, spec: dict, config: TrainConfig, train: Split, code: str = "scenarios.setups.models") -> str:
     """The content key of a model: spec, settings but the epoch count, training code and data.
     code: the module that trains it (hashed with every project module it imports)."""
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "epochs"}
+    settings = {k: v for k, v in config.settings().items() if k != "epochs"}
     return content_hash(stem, spec, settings, code_hash(code), train.content)[:16]
 
 
