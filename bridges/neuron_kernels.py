@@ -65,6 +65,7 @@ from numba import njit, prange
 __all__ = [
     "FusedActBP",
     "FusedTempBP",
+    "precompile",
     "population_forward",
     "actbp_backward",
     "tempbp_backward",
@@ -511,3 +512,25 @@ class FusedTempBP(torch.autograd.Function):
     def backward(ctx, grad_a, grad_s):
         u_pre, du, spikes, traces = ctx.saved_tensors
         return tempbp_backward(grad_a, u_pre, du, spikes, traces, *ctx.params), None, None, None
+
+
+def precompile() -> None:
+    """Compile (or load from Numba's cache) the kernels for float32 and float64, Act-BP and Temp-BP,
+    forward and backward, on tiny tensors. Numba specialises on types, not values, so one neuron
+    covers every neuron (the reset and trace flags are arguments). Run it once before starting
+    several processes that train (test workers, a pool): else each compiles them.
+
+        python -m bridges.neuron_kernels
+    """
+    lif = _TempBPConstants(2.0, 2.0, 1.0)  # the fields of NeuronParameters
+    for dtype in (torch.float32, torch.float64):
+        current = torch.full((2, 1, 3), 0.6, dtype=dtype, requires_grad=True)
+        a, s = FusedActBP.apply(current, lif, 5.0)
+        torch.autograd.backward((a, s), (torch.ones_like(a), torch.ones_like(s)))
+        a, _ = FusedTempBP.apply(current, 2.0, 2.0, 1.0)
+        a.sum().backward()
+        population_forward(current.detach(), lif)
+
+
+if __name__ == "__main__":
+    precompile()
