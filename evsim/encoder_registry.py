@@ -150,7 +150,7 @@ def check_output(out, x_shape: tuple[int, ...], T: int, kind: str, name: str) ->
         other = (values != 0) & (values != 1)
         if other.any():
             raise ValueError(f"{who} is of kind {kind!r} (spikes) but returned {int(other.sum())} value(s) "
-                             f"other than 0 and 1, e.g. {values[other][0]!r}")  # fmt: skip
+                             f"other than 0 and 1, e.g. {float(values[other][0])!r}")  # fmt: skip
     return values
 
 

@@ -9,7 +9,7 @@ Every call gets `evsim.encoding.generator(seed)` of a drawn seed.
 |---|---|---|
 | shape and dtype | all | a numpy array (T, *x.shape) of bool, integer or float, finite in float32 |
 | binary values | rate, latency, spikes | only 0 and 1 |
-| no global random state | all | numpy's and Python's global generators are neither read nor moved |
+| no global random state | all | numpy's and Python's global generators are not drawn from (nor re-seeded) |
 | same seed, same output | all | two calls with one seed agree |
 | deterministic | deterministic ones | two seeds agree (declared, or detected: no two seeds differed) |
 | input left unchanged | all | x keeps its values and dtype, and the output does not share its memory |
@@ -35,11 +35,12 @@ import random
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed_of
 from hypothesis import strategies as st
 
 from ..encoder_registry import BUILTIN_KINDS, KINDS, SPIKE_KINDS, check_output, registered_encoders
 from ..encoding import encode, generator
-from .strategies import batches, images, seeds
+from .strategies import STYLES, batches, images, seeds
 
 HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much, HealthCheck.large_base_example]
 
@@ -103,7 +104,8 @@ def _first_spike(out: np.ndarray) -> np.ndarray:
 
 
 def check_encoder(fn_or_name, T, kind: str | None = None, max_examples: int = 50, *, deterministic: bool | None = None,
-                  full_at_one: bool = True, inputs=None) -> tuple[str, ...]:  # fmt: skip
+                  full_at_one: bool = True, inputs=None, styles: tuple[str, ...] = STYLES,
+                  hypothesis_seed: int | None = None) -> tuple[str, ...]:  # fmt: skip
     """Run the properties that fit `kind` (module table) on an encoder; the names of those run.
 
     fn_or_name: a callable fn(x, T, rng) -> (T, *x.shape), or the name of a built-in or registered
@@ -117,6 +119,10 @@ def check_encoder(fn_or_name, T, kind: str | None = None, max_examples: int = 50
         top rate is lower).
     inputs: a strategy of (B, ...) batches in [0, 1] (default `evsim.testing.batches()`: any
         shape, floats and 8-bit grids).
+    styles: the value styles of `evsim.testing.images` for the default inputs and for the arrays
+        the properties draw beside x (the other samples, y >= x); ("8-bit",) shrinks quickest.
+    hypothesis_seed: an int makes the run reproducible (hypothesis draws the same examples);
+        None draws afresh each run (hypothesis's own seeding, e.g. pytest's --hypothesis-seed).
     Raises AssertionError naming the first property that fails and its shrunk counterexample.
     """
     label, fn, kind = _resolve(fn_or_name, kind)
@@ -128,24 +134,28 @@ def check_encoder(fn_or_name, T, kind: str | None = None, max_examples: int = 50
         raise ValueError(f"T must be an int >= 1 or a hypothesis strategy of them, got {T!r}")
     if not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(f"max_examples must be an int >= 1, got {max_examples!r}")
-    xs = inputs if inputs is not None else batches()
+    styles = tuple(styles)
+    xs = inputs if inputs is not None else batches(styles=styles)
+    if hypothesis_seed is not None and (isinstance(hypothesis_seed, bool) or not isinstance(hypothesis_seed, int)):
+        raise ValueError(f"hypothesis_seed must be an int or None, got {hypothesis_seed!r}")
     budget = settings(max_examples=max_examples, deadline=None, database=None, suppress_health_check=HEALTH,
                       phases=(Phase.explicit, Phase.generate, Phase.shrink))  # no explain phase: it costs many calls
     saved = _global_states()
     try:
-        return _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one)
+        return _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one, styles, hypothesis_seed)
     finally:
         np.random.set_state(saved[0])
         random.setstate(saved[1])
 
 
-def _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one) -> tuple[str, ...]:
+def _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one, styles, hseed) -> tuple[str, ...]:
     spikes = kind in SPIKE_KINDS
 
-    def code(x, T, seed, checked_kind=kind):
-        """fn's output, validated (a wrong one is a violation of the property being checked)."""
+    def code(x, T, seed, checked_kind=kind, x_itself=False):
+        """fn's output on a copy of x, validated (a wrong one is a violation of the property being
+        checked); `input_unchanged` passes x itself."""
         try:
-            out = fn(x, T, generator(seed))
+            out = fn(x if x_itself else x.copy(), T, generator(seed))
         except Exception as err:
             raise _Violation(f"the encoder raised {type(err).__name__}: {err}") from err
         try:
@@ -163,21 +173,17 @@ def _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one) -> tup
         code(x, T, seed)
 
     def no_global_random_state(x, T, seed):
-        np.random.seed(seed % 2**32)
+        np.random.seed(seed % 2**32)  # any state: drawing from it moves it (and so does re-seeding it)
         random.seed(seed)
         before = _global_states()
-        a = encoded(x, T, seed)
+        encoded(x, T, seed)
         if not _same_global_states(before, _global_states()):
             raise _Violation("the call moved numpy's or Python's global random generator (np.random.*, random.*): "
                              "draw from the rng argument only")  # fmt: skip
-        np.random.seed((seed + 1) % 2**32)
-        random.seed(seed + 1)
-        if not np.array_equal(a, encoded(x, T, seed)):
-            raise _Violation("the output changed with the global random state")
 
     def same_seed_same_output(x, T, seed):
         if not np.array_equal(encoded(x, T, seed), encoded(x, T, seed)):
-            raise _Violation(f"two calls with seed {seed} gave different outputs")
+            raise _Violation(f"two calls with seed {seed} gave different outputs (a generator other than rng?)")
 
     def seed_independent(x, T, seed):
         if not np.array_equal(encoded(x, T, seed), encoded(x, T, seed + 1)):
@@ -185,7 +191,7 @@ def _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one) -> tup
 
     def input_unchanged(x, T, seed):
         before = x.copy()
-        checked, raw = code(x, T, seed)
+        checked, raw = code(x, T, seed, x_itself=True)
         if x.dtype != before.dtype or not np.array_equal(x, before):
             raise _Violation("the encoder changed its input x")
         if isinstance(raw, np.ndarray) and np.shares_memory(raw, x):
@@ -193,20 +199,17 @@ def _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one) -> tup
 
     def batch_independence(x, T, seed, data):
         B = x.shape[0]
-        if B < 2 and not det:
-            return
         a = encoded(x, T, seed)
         if B >= 2:
-            i = data.draw(st.integers(0, B - 1), label="sample")
-            others = data.draw(images(shape=x.shape, dtype=x.dtype), label="others")
-            others[i] = x[i]
-            b = encoded(others, T, seed)
-            if not np.array_equal(a[:, i], b[:, i]):
-                raise _Violation(f"the code of sample {i} changed when the other samples changed (to `others`)",
-                                 sample=i, others=others)  # fmt: skip
-        if det:
-            i = data.draw(st.integers(0, B - 1), label="alone")
-            if not np.array_equal(a[:, i], encoded(x[i : i + 1].copy(), T, seed)[:, 0]):
+            z = data.draw(images(shape=x.shape, dtype=x.dtype, styles=styles), label="z")
+            for i in range(B):  # each sample among z's others
+                others = z.copy()
+                others[i] = x[i]
+                if not np.array_equal(a[:, i], encoded(others, T, seed)[:, i]):
+                    raise _Violation(f"the code of sample {i} changed when the other samples changed (to those of "
+                                     "`others`)", sample=i, others=others)  # fmt: skip
+        for i in range(B if det else 0):
+            if not np.array_equal(a[:, i], encoded(x[i : i + 1], T, seed)[:, 0]):
                 raise _Violation(f"sample {i} encoded alone differs from its code in the batch", sample=i)
 
     def silent_at_zero(x, T, seed):
@@ -229,7 +232,7 @@ def _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one) -> tup
                              "(pass full_at_one=False if that is intended)")  # fmt: skip
 
     def pair(x, data):
-        z = data.draw(images(shape=x.shape, dtype=x.dtype), label="z")
+        z = data.draw(images(shape=x.shape, dtype=x.dtype, styles=styles), label="z")
         return np.maximum(x, z)
 
     def count_monotone(x, T, seed, data):
@@ -273,7 +276,7 @@ def _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one) -> tup
                 raise AssertionError(str(v)) from None
 
         try:
-            test()
+            (test if hseed is None else hypothesis_seed_of(hseed)(test))()
         except Exception:
             if not failing:
                 raise
@@ -292,11 +295,12 @@ def _run_all(label, fn, kind, Ts, xs, budget, deterministic, full_at_one) -> tup
         @given(x=xs, T=Ts, seed=seeds())
         def detect(x, T, seed):
             try:
-                seen["differ"] |= not np.array_equal(encoded(x, T, seed), encoded(x, T, seed + 1))
+                for probe in (x, np.full_like(x, 0.5)):
+                    seen["differ"] |= not np.array_equal(encoded(probe, T, seed), encoded(probe, T, seed + 1))
             except _Violation:
                 pass  # reported by the properties below
 
-        detect()
+        (detect if hseed is None else hypothesis_seed_of(hseed)(detect))()
         det = not seen["differ"]
     ran: list[str] = []
     run("shape and dtype", shape_and_dtype)

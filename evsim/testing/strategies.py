@@ -40,15 +40,20 @@ def unit_values(dtype=np.float64) -> st.SearchStrategy[float]:
     return st.one_of(st.floats(0.0, 1.0, width=width), st.sampled_from([float(np.dtype(dtype).type(v)) for v in SPECIAL_VALUES]))
 
 
+STYLES = ("floats", "floats", "8-bit", "dark")  # drawn evenly: floats half the time
+
+
 @st.composite
-def images(draw, min_dims: int = 0, max_dims: int = 4, max_side: int = 4, dtype=None, shape=None) -> np.ndarray:
+def images(draw, min_dims: int = 0, max_dims: int = 4, max_side: int = 4, dtype=None, shape=None,
+           styles: tuple[str, ...] = STYLES) -> np.ndarray:  # fmt: skip
     """An array with values in [0, 1]: of `shape`, or of any shape with min_dims..max_dims axes of
-    1..max_side. Its values are floats of `dtype` (float32 or float64, drawn when None), or an
-    8-bit grid k/255, and sometimes a dark background (values under 0.3 set to 0)."""
+    1..max_side, in dtype (float32 or float64, drawn when None). Its values are, by a style drawn
+    from `styles`: "floats" in [0, 1] (SPEC's tricky values mixed in), "8-bit" a grid k/255 (the
+    quickest to shrink), or "dark" floats with the values under 0.3 set to 0 (a background)."""
     dtype = np.dtype(dtype if dtype is not None else draw(st.sampled_from(DTYPES)))
     if shape is None:
         shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=1, max_side=max_side))
-    style = draw(st.sampled_from(["floats", "floats", "8-bit", "dark"]))
+    style = draw(st.sampled_from(styles)) if len(styles) > 1 else styles[0]
     if style == "8-bit":
         pixels = draw(hnp.arrays(np.uint8, shape))
         return (pixels.astype(np.float64) / 255).astype(dtype)
@@ -59,15 +64,15 @@ def images(draw, min_dims: int = 0, max_dims: int = 4, max_side: int = 4, dtype=
 
 
 def batches(min_dims: int = 1, max_dims: int = 4, max_side: int = 4, dtype=None, max_B: int | None = None,
-            sample_shape: tuple[int, ...] | None = None) -> st.SearchStrategy[np.ndarray]:  # fmt: skip
+            sample_shape: tuple[int, ...] | None = None, styles: tuple[str, ...] = STYLES) -> st.SearchStrategy[np.ndarray]:  # fmt: skip
     """`images` with a batch axis first, (B, ...): B in 1..max_B (default max_side) and any sample
-    shape (or `sample_shape`)."""
+    shape (or `sample_shape`); dtype and styles as in `images`."""
     if sample_shape is None and max_B is None:
-        return images(min_dims=max(1, min_dims), max_dims=max_dims, max_side=max_side, dtype=dtype)
+        return images(min_dims=max(1, min_dims), max_dims=max_dims, max_side=max_side, dtype=dtype, styles=styles)
     B = st.integers(1, max_B if max_B is not None else max_side)
     rest = (st.just(tuple(sample_shape)) if sample_shape is not None
             else hnp.array_shapes(min_dims=max(0, min_dims - 1), max_dims=max_dims - 1, min_side=1, max_side=max_side))  # fmt: skip
-    return st.tuples(B, rest).flatmap(lambda s: images(shape=(s[0],) + s[1], dtype=dtype))
+    return st.tuples(B, rest).flatmap(lambda s: images(shape=(s[0],) + s[1], dtype=dtype, styles=styles))
 
 
 def steps(max_T: int = 1000) -> st.SearchStrategy[int]:
