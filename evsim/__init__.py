@@ -10,8 +10,9 @@ TTFS decision halts the run, and every operation is counted. NumPy and Numba onl
     res.predictions, res.sops, res.exit_step
 
 The top level holds what a run needs (`__all__`). The robustness metrics (`evsim.metrics`), the
-energy model (`evsim.energy`) and NIR interchange (`evsim.nir`; `to_nir` and `from_nir` here) are
-submodules, imported on first use: `import evsim` loads none of them. They are reached through
+energy model (`evsim.energy`), NIR interchange (`evsim.nir`; `to_nir` and `from_nir` here) and the
+property-test kit (`evsim.testing`: hypothesis strategies and `check_encoder`; needs hypothesis,
+the `testing` extra) are submodules, imported on first use: `import evsim` loads none of them. They are reached through
 `importlib` with a string, never an import statement here, so a content key that follows this
 file's import statements does not depend on them.
 """
@@ -22,7 +23,7 @@ import importlib
 import warnings
 
 from .decoding import ABSTAIN, DECODERS, decode, predict
-from .encoding import ENCODERS, encode, encode_events, ratesyn_count
+from .encoding import ENCODERS, encode, encode_events, ratesyn_count, register_encoder
 from .engine import simulate
 from .events import InputEvents
 from .io import NetworkFileError, load_network, save_network
@@ -36,7 +37,7 @@ __all__ = [
     # networks
     "Network", "Population", "Dense", "Conv2d", "AvgPool2d", "Identity", "INPUT", "IF", "LIF",
     # inputs
-    "ENCODERS", "encode", "encode_events", "ratesyn_count", "InputEvents",
+    "ENCODERS", "encode", "encode_events", "ratesyn_count", "register_encoder", "InputEvents",
     # runs and their outputs
     "simulate", "reference_simulate", "SimulationResult", "DECODERS", "decode", "predict", "ABSTAIN",
     # fixed-point mode
@@ -45,7 +46,7 @@ __all__ = [
     "load_network", "save_network", "NetworkFileError", "to_nir", "from_nir",
 ]  # fmt: skip
 
-_SUBMODULES = ("metrics", "energy", "nir", "hardware")
+_SUBMODULES = ("metrics", "energy", "nir", "testing", "hardware")
 _LAZY = {"to_nir": "evsim.nir", "from_nir": "evsim.nir"}
 
 _METRICS = ("accuracy", "attack_success_rate", "cumulative_hidden_rate", "foreground_mask", "hidden_rate",
@@ -92,4 +93,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES[:3]))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES[:4]))

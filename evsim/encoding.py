@@ -14,6 +14,10 @@ Step k = 0 .. T-1 is the paper's t = k + 1.
 n(x) = ceil(x*T - 1e-4) clipped to [0, T] is the RateSyn spike count (`ratesyn_count`).
 A list of methods gives the fused encoding: each encoder applied to the same x, concatenated on
 the channel axis in the order given.
+
+User encoders (`register_encoder(name, fn, kind)`, `evsim.encoder_registry`) are accepted by name
+wherever a built-in one is, alone or in a fused list; `encoder_names()` lists every name now
+accepted (`ENCODERS` stays the five built-ins).
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .encoder_registry import (BUILTIN_KINDS, encoder_kind, encoder_names, is_registered, register_encoder,
+                               registered_encoders, run_encoder, unregister_encoder)
 from .events import METHOD_CODES, InputEvents, deterministic_events, draw_steps, poisson_mask
 
 # Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike.
 SPIKE_COUNT_GUARD = 1e-4
 
-ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e", "ttfs")
+ENCODERS = tuple(BUILTIN_KINDS)  # ("current", "poisson", "ratesyn_s", "ratesyn_e", "ttfs")
 
 
 def _check_T(T) -> int:
@@ -83,10 +89,10 @@ def _methods(method) -> list[str]:
         if not methods:
             raise ValueError("fused encoding needs at least one method")
     else:
-        raise ValueError(f"unknown encoding method {method!r}; choose from {ENCODERS} or a list of them (fused)")
+        raise ValueError(f"unknown encoding method {method!r}; choose from {encoder_names()} or a list of them (fused)")
     for m in methods:
-        if not isinstance(m, str) or m not in ENCODERS:
-            raise ValueError(f"unknown encoding method {m!r}; choose from {ENCODERS} or a list of them (fused)")
+        if not isinstance(m, str) or not (m in ENCODERS or is_registered(m)):
+            raise ValueError(f"unknown encoding method {m!r}; choose from {encoder_names()} or a list of them (fused)")
     return methods
 
 
@@ -107,6 +113,8 @@ def _steps(T: int, ndim: int) -> np.ndarray:
 
 
 def _encode_one(x: np.ndarray, T: int, method: str, rng: np.random.Generator | None) -> np.ndarray:
+    if is_registered(method):
+        return run_encoder(method, x, T, rng)
     if method == "current":
         return np.broadcast_to(x.astype(np.float32), (T,) + x.shape).copy()
     if method == "poisson":
@@ -128,14 +136,17 @@ def encode(x, T: int, method: str | Sequence[str], seed=None, channel_axis: int 
 
     x: array of any shape, values in [0, 1] (a batch is (B, ...)).
     T: number of steps, >= 1.
-    method: one of `ENCODERS`, or a list of them for the fused encoding.
-    seed: int, None or numpy Generator; only `poisson` draws random numbers. With an int seed
-        the result is a pure function of (x, T, method, seed).
+    method: one of `encoder_names()` (the built-in `ENCODERS` and the registered encoders), or a
+        list of them for the fused encoding.
+    seed: int, None or numpy Generator; of the built-ins only `poisson` draws random numbers; a
+        registered encoder gets `generator(seed)` (one for a fused list, drawn in list order).
+        With an int seed the result is a pure function of (x, T, method, seed).
     channel_axis: for the fused encoding, the axis of x that encoders are concatenated on
         (1 for a batch (B, C, H, W) or (B, N); 0 for a single image (C, H, W)).
 
     Returns float32 (T, *x.shape); fused: x.shape with the channel axis K times larger.
-    Raises ValueError for values outside [0, 1], NaN, T < 1, or an unknown method.
+    Raises ValueError for values outside [0, 1], NaN, T < 1, an unknown method, or a registered
+    encoder's output of the wrong shape, dtype or values (`encoder_registry.check_output`).
     """
     T = _check_T(T)
     arr = _check_x(x)
@@ -158,7 +169,8 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
     the current, RateSyn and TTFS encoders never build the dense (T, B, ...) batch: work and
     memory grow with the events, not with T x n_in.
     Poisson draws `encode`'s random numbers one step at a time (the same stream); in a fused list
-    it is encoded densely and converted.
+    it is encoded densely and converted, as is any list holding a registered encoder (its blocks
+    are currents or spikes by the encoder's kind).
     """
     T = _check_T(T)
     arr = _check_x(x)
@@ -169,7 +181,7 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
     shape = (arr.shape[1] * len(methods),) + arr.shape[2:]
     if methods == ["poisson"]:
         return _poisson_events(arr, T, seed, shape)
-    if "poisson" in methods:
+    if not all(m in METHOD_CODES for m in methods):  # Poisson in a fused list, or a registered encoder
         dense = encode(arr, T, method, seed=seed)
         return InputEvents.from_dense(dense, shape, input_kind=methods)
     flat = arr.reshape(B, -1).astype(np.float32)
@@ -191,6 +203,11 @@ def _poisson_events(x: np.ndarray, T: int, seed, shape: tuple[int, ...]) -> Inpu
     spikes = np.empty((T,) + flat.shape, dtype=np.uint8)
     draw_steps(rng, T, flat.size, lambda g, k0, k1: poisson_mask(g, flat, k0, k1, spikes))
     return InputEvents.from_dense(spikes.view(bool), shape, input_kind="spikes")
+
+
+# the registry's public names, here beside encode (evsim.register_encoder is this one)
+__all__ = ["ENCODERS", "encode", "encode_events", "encoder_kind", "encoder_names", "generator", "ratesyn_count",
+           "register_encoder", "registered_encoders", "unregister_encoder"]  # fmt: skip
 
 
 def __getattr__(name: str):

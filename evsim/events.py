@@ -27,6 +27,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .encoder_registry import is_current
+
 INPUT_KINDS = ("auto", "spikes", "current")
 CURRENT = "current"
 
@@ -119,7 +121,8 @@ def current_mask(input_shape: tuple[int, ...], input_kind, is_binary: bool | Non
     input_kind: "spikes", "current", "auto" (current unless every value is 0 or 1: `is_binary`), or a
     sequence of kinds per channel block for a fused input, e.g. ["current", "ratesyn_e", "ttfs"]:
     the channel axis (axis 0 of input_shape) splits into that many equal blocks in order, and a
-    block is current when its kind is "current" (any encoder name other than "current" is spikes).
+    block is current when its kind is "current" or a registered encoder of kind "current"
+    (`encoder_registry.is_current`); any other encoder name is spikes.
     """
     n = math.prod(input_shape)
     if isinstance(input_kind, str):
@@ -138,7 +141,7 @@ def current_mask(input_shape: tuple[int, ...], input_kind, is_binary: bool | Non
     if C % K:
         raise ValueError(f"input_kind has {K} blocks but the input has {C} channels (axis 0 of {input_shape})")
     per_block = n // K
-    return np.repeat(np.array([k == CURRENT for k in input_kind], dtype=bool), per_block)
+    return np.repeat(np.array([is_current(k) for k in input_kind], dtype=bool), per_block)
 
 
 @njit(cache=True, parallel=True, nogil=True)

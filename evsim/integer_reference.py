@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .encoder_registry import is_current
 from .events import InputEvents
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network
 from .result import SimulationResult
@@ -31,7 +32,7 @@ def _ref_spike_inputs(net: Network, inputs, input_kind) -> np.ndarray:
         if x.ndim < 3 or x.shape[2:] not in (net.input_shape, (net.n_in,)):
             raise ValueError(f"inputs must be (T, B, *{net.input_shape}), got shape {x.shape}")
         x = x.reshape(x.shape[0], x.shape[1], net.n_in)
-        if input_kind == "current" or (not isinstance(input_kind, str) and "current" in input_kind):
+        if input_kind == "current" or (not isinstance(input_kind, str) and any(map(is_current, input_kind))):
             raise ValueError(_NO_CURRENTS)
         if not ((x == 0) | (x == 1)).all():
             raise ValueError(_NO_CURRENTS)

@@ -26,7 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .decoding import ABSTAIN, predictions_over_time
-from .encoding import ENCODERS, _check_T, _check_x, generator, ratesyn_count
+from .encoder_registry import encoder_names, is_registered
+from .encoding import ENCODERS, _check_T, _check_x, encode, generator, ratesyn_count
 from .events import draw_steps, poisson_changes
 
 FOREGROUND_THRESHOLD = 0.2  # paper, Methods: MNIST pixels above 0.2 are foreground
@@ -254,14 +255,23 @@ def perturbation_counts(x_clean, x_adv, T: int, method: str, seed=None) -> np.nd
     whose count moves from n to n' changes RateSynS at steps [min, max), RateSynE at
     [T - max, T - min), TTFS at its two first-spike steps; the current encoding changes at every
     step where the float32 values differ; Poisson (same draws u for both) where u lies between them.
-    x_clean, x_adv: images of one shape, values in [0, 1]. seed: as in `encode` (Poisson only).
+    A registered encoder (`evsim.register_encoder`) encodes both batches, drawing the same numbers
+    for each (a Generator seed is left where one encoding leaves it) and compares them.
+    x_clean, x_adv: images of one shape, values in [0, 1]. seed: as in `encode` (Poisson and
+    registered encoders).
     """
     T = _check_T(T)
     xc, xa = _check_x(x_clean), _check_x(x_adv)
     if xc.shape != xa.shape:
         raise ValueError(f"x_clean {xc.shape} and x_adv {xa.shape} differ in shape")
-    if method not in ENCODERS:
-        raise ValueError(f"unknown encoding method {method!r}; choose from {ENCODERS}")
+    if is_registered(method):
+        rng = generator(seed)
+        state = rng.bit_generator.state
+        clean = encode(xc, T, method, seed=rng)
+        rng.bit_generator.state = state  # the same draws for the attacked batch
+        return (clean != encode(xa, T, method, seed=rng)).reshape(T, -1).sum(axis=1, dtype=np.int64)
+    if not isinstance(method, str) or method not in ENCODERS:
+        raise ValueError(f"unknown encoding method {method!r}; choose from {encoder_names()}")
     if method == "current":
         return np.full(T, int((xc.astype(np.float32) != xa.astype(np.float32)).sum()), dtype=np.int64)
     if method == "poisson":

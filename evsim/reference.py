@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .encoder_registry import is_current as current_kind
 from .events import InputEvents
 from .integer_reference import integer_reference
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network
@@ -74,7 +75,7 @@ def _inputs(net: Network, inputs, input_kind) -> tuple[np.ndarray, np.ndarray]:
         kinds = list(input_kind)
         if not kinds or net.input_shape[0] % len(kinds):
             raise ValueError(f"input_kind has {len(kinds)} blocks for {net.input_shape[0]} input channels")
-        current = np.repeat([k == "current" for k in kinds], n // len(kinds))
+        current = np.repeat([current_kind(k) for k in kinds], n // len(kinds))
     if not binary[:, :, ~current].all():
         raise ValueError("input_kind='spikes' needs inputs of only 0 and 1 (spike channels)")
     return x, current

@@ -1,4 +1,6 @@
-"""`python -m scenarios NAME [options]`: run one scenario; `python -m scenarios` lists them."""
+"""`python -m scenarios [--import MODULE ...] NAME [options]`: run one scenario; `python -m scenarios`
+lists them. `--import MODULE` imports a module first (repeatable), e.g. one whose
+`evsim.register_encoder` calls make its encoders valid encoder options."""
 
 import importlib
 import sys
@@ -7,9 +9,15 @@ from . import SCENARIOS
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
+    while argv[:1] == ["--import"]:
+        if len(argv) < 2:
+            print("--import needs a module name", file=sys.stderr)
+            return 2
+        importlib.import_module(argv[1])
+        argv = argv[2:]
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m scenarios NAME [options]   (NAME --help for its options)\n\nscenarios:")
+        print("usage: python -m scenarios [--import MODULE] NAME [options]   (NAME --help for its options)\n\nscenarios:")
         for name, (_, doc) in SCENARIOS.items():
             print(f"  {name:<16}{doc}")
         return 0

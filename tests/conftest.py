@@ -1,5 +1,6 @@
-"""Shared hypothesis strategies (random networks and encoded batches that exercise every path), the
-torch-free run of the suite (`--torch-free` / `--skip-torch-free`) and the shared fixtures.
+"""Shared hypothesis strategies (random networks and encoded batches that exercise every path; they
+live in `evsim.testing.strategies`, the kit users get, and are re-exported here), the torch-free
+run of the suite (`--torch-free` / `--skip-torch-free`) and the shared fixtures.
 
 This file imports no torch (nor bridges or scenarios): under `--torch-free` it is what every
 evsim test runs beside. Torch fixtures import torch inside their body.
@@ -17,10 +18,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import settings
-from hypothesis import strategies as st
 
 import evsim
-from evsim.network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
+from evsim.testing.strategies import (  # noqa: F401 - the suite's strategies (evsim's kit), re-exported for the tests
+    FUSED,
+    deep_networks,
+    encoded_batches,
+    image_batches,
+    methods,
+    networks,
+    neurons,
+)
 
 # Hypothesis budgets. A test sizes its sample as `@settings(max_examples=examples(150), deadline=None)`:
 # the default profile runs that many, `pytest --hypothesis-profile=thorough` ten times as many (with
@@ -46,59 +54,6 @@ def assert_same_run(a: evsim.SimulationResult, b: evsim.SimulationResult) -> Non
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
-neurons = st.one_of(
-    st.builds(evsim.IF, theta=st.sampled_from([0.5, 1.0, 1.7]), reset=st.sampled_from(["subtract", "zero"])),
-    st.builds(
-        evsim.LIF,
-        tau_m=st.floats(1.0, 20.0),
-        tau_s=st.floats(1.0, 20.0),
-        theta=st.sampled_from([0.5, 1.0, 1.7]),
-        reset=st.sampled_from(["zero", "subtract"]),
-    ),
-)
-
-
-@st.composite
-def networks(draw, max_populations: int = 3, max_size: int = 16, skips: bool = True) -> Network:
-    """A random feed-forward network: 1..max_populations layers, optional skip projections
-    (input or earlier layer to a later layer, as residual additions do), biases and mixed neurons.
-
-    Weights are drawn from a seeded Gaussian whose scale keeps the layers active but not saturated.
-    """
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n_in = draw(st.integers(1, max_size))
-    n_pop = draw(st.integers(1, max_populations))
-    sizes = [draw(st.integers(1, max_size)) for _ in range(n_pop)]
-    same_neuron = draw(st.booleans())
-    first = draw(neurons)
-    populations, projections = [], []
-    for p, size in enumerate(sizes):
-        neuron = first if same_neuron else draw(neurons)
-        bias = rng.normal(0.0, 0.1, size) if draw(st.booleans()) else None
-        populations.append(Population((size,), neuron, bias))
-        sources = [p - 1]
-        if skips and p >= 1 and draw(st.booleans()):
-            sources.append(draw(st.integers(INPUT, p - 2)))
-        for src in sources:
-            n_src = n_in if src == INPUT else sizes[src]
-            scale = draw(st.sampled_from([0.5, 1.5, 3.0])) / np.sqrt(n_src)
-            projections.append(Dense(src, p, rng.normal(0.3 * scale, scale, (size, n_src))))
-    return Network((n_in,), populations, projections)
-
-
-@st.composite
-def encoded_batches(draw, n_in: int, max_T: int = 25, max_B: int = 5) -> np.ndarray:
-    """A batch (T, B, n_in) from a random encoder (current, Poisson, RateSyn, TTFS) of random x."""
-    T = draw(st.integers(1, max_T))
-    B = draw(st.integers(1, max_B))
-    seed = draw(st.integers(0, 2**32 - 1))
-    x = np.random.default_rng(seed).random((B, n_in))
-    if draw(st.booleans()):
-        x[x < 0.3] = 0.0  # images have dark backgrounds
-    method = draw(st.sampled_from(evsim.ENCODERS))
-    return evsim.encode(x, T, method, seed=seed)
-
-
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny tensors gain nothing from a second intra-op thread, and on a busy 2-core machine its
@@ -110,98 +65,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _weights(rng, draw, shape, fan_in):
-    """Gaussian weights with a positive mean, scaled by the fan-in to keep layers active."""
-    scale = draw(st.sampled_from([0.5, 1.5, 3.0])) / np.sqrt(fan_in)
-    return rng.normal(0.3 * scale, scale, shape)
-
-
-@st.composite
-def deep_networks(draw, in_channels: int | None = None, max_layers: int = 3) -> Network:
-    """A random convolutional network on a (C, H, W) input: 1..max_layers stages, each a
-    convolution (kernel 1-5 per axis, stride 1-2, padding 0-2), an average pool, or a residual
-    block (conv-conv with an identity or 1x1 strided-conv shortcut into the second population),
-    then a dense readout. Channels 1-9, biases and neurons drawn per population.
-    """
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    C = in_channels if in_channels is not None else draw(st.integers(1, 3))
-    shape = (C, draw(st.integers(3, 8)), draw(st.integers(3, 8)))
-    input_shape, node = shape, INPUT
-    same_neuron = draw(st.booleans())
-    first = draw(neurons)
-    populations, projections = [], []
-
-    def population(out_shape):
-        neuron = first if same_neuron else draw(neurons)
-        size = int(np.prod(out_shape))
-        bias = rng.normal(0.0, 0.1, size) if draw(st.booleans()) else None
-        populations.append(Population(out_shape, neuron, bias))
-        return len(populations) - 1
-
-    def conv_out(c_in, h, w, kh, kw, s, p):
-        return ((h + 2 * p[0] - kh) // s[0] + 1, (w + 2 * p[1] - kw) // s[1] + 1)
-
-    for _ in range(draw(st.integers(1, max_layers))):
-        c, h, w = shape
-        stage = draw(st.sampled_from(["conv", "conv", "pool", "residual"]))
-        if stage == "pool":
-            kh, kw = draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w)))
-            stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-            out = (c, (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1)
-            target = population(out)
-            projections.append(AvgPool2d(node, target, (kh, kw), stride))
-        elif stage == "conv":
-            kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-            stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-            pad = (max(draw(st.integers(0, 2)), -(-(kh - h) // 2)), max(draw(st.integers(0, 2)), -(-(kw - w) // 2)))
-            c_out = draw(st.integers(1, 9))
-            out = (c_out,) + conv_out(c, h, w, kh, kw, stride, pad)
-            target = population(out)
-            weight = _weights(rng, draw, (c_out, c, kh, kw), c * kh * kw)
-            projections.append(Conv2d(node, target, weight, stride=stride, padding=pad))
-        else:
-            k = draw(st.sampled_from([1, 3, 5]))
-            s = draw(st.integers(1, 2))
-            c_out = draw(st.integers(1, 9))
-            mid = (c_out, (h - 1) // s + 1, (w - 1) // s + 1)
-            a = population(mid)
-            projections.append(Conv2d(node, a, _weights(rng, draw, (c_out, c, k, k), c * k * k), s, k // 2))
-            out_pop = population(mid)
-            projections.append(Conv2d(a, out_pop, _weights(rng, draw, (c_out, c_out, k, k), c_out * k * k), 1, k // 2))
-            if s == 1 and c_out == c:
-                projections.append(Identity(node, out_pop, draw(st.sampled_from([1.0, 0.5]))))
-            else:
-                projections.append(Conv2d(node, out_pop, _weights(rng, draw, (c_out, c, 1, 1), c), s, 0))
-            target, out = out_pop, mid
-        node, shape = target, out
-    n_src = int(np.prod(shape))
-    n_out = draw(st.integers(1, 5))
-    readout = population((n_out,))
-    projections.append(Dense(node, readout, _weights(rng, draw, (n_out, n_src), n_src)))
-    return Network(input_shape, populations, projections)
-
-
-FUSED = (["current", "ratesyn_e", "ttfs"], ["poisson", "ttfs"], ["ratesyn_s", "current"])
-
-
-@st.composite
-def methods(draw):
-    """One encoder, or a fused list of them."""
-    return draw(st.one_of(st.sampled_from(evsim.ENCODERS), st.sampled_from(FUSED)))
-
-
-@st.composite
-def image_batches(draw, shape: tuple[int, ...], max_T: int = 12, max_B: int = 3):
-    """Images (B, *shape) in [0, 1] with dark backgrounds sometimes, and T."""
-    T = draw(st.integers(1, max_T))
-    B = draw(st.integers(1, max_B))
-    seed = draw(st.integers(0, 2**32 - 1))
-    x = np.random.default_rng(seed).random((B,) + tuple(shape))
-    if draw(st.booleans()):
-        x[x < 0.3] = 0.0
-    return x, T, seed
 
 
 # ------------------------------------------------------------------------- the torch-free run

@@ -32,7 +32,8 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=12, help="SNN training epochs")
     parser.add_argument("--ann-epochs", type=int, default=12, help="ANN training epochs")
     parser.add_argument("--rules", nargs="+", default=["actbp", "tempbp"], choices=["actbp", "tempbp"])
-    parser.add_argument("--encoders", nargs="+", default=list(evsim.ENCODERS), choices=list(evsim.ENCODERS))
+    parser.add_argument("--encoders", nargs="+", default=list(evsim.ENCODERS), choices=evsim.encoding.encoder_names(),
+                        help="built-in or registered encoders (python -m scenarios --import MODULE registers them)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=available_cpus())
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
