@@ -56,3 +56,28 @@ def test_unregistered_names_are_still_refused(plugin, capsys):
         scenarios_main(["train_fmnist", "--encoders", "plugin_poisson"])
     assert err.value.code == 2 and "invalid choice: 'plugin_poisson'" in capsys.readouterr().err
     assert scenarios_main(["--import"]) == 2
+
+
+def test_cache_keys_see_the_user_encoders_code(tmp_path):
+    """A stage encoded by a user's function must be recomputed once that function changes: the
+    code hash of every key includes the registered encoders' source (or compiled code)."""
+    from scenarios.machinery.content import code_hash
+
+    plain = code_hash("scenarios.smoke")
+    module = tmp_path / "edited_encoder.py"
+
+    def key_with(body: str) -> str:
+        module.write_text(body)
+        namespace: dict = {}
+        exec(compile(body, str(module), "exec"), namespace)  # its source file is `module`
+        with evsim.register_encoder("edited", namespace["enc"], "current"):
+            return code_hash("scenarios.smoke")
+
+    first = key_with("def enc(x, T, rng):\n    return (x[None] + 0 * rng.random()).repeat(T, 0)\n")
+    second = key_with("def enc(x, T, rng):\n    return (x[None] * 1.0).repeat(T, 0)\n")
+    assert len({plain, first, second}) == 3
+    assert code_hash("scenarios.smoke") == plain  # unregistered: the project's code alone
+
+    with evsim.register_encoder("prompt", lambda x, T, rng: x[None].repeat(T, 0), "current"):
+        at_prompt = code_hash("scenarios.smoke")  # a lambda's file is this test: still hashed
+    assert at_prompt != plain

@@ -109,9 +109,41 @@ def files_hash(paths: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
+def user_encoder_code() -> list[Path | bytes]:
+    """What the registered user encoders (`evsim.register_encoder`) run: the source file of each
+    one's function, or where it has none (defined at a prompt) its compiled code. A cache key that
+    hashes the code must see them too: a stage encoded by a user's function is stale once that
+    function changes, even though its name stays."""
+    import inspect
+
+    from evsim.encoder_registry import registered_encoders
+
+    code: list[Path | bytes] = []
+    for name, encoder in sorted(registered_encoders().items()):
+        fn = getattr(encoder.fn, "__func__", encoder.fn)
+        try:
+            source = inspect.getsourcefile(fn)
+        except TypeError:  # a builtin or a C function: no Python source
+            source = None
+        if source and Path(source).is_file():
+            code.append(Path(source))
+        else:
+            raw = getattr(fn, "__code__", None)
+            code.append(f"{name}\0{encoder.kind}\0".encode() + (raw.co_code + repr(raw.co_consts).encode() if raw else repr(fn).encode()))
+    return code
+
+
 def code_hash(*modules: str | Path) -> str:
-    """Hash of the source of `modules` and everything of the project they import."""
-    return files_hash(dependencies(*modules))
+    """Hash of the source of `modules`, everything of the project they import, and the code of the
+    registered user encoders (`user_encoder_code`; none registered: the project's files alone)."""
+    digest = files_hash(dependencies(*modules))
+    extra = user_encoder_code()
+    if not extra:
+        return digest
+    h = hashlib.sha256(digest.encode())
+    for item in extra:
+        h.update(item.read_bytes() if isinstance(item, Path) else item)
+    return h.hexdigest()
 
 
 def _feed(h, obj) -> None:
