@@ -75,7 +75,7 @@ test: $(STAMP)
 	$(PY) -m compileall -q evsim bridges scenarios tests > /dev/null
 	# compile the Numba kernels once (the engine's and the training kernels side by side), so that
 	# the test workers load them instead of each compiling them again
-	$(PY) -m evsim.engine.precompile & engine=$$!; $(PY) -m bridges.neuron_kernels && wait $$engine
+	$(PY) -m evsim.engine.precompile --jobs 2 & engine=$$!; $(PY) -m bridges.neuron_kernels && wait $$engine
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --torch-free
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --skip-torch-free
 

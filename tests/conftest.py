@@ -12,6 +12,7 @@ import ast
 import importlib.abc
 import os
 import sys
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -174,10 +175,28 @@ def _pin_xdist_worker() -> None:
         return
     index, cpus = int(worker[2:]), sorted(os.sched_getaffinity(0))
     share = [cpu for i, cpu in enumerate(cpus) if i % count == index % count] or [cpus[index % len(cpus)]]
+    os.environ["EVSIM_TEST_CPUS"] = ",".join(map(str, cpus))  # for `all_cpus`
     os.sched_setaffinity(0, share)
     import numba  # already loaded by evsim, its default thread count read before the mask was set
 
     numba.set_num_threads(min(len(share), numba.config.NUMBA_NUM_THREADS))
+
+
+@contextmanager
+def all_cpus():
+    """Inside: this thread may run on every CPU the suite was given, so that processes started
+    here (they inherit the mask) are not confined to a pinned worker's core. For tests that
+    run single-threaded subprocesses side by side (tests/test_reliability.py)."""
+    cpus = os.environ.get("EVSIM_TEST_CPUS")
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
 
 
 def pytest_configure(config):

@@ -11,3 +11,11 @@ def test_precompile_compiles_every_run():
     dtypes = {str(sig[11].dtype) for sig in float_run._run.signatures}
     assert {"float32", "float64"} <= dtypes, float_run._run.signatures
     assert len(fixed_run._run_fixed.signatures) >= 1  # and the integer run
+
+
+def test_precompile_refuses_a_bad_job_count():
+    import pytest
+
+    for jobs in (0, 3, True, 1.5):
+        with pytest.raises(ValueError, match="jobs must be 1 or 2"):
+            precompile(jobs)

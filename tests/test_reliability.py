@@ -25,6 +25,7 @@ import pytest
 import torch
 
 from bridges.datasets import data_dir
+from conftest import all_cpus
 from scenarios.machinery.content import PACKAGES, REPO
 
 needs_mnist = pytest.mark.skipif(not (data_dir() / "mnist").is_dir(), reason="MNIST not in the data directory ($EVSIM_DATA)")
@@ -62,10 +63,11 @@ class Run:
             "EVSIM_MODELS": str(folder / "models"), "EVSIM_DATA": str(data_dir().resolve()), "PYTHONPATH": str(source),
             "PYTHONUNBUFFERED": "1",
         }  # fmt: skip
-        self.proc = subprocess.Popen(
-            [sys.executable, *SMOKE, "--out", str(folder / "smoke.h5")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=source,
-        )  # fmt: skip
+        with all_cpus():  # a pinned test worker's child may still run beside it, on the other core
+            self.proc = subprocess.Popen(
+                [sys.executable, *SMOKE, "--out", str(folder / "smoke.h5")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=source,
+            )  # fmt: skip
         self.lines: list[str] = []
         self.seen = threading.Event()
         self.target = target
