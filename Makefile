@@ -73,10 +73,11 @@ PYTEST_WORKERS ?= auto
 test: $(STAMP)
 	$(PY) -m mkdocs build --strict --site-dir $(VENV)/site
 	$(PY) -m compileall -q evsim bridges scenarios tests > /dev/null
-	# compile the Numba kernels once (the engine's and the training kernels side by side), so that
-	# the test workers load them instead of each compiling them again
-	$(PY) -m evsim.engine.precompile --jobs 2 & engine=$$!; $(PY) -m bridges.neuron_kernels && wait $$engine
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --torch-free
+	# compile the Numba kernels once, so that the test workers load them instead of each compiling
+	# them again: the engine's first (two processes), the training kernels beside the torch-free half
+	$(PY) -m evsim.engine.precompile --jobs 2
+	$(PY) -m bridges.neuron_kernels & kernels=$$!; \
+	  $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --torch-free && wait $$kernels
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --skip-torch-free
 
 clean:
