@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_same_run, encoded_batches, networks
+from conftest import assert_same_run, encoded_batches, examples, networks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +16,7 @@ from evsim.network import INPUT, Dense, Network, Population
 run_modes = st.sampled_from([("rate", False), ("ttfs", False), ("ttfs", True)])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(150), deadline=None)  # thorough profile: 1,500
 @given(data=st.data(), net=networks(), mode=run_modes)
 def test_engine_equals_reference_float64(data, net, mode):
     """Spikes of every layer, predictions, exit steps, SOPs and MACs are identical in float64."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_same_run, deep_networks, image_batches, methods, networks
+from conftest import assert_same_run, deep_networks, examples, image_batches, methods, networks
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -103,7 +103,7 @@ def spike_batches(draw, n_in: int, max_T: int = 20, max_B: int = 4) -> np.ndarra
 # ---------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(150), deadline=None)  # thorough profile: 1,500
 @given(data=st.data(), net=networks(), mode=run_modes, quantized=st.booleans())
 def test_engine_equals_reference_on_integer_networks(data, net, mode, quantized):
     """Quantised networks (W 2-12 bits, D 4-12, at the smallest state_bits that fit) and random
