@@ -34,8 +34,9 @@ SMOKE = ["-m", "scenarios.smoke", "--train-samples", "3000", "--test-samples", "
 PHASES = ("training", "attack", "simulation", "writing")
 # (phase to kill in, longest random delay after its marker in s). A resumed run skips finished
 # phases, so a kill waits for the first marker at or after its phase.
-# The default suite kills once per phase; `-m slow` runs the longer sequence (two kills in each
-# phase but the attack) and 20 kills at random moments.
+# The default suite kills once, as the result is being written; `-m slow` kills once per phase
+# (KILLS), runs the longer sequence (two kills in each phase but the attack) and 20 kills at random
+# moments.
 KILLS = [("training", 1.5), ("attack", 0.002), ("simulation", 0.05), ("writing", 0.01)]
 MORE_KILLS = [("training", 0.8), ("training", 1.5), ("attack", 0.002), ("simulation", 0.05), ("simulation", 0.05),
               ("writing", 0.003), ("writing", 0.01)]  # fmt: skip
@@ -204,8 +205,16 @@ def kill_and_resume(source: Path, reference: Path, folder: Path, kills: list[tup
 
 
 @needs_mnist
-def test_a_run_killed_at_random_moments_resumes_to_the_same_file_and_loses_no_stage(source, reference, code_edit, tmp_path):
+def test_a_run_killed_while_writing_resumes_to_the_same_file_and_loses_no_stage(source, reference, code_edit, tmp_path):
+    """The default suite's kill: at the start of the writing phase, after every stage finished (the
+    moment a non-atomic writer would leave a damaged result). One kill per phase is `-m slow`."""
     # code_edit: the next test's runs go on meanwhile, on the other core
+    assert kill_and_resume(source, reference, tmp_path, [("writing", 0.0)], seed=13) == 1
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_a_run_killed_in_each_phase_resumes_to_the_same_file_and_loses_no_stage(source, reference, tmp_path):
     assert kill_and_resume(source, reference, tmp_path, KILLS, seed=13) >= 3
 
 
