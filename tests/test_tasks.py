@@ -391,3 +391,18 @@ def test_fig4_on_ray_with_a_worker_killed_mid_evaluation_writes_the_serial_file(
     evaluation = started(lines, r"scenarios\.paper\.fig4\.\w+_task")
     assert len(evaluation) == 24 + 1 and len(set(evaluation) - set(killed)) >= 2
     assert_same_file(tmp_path / "ray" / "fig4.h5", files["serial"])
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity masks on this platform")
+def test_threads_default_to_the_cpus_this_process_may_use():
+    """A process confined to one CPU (taskset, a pinned test worker) defaults to one thread, not to
+    the machine's count: two such processes side by side must not each start two."""
+    from scenarios.machinery.tasks import available_cpus
+
+    mine = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(mine)})
+        assert available_cpus() == 1
+    finally:
+        os.sched_setaffinity(0, mine)
+    assert available_cpus() == len(mine)
