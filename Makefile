@@ -24,9 +24,12 @@ $(RUN_STAMP): pyproject.toml
 
 $(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[experiments,dev]'
-	# the NIR interchange tests and scenario check evsim against snnTorch, Norse and SpikingJelly; their
-	# declared requirements would replace the pinned torch (SpikingJelly's also pull torchvision)
-	$(PY) -m pip install --quiet --no-deps snntorch==1.0.0 nirtorch==2.6 norse==1.1.0 spikingjelly==2.0.0 loguru==0.7.3
+	# the NIR interchange tests and scenario check evsim against snnTorch, Norse and SpikingJelly, and
+	# evsim.metrics.neurobench against the NeuroBench harness; their declared requirements would replace
+	# the pinned torch (SpikingJelly's also pull torchvision; NeuroBench's torchaudio and tonic, which its
+	# metrics, models and Benchmark never import)
+	$(PY) -m pip install --quiet --no-deps snntorch==1.0.0 nirtorch==2.6 norse==1.1.0 spikingjelly==2.0.0 loguru==0.7.3 \
+	  neurobench==2.3.0
 	$(MAKE) --no-print-directory bytecode
 	touch $@
 

@@ -14,6 +14,7 @@ Steps k = 0 .. T-1 are the paper's t = k + 1.
 | `foreground_mask(x)`, `split_perturbation(x, x_adv)` | fg/bg split, threshold 0.2 | masks, images |
 | `cumulative_hidden_rate(hidden_spikes)` | Eq. 29 | (T, B) spikes per step |
 | `hidden_rate(hidden_spikes)` | Eq. 30 | (T, B) fraction of neurons |
+| `neurobench(net, result)` | NeuroBench 2.3.0 | dict of NeuroBench's metrics (`evsim.neurobench`) |
 
 Every function validates its input and raises `ValueError` saying what is wrong (shapes that do
 not match, labels out of range, empty input, NaN).
@@ -29,6 +30,7 @@ from .decoding import ABSTAIN, predictions_over_time
 from .encoder_registry import encoder_names, is_registered
 from .encoding import ENCODERS, _check_T, _check_x, encode, generator, ratesyn_count
 from .events import draw_steps, poisson_changes
+from .neurobench import neurobench
 
 FOREGROUND_THRESHOLD = 0.2  # paper, Methods: MNIST pixels above 0.2 are foreground
 
@@ -379,5 +381,5 @@ def hidden_rate(hidden_spikes) -> np.ndarray:
 __all__ = [
     "perturbation_counts",
     "FOREGROUND_THRESHOLD", "accuracy", "attack_success_rate", "cumulative_hidden_rate", "foreground_mask",
-    "hidden_rate", "perturbation_timing", "split_perturbation", "stability", "taacc",
+    "hidden_rate", "neurobench", "perturbation_timing", "split_perturbation", "stability", "taacc",
 ]
