@@ -110,10 +110,10 @@ def _input_events(net: Network, result: SimulationResult, inputs, input_kind) ->
             "each input position's events; pass the inputs that were simulated (inputs=...)"
         )
     ev = inputs if isinstance(inputs, InputEvents) else InputEvents.from_dense(inputs, net.input_shape, input_kind)
-    B = result.steps.shape[0]
-    if ev.B != B or ev.T < int(result.steps.max()):
-        raise ValueError(f"inputs have T={ev.T}, B={ev.B}; the result ran B={B} samples for up to "
-                         f"{int(result.steps.max())} steps: they are not the simulated inputs")
+    T, B = result.sops_per_step.shape[:2]
+    if (ev.T, ev.B) != (T, B):
+        raise ValueError(f"inputs have T={ev.T}, B={ev.B}; the result has T={T}, B={B}: they are not the "
+                         "simulated inputs")
     x = ev.to_dense().reshape(ev.T, ev.B, net.n_in) != 0
     ran = np.arange(ev.T)[:, None] < result.steps[None, :]  # (T, B): work after an early exit is not done
     active = (x & ran[:, :, None]).sum(axis=0, dtype=np.int64)  # (B, n_in)
