@@ -12,7 +12,7 @@ strategies); `evsim.testing.check_encoder` draws its inputs from `batches`.
 | `batches(...)` | `images` with a batch axis first: (B, ...), B >= 1 |
 | `steps(max_T)` | T >= 1, small values often |
 | `seeds()` | numpy seeds 0 .. 2**32 - 1 |
-| `neurons` | IF and LIF neurons of mixed thresholds, resets and time constants |
+| `neurons` | IF and LIF neurons of mixed thresholds, threshold tests (`>=`, `>`), resets and time constants |
 | `networks(...)` | feed-forward dense networks with skip projections and biases |
 | `deep_networks(...)` | convolutional networks: conv, pool and residual stages, a dense readout |
 | `encoded_batches(n_in)` | (T, B, n_in) from a random built-in encoder |
@@ -86,13 +86,15 @@ def seeds() -> st.SearchStrategy[int]:
 
 
 neurons = st.one_of(
-    st.builds(IF, theta=st.sampled_from([0.5, 1.0, 1.7]), reset=st.sampled_from(["subtract", "zero"])),
+    st.builds(IF, theta=st.sampled_from([0.5, 1.0, 1.7]), reset=st.sampled_from(["subtract", "zero"]),
+              threshold_test=st.sampled_from([">=", ">"])),
     st.builds(
         LIF,
         tau_m=st.floats(1.0, 20.0),
         tau_s=st.floats(1.0, 20.0),
         theta=st.sampled_from([0.5, 1.0, 1.7]),
         reset=st.sampled_from(["zero", "subtract"]),
+        threshold_test=st.sampled_from([">=", ">"]),
     ),
 )
 
