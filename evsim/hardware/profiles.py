@@ -10,7 +10,10 @@ default profile; its constants are read from that record, not copied.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 
 from ..energy import DATTA_65NM_32BIT, HardwareModel
 
@@ -75,10 +78,14 @@ class Profile:
     chip: str
     arithmetic: Arithmetic
     limits: tuple[Limit, ...]
-    energy: dict
-    latency: dict
+    energy: Mapping[str, Constant]
+    latency: Mapping[str, Constant]
     notes: str = ""
     model: HardwareModel | None = None  # the evsim.energy model, where the profile has one
+
+    def __post_init__(self) -> None:
+        for name in ("energy", "latency"):  # read-only views: a profile is data nobody edits in place
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     def limit(self, name: str) -> Limit:
         for lim in self.limits:
