@@ -34,7 +34,7 @@ def _cases():
     rng = np.random.default_rng(21)
     cases = {}
     for i in range(4):  # random chains: clipped and truncated weights, biases, decays, exponents
-        sizes = [int(s) for s in rng.integers(3, 12, rng.integers(2, 5))]
+        sizes = [int(s) for s in rng.integers(3, 12, rng.integers(3, 6))]  # 2-4 layers
         L = len(sizes) - 1
         cases[f"random{i}"] = _chain(
             rng, sizes, -300, 300, 25, 4, 0.3, du=[int(v) for v in rng.integers(0, 4096, L)],
