@@ -83,3 +83,95 @@ def test_the_loihi_profile_is_what_lava_network_builds():
     assert (nrn.threshold_test, nrn.current_overflow, nrn.input_delay) == (a.threshold_test, a.current_overflow,
                                                                           a.hop_delay_steps)
     assert isinstance(evsim.hardware.profile("loihi2").arithmetic, type(a))
+
+
+# ---------------------------------------------------------------------------------------------
+# check: does a network fit?
+# ---------------------------------------------------------------------------------------------
+
+from evsim.hardware import check  # noqa: E402
+from evsim.hardware.check import _window_mask  # noqa: E402
+from evsim.network import INPUT, AvgPool2d, Conv2d, Dense, Network, Population  # noqa: E402
+
+
+def _dense(*sizes):
+    return Network.dense([np.ones((b, a)) for a, b in zip(sizes[:-1], sizes[1:])])
+
+
+def test_a_small_mlp_fits_loihi_by_hand():
+    """784-100-10: one core per layer, 784 x 100 + 100 x 10 synapses of 8 bits."""
+    fit = check(_dense(784, 100, 10), "loihi")
+    assert fit.fits and fit.cores == (1, 1) and fit.neurons_per_core == (100, 10)
+    assert fit.memory_bytes == (78400, 1000)
+
+
+def test_loihi_splits_by_compartments_and_by_memory():
+    fit = check(_dense(10, 3000), "loihi")  # 1,024 compartments a core: 3 cores
+    assert fit.fits and fit.cores == (3,) and fit.neurons_per_core == (1024,)
+    fit = check(_dense(4000, 100), "loihi")  # 4,000 bytes a neuron, 131,072 a core: 32 neurons
+    assert fit.fits and fit.neurons_per_core == (32,) and fit.cores == (4,) and fit.memory_bytes == (400000,)
+    fit = check(evsim.quantize(_dense(4000, 100), 4, 24, 12), "loihi")  # 4-bit weights: 2,000 bytes a neuron
+    assert fit.neurons_per_core == (65,) and fit.cores == (2,)  # 65 x 2,000 <= 131,072 < 66 x 2,000
+
+
+def test_loihi_names_what_no_split_can_fix():
+    fit = check(_dense(5000, 20), "loihi")
+    assert not fit.fits
+    assert [(v.where, v.limit, v.value, v.excess) for v in fit.violations] == [
+        ("population 0", "fan_in_axons (one neuron)", 5000, 904)]
+    # fan-out: 1,024 neurons on one core, each reaching all 40 cores of the next layer (128 each by memory)
+    fit = check(_dense(2, 1024, 5120), "loihi")
+    assert fit.cores == (1, 40)
+    assert [(v.limit, v.value, v.excess) for v in fit.violations] == [("fan_out_edges", 40960, 36864)]
+    fit = check(evsim.quantize(_dense(8, 4), 12, 24, 12), "loihi")
+    assert [(v.limit, v.value, v.excess) for v in fit.violations] == [("weight_bits", 12, 3)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_fan_in_of_a_conv_or_pool_core_is_exact(seed):
+    """The sources a range of conv / pool targets reaches equal a brute-force count from the weights'
+    support (every (target, source) pair the projection connects)."""
+    rng = np.random.default_rng(seed)
+    c_in, h, w = int(rng.integers(1, 4)), int(rng.integers(3, 9)), int(rng.integers(3, 9))
+    k, s = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+    if seed % 2:
+        proj = Conv2d(INPUT, 0, np.ones((int(rng.integers(1, 4)), c_in, k, k)), stride=s, padding=int(rng.integers(0, k)))
+    else:
+        proj = AvgPool2d(INPUT, 0, min(k + 1, h, w), s)
+    out = proj.output_shape((c_in, h, w))
+    n_t, n_s = int(np.prod(out)), c_in * h * w
+    support = np.zeros((n_t, n_s), dtype=bool)  # brute force: which sources feed each target
+    for t in range(n_t):
+        co, rem = divmod(t, out[1] * out[2])
+        oy, ox = divmod(rem, out[2])
+        (kh, kw), (sy, sx) = proj.kernel_size, proj.stride
+        py, px = proj.padding if isinstance(proj, Conv2d) else (0, 0)
+        for ci in ([co] if isinstance(proj, AvgPool2d) else range(c_in)):
+            for ky in range(kh):
+                for kx in range(kw):
+                    y, x = oy * sy - py + ky, ox * sx - px + kx
+                    if 0 <= y < h and 0 <= x < w:
+                        support[t, (ci * h + y) * w + x] = True
+    for _ in range(20):
+        lo = int(rng.integers(0, n_t))
+        hi = int(rng.integers(lo + 1, n_t + 1))
+        assert np.array_equal(_window_mask(proj, (c_in, h, w), out, lo, hi), support[lo:hi].any(axis=0))
+
+
+def test_speck_and_xylo_limits():
+    lif = evsim.LIF(2, 2)
+    net = Network((2, 40, 40), [Population((4, 13, 13), lif), Population((4, 1, 1), lif), Population((3,), lif)],
+                  [Conv2d(INPUT, 0, np.ones((4, 2, 3, 3)), stride=3), Conv2d(0, 1, np.ones((4, 4, 13, 13))),
+                   Dense(1, 2, np.ones((3, 4)))])  # fmt: skip
+    fit = check(net, "speck")
+    assert [(v.where, v.limit) for v in fit.violations] == [("projection 0 (conv2d)", "strides")]
+    many = _dense(*[4] * 11)  # 10 layers
+    assert [(v.limit, v.value, v.excess) for v in check(many, "speck").violations] == [("layers", 10, 1)]
+    fit = check(_dense(784, 100, 10), "xylo")
+    assert [(v.limit, v.excess) for v in fit.violations] == [("inputs_max", 768), ("outputs_max", 2)]
+    assert check(_dense(16, 1000, 8), "xylo").fits and not check(_dense(16, 1001, 8), "xylo").fits
+
+
+def test_a_profile_without_limits_checks_nothing_and_says_so():
+    fit = check(_dense(5000, 20), "truenorth")
+    assert fit.checked == () and "nothing was checked" in fit.notes[0] and str(fit).startswith("nothing checked")
