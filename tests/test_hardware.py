@@ -175,3 +175,71 @@ def test_speck_and_xylo_limits():
 def test_a_profile_without_limits_checks_nothing_and_says_so():
     fit = check(_dense(5000, 20), "truenorth")
     assert fit.checked == () and "nothing was checked" in fit.notes[0] and str(fit).startswith("nothing checked")
+
+
+# ---------------------------------------------------------------------------------------------
+# cost: energy per image term by term, and chip time
+# ---------------------------------------------------------------------------------------------
+
+from evsim.hardware import cost  # noqa: E402
+
+
+def _tiny():
+    """2 inputs -> 1 IF (theta 1, weights 1) -> 1,100 IF: the second layer takes two Loihi cores, so
+    every hidden spike is two messages."""
+    return Network.dense([np.ones((1, 2)), np.full((1100, 1), 2.0)], neuron=evsim.IF(reset="zero"))
+
+
+def test_loihi_cost_term_by_term_by_hand():
+    """Input 1 on both channels for 3 steps: the hidden neuron fires every step (2 SOPs a step in,
+    1,100 out), so 3 x (2 + 1100) SOPs, 3 x 1101 updates of which 3 + 3 x 1100 fire, 3 spikes x 2
+    destination cores as messages."""
+    net = _tiny()
+    res = evsim.simulate(net, np.ones((3, 1, 2)), record_hidden=True)
+    c = cost(net, res, "loihi")
+    assert c.term("synaptic operations").count.tolist() == [3 * 1102]
+    assert c.term("synaptic operations").energy_low_pj.tolist() == pytest.approx([3 * 1102 * 23.6])
+    assert c.term("active neuron updates").count.tolist() == [3 + 3 * 1100]
+    assert c.term("inactive neuron updates").count.tolist() == [0]
+    assert c.term("spike messages within a tile").count.tolist() == [3 * 2]
+    assert c.term("tile hops").count is None and c.missing == ("tile hops",)
+    want = 3 * 1102 * 23.6 + 3303 * 81.0 + 6 * 1.7
+    assert c.total_low_pj.tolist() == pytest.approx([want]) and c.steps.tolist() == [3] and c.time_ns is None
+
+
+def test_early_exit_is_counted_in_chip_time_and_energy():
+    """TTFS with early exit: the run stops at the first output spike, step 0 here (zero delay: the
+    hidden spike of step 0 drives the output at step 0), so one step is run and paid for."""
+    net = _tiny()
+    x = np.ones((5, 1, 2))
+    full = cost(net, evsim.simulate(net, x, decoder="ttfs", record_hidden=True), "truenorth")
+    early = cost(net, evsim.simulate(net, x, decoder="ttfs", early_exit=True, record_hidden=True), "truenorth")
+    assert full.steps.tolist() == [5] and early.steps.tolist() == [1]
+    assert early.total_low_pj.tolist() == pytest.approx([1102 * 26.0])
+    assert full.total_low_pj.tolist() == pytest.approx([5 * 1102 * 26.0])
+
+
+def test_unpublished_constants_price_nothing():
+    net = _tiny()
+    res = evsim.simulate(net, np.ones((3, 2, 2)), record_hidden=True)
+    for name in ("loihi2", "speck", "xylo"):
+        c = cost(net, res, name)
+        assert c.total_low_pj is None and set(c.missing) == {"synaptic operations", "neuron updates"}
+        assert c.term("synaptic operations").count.tolist() == [3 * 1102] * 2  # counted, not priced
+    s2 = cost(net, res, "spinnaker2")
+    assert s2.total_low_pj.tolist() == pytest.approx([3 * 1102 * 450.0 + 3 * 1101 * 2190.0] * 2)
+
+
+def test_the_paper_profile_is_snn_energy_exact():
+    net = _tiny()
+    res = evsim.simulate(net, np.ones((3, 1, 2)), record_hidden=True)
+    rep = evsim.energy.snn_energy_exact(net, res)
+    c = cost(net, res, "paper_65nm")
+    assert c.total_low_pj.tolist() == pytest.approx(rep.total_energy_pj.tolist())
+    assert c.time_ns.tolist() == pytest.approx([rep.total_delay_ns])
+
+
+def test_messages_need_the_hidden_spikes():
+    net = _tiny()
+    with pytest.raises(ValueError, match="record_hidden=True"):
+        cost(net, evsim.simulate(net, np.ones((3, 1, 2))), "loihi")

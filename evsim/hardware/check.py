@@ -54,6 +54,7 @@ class Fit:
     memory_bytes: tuple[int, ...]
     checked: tuple[str, ...]
     notes: tuple[str, ...]
+    destination_cores: tuple[np.ndarray, ...] = ()
 
     @property
     def fits(self) -> bool:
@@ -117,7 +118,7 @@ def _synapses(net: Network, q: int) -> np.ndarray:
     return np.tile(per_pos, c_out).astype(np.int64)
 
 
-def _map_loihi(net: Network, prof: Profile, weight_bits: int, violations: list) -> tuple[list, list, list]:
+def _map_loihi(net: Network, prof: Profile, weight_bits: int, violations: list) -> tuple[list, list, list, list]:
     comp = prof.limit("compartments").value
     axons, edges = prof.limit("fan_in_axons").value, prof.limit("fan_out_edges").value
     memory = prof.limit("synaptic_memory_bytes").value
@@ -160,6 +161,7 @@ def _map_loihi(net: Network, prof: Profile, weight_bits: int, violations: list) 
         cores.append(-(-pop.size // size))
         mem.append(sum(core_load(p, lo, min(lo + size, pop.size))[1] for lo in range(0, pop.size, size)))
     # fan-out edges: one per (source neuron, destination core it reaches)
+    destinations = []
     for s, pop in enumerate(net.populations):
         per_neuron = np.zeros(pop.size, dtype=np.int64)
         for q, proj in enumerate(net.projections):
@@ -168,11 +170,12 @@ def _map_loihi(net: Network, prof: Profile, weight_bits: int, violations: list) 
             t, n_t = proj.target, net.populations[proj.target].size
             for lo in range(0, n_t, sizes[t]):
                 per_neuron += _window_mask(proj, pop.shape, net.populations[t].shape, lo, min(lo + sizes[t], n_t))
+        destinations.append(per_neuron)
         worst = max(int(per_neuron[lo : lo + sizes[s]].sum()) for lo in range(0, pop.size, sizes[s]))
         if worst > edges:
             violations.append(Violation(f"population {s} (its fullest core)", "fan_out_edges", worst, edges,
                                         worst - edges))
-    return sizes, cores, mem
+    return sizes, cores, mem, destinations
 
 
 def _layer_limits(net: Network, prof: Profile, violations: list, checked: list) -> None:
@@ -238,10 +241,10 @@ def check(net: Network, chip: str | Profile) -> Fit:
             checked.append("state_bits")
             if S > names["state_bits"]:
                 violations.append(Violation("network", "state_bits", S, names["state_bits"], S - names["state_bits"]))
-    sizes, cores, mem = [], [], []
+    sizes, cores, mem, dest = [], [], [], []
     if "compartments" in names:
         checked += ["compartments", "fan_in_axons", "fan_out_edges", "synaptic_memory_bytes"]
-        sizes, cores, mem = _map_loihi(net, prof, weight_bits, violations)
+        sizes, cores, mem, dest = _map_loihi(net, prof, weight_bits, violations)
     _layer_limits(net, prof, violations, checked)
     return Fit(prof.name, tuple(violations), tuple(cores), tuple(sizes), tuple(mem), tuple(dict.fromkeys(checked)),
-               tuple(notes))
+               tuple(notes), tuple(dest))
