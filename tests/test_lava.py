@@ -161,9 +161,11 @@ def test_one_step_per_dense_by_hand():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(du=4096), "du"), (dict(vth=2**17), "vth"), (dict(weight_exp=-1), "weight_exp"),
-    (dict(du=[1, 2]), "one per layer"), (dict(du=1.5), "integer"),
+    (dict(du=[1, 2]), "one per layer"), (dict(du=1.5), "integer"), (dict(bias_mant=np.ones(3, int)), r"\(1,\) arrays"),
+    (dict(bias_mant=2**17, bias_exp=7), "24-bit voltage"),
 ])  # fmt: skip
 def test_bad_lava_arguments(kwargs, message):
+    """Every refusal names the argument and says why."""
     args = dict(du=0, dv=0, vth=10) | kwargs
     with pytest.raises(ValueError, match=message):
         lava_network([np.array([[3, -3]])], **args)

@@ -65,8 +65,9 @@ def lava_network(weights: Sequence[np.ndarray], du, dv, vth, bias_mant=0, bias_e
 
     weights: integer matrices (n_out, n_in), first layer first, as Lava's Dense takes them (Lava's
     clip and even truncation are applied here, as Lava applies them). du, dv (0-4095), vth (0 to
-    2**17 - 1), weight_exp (0-?: >= 0), bias_mant, bias_exp: Lava's LIF and Dense arguments, each
-    one value or one per layer (bias_mant, bias_exp: a scalar or an (n_out,) array per layer).
+    2**17 - 1), weight_exp (>= 0), bias_mant, bias_exp: Lava's LIF and Dense arguments, each one
+    value or a list / tuple of one per layer (bias_mant, bias_exp: a scalar or an (n_out,) array per
+    layer).
     Returns a (9, 24, 12) fixed-point `Network`: `evsim.simulate(net, spikes)` with spikes (T, B,
     n_in) gives Lava's output spikes at every step, and `record_hidden=True` every LIF layer's; step
     k is Lava's time step k + 1, so layer l first sees the input of step 0 at step l.
@@ -90,6 +91,9 @@ def lava_network(weights: Sequence[np.ndarray], du, dv, vth, bias_mant=0, bias_e
     populations, projections = [], []
     for l, w in enumerate(weights):
         n_out = w.shape[0]
+        if isinstance(weight_exp[l], (int, np.integer)) and weight_exp[l] < 0:
+            raise ValueError(f"weight_exp[{l}] = {weight_exp[l]} < 0: Lava shifts the step's summed input right, which "
+                             "rounds the sum, not each spike's weight; evsim's per-event adds cannot follow it")
         e = _int(f"weight_exp[{l}]", weight_exp[l], 0, STATE_BITS)
         lw = lava_weights(w)
         shift = ACT_SHIFT + e
@@ -97,8 +101,12 @@ def lava_network(weights: Sequence[np.ndarray], du, dv, vth, bias_mant=0, bias_e
         if reach + 2 * (s_max + 1) > INT32_MAX:
             raise ValueError(f"layer {l}: a step's input can reach {reach}, beyond Lava's int32 current (its "
                              "arithmetic would overflow, not wrap at 24 bits); use smaller weights or weight_exp")
-        mant = np.broadcast_to(np.asarray(bias_mant[l]), (n_out,))
-        bexp = np.broadcast_to(np.asarray(bias_exp[l]), (n_out,))
+        try:
+            mant = np.broadcast_to(np.asarray(bias_mant[l]), (n_out,))
+            bexp = np.broadcast_to(np.asarray(bias_exp[l]), (n_out,))
+        except ValueError:
+            raise ValueError(f"layer {l}: bias_mant and bias_exp must be scalars or ({n_out},) arrays, got shapes "
+                             f"{np.shape(bias_mant[l])} and {np.shape(bias_exp[l])}") from None
         if mant.dtype.kind not in "iu" or bexp.dtype.kind not in "iu":
             raise ValueError(f"layer {l}: bias_mant and bias_exp must be integers")
         bias = np.array([int(m) << int(x) if x >= 0 else int(m) >> int(-x) for m, x in zip(mant, bexp)], dtype=np.int64)
