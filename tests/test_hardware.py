@@ -8,6 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from conftest import assert_same_run
+
 import evsim
 from evsim.energy import DATTA_65NM_32BIT
 from evsim.hardware import NOT_PUBLISHED, Constant, lava_network, profile, profiles
@@ -91,7 +93,7 @@ def test_the_loihi_profile_is_what_lava_network_builds():
 
 from evsim.hardware import check  # noqa: E402
 from evsim.hardware.check import _window_mask  # noqa: E402
-from evsim.network import INPUT, AvgPool2d, Conv2d, Dense, Network, Population  # noqa: E402
+from evsim.network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population  # noqa: E402
 
 
 def _dense(*sizes):
@@ -243,3 +245,57 @@ def test_messages_need_the_hidden_spikes():
     net = _tiny()
     with pytest.raises(ValueError, match="record_hidden=True"):
         cost(net, evsim.simulate(net, np.ones((3, 1, 2))), "loihi")
+
+
+# ---------------------------------------------------------------------------------------------
+# compile: a float network onto Loihi's arithmetic
+# ---------------------------------------------------------------------------------------------
+
+from evsim.hardware import compile as loihi_compile, lava_parameters  # noqa: E402
+
+
+def test_a_compiled_dense_chain_is_its_lava_network():
+    """compile's network equals lava_network built from its own Lava arguments (which
+    tests/test_lava.py runs in Lava), and every part is in Lava's ranges."""
+    rng = np.random.default_rng(4)
+    net = Network.dense([rng.normal(0.02, 0.06, (40, 64)), rng.normal(0.1, 0.3, (10, 40))],
+                        biases=[rng.normal(0, 0.02, 40), None], neuron=evsim.LIF(tau_m=4, tau_s=2))
+    c = loihi_compile(net)
+    params = lava_parameters(c)
+    again = lava_network(**params)
+    for a, b in zip(c.populations, again.populations):
+        assert a.neuron == b.neuron and np.array_equal(a.bias if a.bias is not None else 0, b.bias if b.bias is not None else 0)
+    for a, b in zip(c.projections, again.projections):
+        assert np.array_equal(a.weight, b.weight) and a.exponent == b.exponent
+    assert all(np.abs(w).max() <= 256 and (w % 2 == 0).all() for w in params["weights"])  # mixed signs: even
+    assert all(0 <= v < 2**17 for v in params["vth"]) and params["du"] == [2047, 2047] and params["dv"] == [1024] * 2
+    assert all(np.abs(m).max() < 2**12 for m in params["bias_mant"])
+
+
+def test_compile_takes_conv_pool_and_residual_networks():
+    rng = np.random.default_rng(2)
+    lif = evsim.LIF(tau_m=5, tau_s=2)
+    net = Network((1, 8, 8), [Population((4, 8, 8), lif), Population((4, 4, 4), lif), Population((4, 4, 4), lif),
+                              Population((5,), lif)],
+                  [Conv2d(INPUT, 0, rng.normal(0.3, 0.5, (4, 1, 3, 3)), padding=1), AvgPool2d(0, 1, 2),
+                   Conv2d(1, 2, rng.normal(0.1, 0.4, (4, 4, 3, 3)), padding=1), Identity(1, 2),  # a residual shortcut
+                   Dense(2, 3, rng.normal(0.1, 0.3, (5, 64)))])
+    c = loihi_compile(net)
+    assert all(p.neuron.input_delay == 1 and p.neuron.threshold_test == ">" for p in c.populations)
+    x = evsim.encode(rng.random((6, 1, 8, 8)), 12, "ratesyn_s")
+    res = evsim.simulate(c, x, record_hidden=True)
+    assert not res.hidden_spikes[0][0].any() and res.hidden_spikes[0][1:].any()  # one step per projection
+    assert not res.output_spikes[:4].any()  # four projections deep: silent before step 4
+    assert_same_run(res, evsim.reference_simulate(c, x))  # the integer reference follows Loihi's rules too
+
+
+def test_compile_refuses_what_loihi_cannot_hold():
+    with pytest.raises(ValueError, match="reset by subtraction"):
+        loihi_compile(_dense(4, 3))  # IF's default reset
+    assert loihi_compile(_dense(4, 3), lossy_reset=True).populations[0].neuron.reset == "zero"
+    big = Network.dense([np.ones((3, 5000))], neuron=evsim.LIF(2, 2))
+    with pytest.raises(ValueError, match="fan_in_axons"):
+        loihi_compile(big)
+    assert loihi_compile(big, force=True).fixed_point == (9, 24, 12)
+    with pytest.raises(ValueError, match="'loihi' only"):
+        loihi_compile(_dense(4, 3), "speck")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import evsim
+import evsim.hardware as hw
 from evsim.hardware import lava_network, lava_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,10 +63,17 @@ def _cases():
     mnist = _chain(rng, [784, 48, 10], -40, 60, 20, 1, 0.0, du=400, dv=600, vth=[60, 40], bias_mant=[0, 2])
     mnist["spikes"] = evsim.encode(x, 20, "ratesyn_s").astype(bool)
     cases["mnist"] = mnist
+    # a float LIF network compiled onto Loihi (evsim.hardware.compile), on the same MNIST spikes
+    fnet = evsim.Network.dense([rng.normal(0.004, 0.02, (32, 784)), rng.normal(0.05, 0.3, (10, 32))],
+                               biases=[rng.normal(0, 0.01, 32), None], neuron=evsim.LIF(tau_m=4, tau_s=2))
+    compiled = hw.compile(fnet)
+    cases["compiled"] = dict(hw.lava_parameters(compiled), spikes=mnist["spikes"], net=compiled)
     return cases
 
 
 def _network(case):
+    if "net" in case:  # compiled: the network compile built, not one rebuilt from its parameters
+        return case["net"]
     keys = ("du", "dv", "vth", "bias_mant", "bias_exp", "weight_exp")
     return lava_network(case["weights"], **{k: case[k] for k in keys if k in case})
 
@@ -103,7 +111,7 @@ def lava_runs(tmp_path_factory):
             for c, (name, case) in enumerate(cases.items())}  # fmt: skip
 
 
-CASES = ["random0", "random1", "random2", "random3", "excitatory", "wrap", "saturate", "mnist"]
+CASES = ["random0", "random1", "random2", "random3", "excitatory", "wrap", "saturate", "mnist", "compiled"]
 
 
 @pytest.mark.parametrize("name", CASES)
