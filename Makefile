@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 EVSIM_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
 export EVSIM_DATA
 
-.PHONY: run fashion cifar test bench bench-resnet bench-training install bytecode clean
+.PHONY: run fashion cifar test bench bench-resnet bench-training install bytecode clean lava
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -83,5 +83,22 @@ test: $(STAMP)
 	  $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --torch-free && wait $$kernels
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --skip-torch-free
 
+# Lava 0.10 (Intel's bit-accurate Loihi models), for tests/test_lava.py: it needs Python 3.10 and
+# numpy < 2 (on 3.11 it fails at import), so it gets its own environment. Its declared requirements
+# pin old versions of much else: the few it needs at run time are installed first, then lava-nc
+# without its dependencies. The tests skip, saying so, where .venv-lava does not exist.
+PYTHON310 ?= $(HOME)/.pyenv/versions/3.10.13/bin/python
+LAVA_VENV := .venv-lava
+LAVA_STAMP := $(LAVA_VENV)/.installed
+lava: $(LAVA_STAMP)
+
+$(LAVA_STAMP):
+	@test -x $(PYTHON310) || { echo "make lava: no Python 3.10 at $(PYTHON310) (Lava 0.10 needs 3.10); set PYTHON310=..."; exit 1; }
+	$(PYTHON310) -m venv $(LAVA_VENV)
+	$(LAVA_VENV)/bin/python -m pip install --quiet 'numpy<2' scipy 'asteval<0.10' 'networkx<=2.8.7' scikit-learn
+	$(LAVA_VENV)/bin/python -m pip install --quiet --no-deps lava-nc==0.10.0
+	$(LAVA_VENV)/bin/python -c "from lava.proc.lif.process import LIF; from lava.magma.core.run_configs import Loihi2SimCfg"
+	touch $@
+
 clean:
-	rm -rf $(VENV) results .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LAVA_VENV) results .pytest_cache .hypothesis

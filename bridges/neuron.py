@@ -76,6 +76,9 @@ def neuron_parameters(neuron) -> NeuronParameters:
     """The `NeuronParameters` of an evsim.IF or evsim.LIF record (ValueError for anything else)."""
     if not isinstance(neuron, (evsim.IF, evsim.LIF)):
         raise ValueError(f"neuron must be evsim.IF or evsim.LIF, got {neuron!r}")
+    if neuron.threshold_test != ">=":  # the torch neuron and its kernels fire on >= (SPEC's default)
+        raise ValueError(f"the torch neuron fires on U >= theta; {neuron!r} has the strict test '>': train or run "
+                         "it with threshold_test='>=' (evsim's engines run either)")
     return NeuronParameters(
         float(neuron.decay_m), float(neuron.decay_s), float(neuron.input_gain), float(neuron.theta), neuron.reset == "zero"
     )

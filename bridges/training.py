@@ -111,7 +111,10 @@ def scheduled_lr(config: TrainConfig, step: int, total: int) -> float:
 
 
 def neuron_spec(neuron) -> dict:
-    return {"kind": neuron.kind, **dataclasses.asdict(neuron)}
+    spec = {"kind": neuron.kind, **dataclasses.asdict(neuron)}
+    if spec.get("threshold_test") == ">=":  # SPEC's default, left out: the specs (and the model caches'
+        del spec["threshold_test"]  # content keys) of every model trained before the field existed stay as they were
+    return spec
 
 
 def neuron_from_spec(spec: dict):

@@ -93,4 +93,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES[:4]))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

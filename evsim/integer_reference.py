@@ -15,6 +15,7 @@ import numpy as np
 from .encoder_registry import is_current
 from .events import InputEvents
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network
+from .neurons import fires
 from .result import SimulationResult
 
 _NO_CURRENTS = ("a fixed-point network takes spike inputs only (no float current input, no current channels of a "
@@ -101,20 +102,27 @@ def integer_reference(net: Network, inputs, decoder: str = "rate", early_exit: b
         for p, pop in enumerate(pops):
             nrn = pop.neuron
             drive = np.zeros((B, pop.size), dtype=np.int64)
+            k_in = k - nrn.input_delay  # the step whose source spikes arrive now (Loihi's Dense: one late)
             for q, proj in enumerate(projs):
                 if proj.target != p:
                     continue
-                s = x[k] if proj.source == INPUT else spikes[proj.source][k].astype(np.int64)
+                if k_in < 0:
+                    continue
+                s = x[k_in] if proj.source == INPUT else spikes[proj.source][k_in].astype(np.int64)
                 drive += _ref_apply(proj, s, net.shape_of(proj.source), pop.shape)
                 sops[k, :, q] = s @ fan_out[q]
                 spikes_in[k, :, q] = s.sum(axis=1)
             i_new = _ref_trunc(current[p] * ((1 << D) - nrn.d_s), D) + drive
-            current[p] = np.clip(i_new, -s_max, s_max)
+            if nrn.current_overflow == "wrap":  # Lava's rule, applied once: (M, 3M) down by 2M, (-3M, -M] up
+                half = s_max + 1
+                current[p] = np.where(i_new > half, i_new - 2 * half, np.where(i_new <= -half, i_new + 2 * half, i_new))
+            else:
+                current[p] = np.clip(i_new, -s_max, s_max)
             u = _ref_trunc(membrane[p] * ((1 << D) - nrn.d_m), D) + current[p]
             if pop.bias is not None:
                 u = u + pop.bias
             u = np.clip(u, -s_max, s_max)
-            fired = u >= nrn.theta
+            fired = fires(u, nrn.theta, nrn.threshold_test)
             after = np.zeros_like(u) if nrn.reset == "zero" else u - nrn.theta
             membrane[p] = np.where(fired, after, u)
             spikes[p][k] = fired

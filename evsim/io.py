@@ -18,6 +18,9 @@ unchanged and version 2 still describes both (an older evsim refuses a fixed-poi
 not know the neuron kind "int"). Files are written through `evsim.atomic` (temporary name,
 fsync, rename): an interrupted save never leaves a half-written file under the target name, and a
 full disk keeps the previous file and raises `evsim.atomic.AtomicWriteError`.
+Neuron fields added later (threshold_test; IntNeuron's current_overflow, input_delay) are written
+like the others; a file without them reads back with their defaults (">=", "saturate", 0), which is
+how the network that wrote it ran.
 """
 
 from __future__ import annotations
@@ -113,7 +116,11 @@ def _read_neuron(group: h5py.Group):
     if kind not in NEURON_KINDS:
         raise NetworkFileError(f"unknown neuron kind {kind!r}")
     cls = NEURON_KINDS[kind]
-    return cls(**{f.name: _from_attr(group.attrs[f"neuron_{f.name}"]) for f in dataclasses.fields(cls)})
+    # a field a file predates (threshold_test, current_overflow, input_delay: files written before
+    # the strict test existed) takes its default, which is what those files' networks ran with
+    fields = {f.name: _from_attr(group.attrs[f"neuron_{f.name}"]) for f in dataclasses.fields(cls)
+              if f"neuron_{f.name}" in group.attrs or f.default is dataclasses.MISSING}
+    return cls(**fields)
 
 
 def _read_projection(group: h5py.Group):

@@ -7,6 +7,10 @@ event-driven engine and the time-stepped reference share::
     U[k] = decay_m * U[k-1] + I[k] + b                                  (membrane)
     s[k] = U[k] >= theta;  after a spike U is reset (to 0, or by subtracting theta)
 
+The threshold test is ``>=`` by default (SPEC); a neuron may declare the strict test ``>``
+(``threshold_test=">"``), which is NIR's and Loihi's: a membrane exactly at theta then does not
+fire. Every engine and both references honour it.
+
 - ``IF`` (ANN-to-SNN conversion, Rueckauer et al. 2017): no leak, no synaptic filter
   (decay_m = 1, decay_s = 0, gain 1), reset by subtraction.
 - ``LIF`` (Act-BP and Temp-BP, paper Eq. 15-16): leak 1 - 1/tau_m and a current-based
@@ -26,11 +30,23 @@ from dataclasses import dataclass
 import numpy as np
 
 RESET_MODES = ("zero", "subtract")
+THRESHOLD_TESTS = (">=", ">")  # SPEC's default first; ">" is NIR's and Loihi's strict test
 
 
 def _check_reset(reset: str) -> None:
     if reset not in RESET_MODES:
         raise ValueError(f"reset must be one of {RESET_MODES}, got {reset!r}")
+
+
+def _check_test(test: str) -> None:
+    if test not in THRESHOLD_TESTS:
+        raise ValueError(f"threshold_test must be one of {THRESHOLD_TESTS} ('>=' fires at theta, '>' only above "
+                         f"it), got {test!r}")
+
+
+def fires(u: np.ndarray, theta, threshold_test: str) -> np.ndarray:
+    """Spike flags of membranes `u` against `theta` under the neuron's test (`>=` or `>`)."""
+    return u > theta if threshold_test == ">" else u >= theta
 
 
 def _check_positive_finite(name: str, value: float) -> None:
@@ -44,17 +60,19 @@ def _check_positive_finite(name: str, value: float) -> None:
 class IF:
     """Integrate-and-fire neuron, reset by subtraction (SPEC "Neurons", IF).
 
-    theta: firing threshold (membrane units, >= test).
+    theta: firing threshold (membrane units). threshold_test: ">=" (SPEC, default) or ">" (strict).
     """
 
     theta: float = 1.0
     reset: str = "subtract"
+    threshold_test: str = ">="
 
     kind = "if"
 
     def __post_init__(self) -> None:
         _check_positive_finite("theta", self.theta)
         _check_reset(self.reset)
+        _check_test(self.threshold_test)
 
     @property
     def decay_m(self) -> float:
@@ -75,13 +93,14 @@ class LIF:
 
     tau_m, tau_s: membrane and synaptic time constants in steps (>= 1; tau = 1 means no
     memory). theta: firing threshold. reset: "zero" (hard reset to U0 = 0, SPEC) or
-    "subtract".
+    "subtract". threshold_test: ">=" (SPEC, default) or ">" (strict: NIR's and Loihi's).
     """
 
     tau_m: float
     tau_s: float
     theta: float = 1.0
     reset: str = "zero"
+    threshold_test: str = ">="
 
     kind = "lif"
 
@@ -93,6 +112,7 @@ class LIF:
                 raise ValueError(f"{name} must be >= 1 step (the decay 1 - 1/tau must lie in [0, 1)), got {value!r}")
         _check_positive_finite("theta", self.theta)
         _check_reset(self.reset)
+        _check_test(self.threshold_test)
 
     @property
     def decay_m(self) -> float:
@@ -115,34 +135,53 @@ def _check_int(name: str, value, lo: int) -> int:
     return int(value)
 
 
+CURRENT_OVERFLOWS = ("saturate", "wrap")
+
+
 @dataclass(frozen=True)
 class IntNeuron:
     """Fixed-point neuron of a quantised network (SPEC "Fixed-point mode"; built by `evsim.quantize`).
 
     All values are integers in the population's state unit; decays are numerators out of
-    2**D, D = the network's decay_bits (`Network.fixed_point[2]`)::
+    2**D, D = the network's decay_bits (`Network.fixed_point[2]`), S its state bits::
 
         I = trunc(I * (2**D - d_s) / 2**D) + sum of this step's integer weights
-        U = trunc(U * (2**D - d_m) / 2**D) + I + b
-        spike when U >= theta; reset to 0 ("zero") or U -= theta ("subtract")
+        I saturates at +-(2**(S-1) - 1) ("saturate", SPEC) or wraps around ("wrap", Loihi)
+        U = trunc(U * (2**D - d_m) / 2**D) + I + b, saturated at +-(2**(S-1) - 1)
+        spike when U >= theta (U > theta with threshold_test=">"); reset to 0 ("zero") or U -= theta
 
-    theta: integer threshold (>= 1). d_m, d_s: decay numerators in [0, 2**D]; IF is d_m = 0,
-    d_s = 2**D (no leak, no current memory); LIF is d_m = round(2**D / tau_m), d_s =
-    round(2**D / tau_s). The input gain (1/tau_s) is folded into the integer weights.
+    theta: integer threshold (>= 1 for ">=", >= 0 for ">": a neuron never fires at U = 0).
+    d_m, d_s: decay numerators in [0, 2**D]; IF is d_m = 0, d_s = 2**D (no leak, no current
+    memory); LIF is d_m = round(2**D / tau_m), d_s = round(2**D / tau_s). The input gain
+    (1/tau_s) is folded into the integer weights.
+
+    Two fields exist for chips whose arithmetic is not SPEC's generic one (`evsim.hardware`):
+    current_overflow "wrap" is Lava's Loihi rule, applied once (x > M: x - 2M; x <= -M: x + 2M,
+    M = 2**(S-1)), and input_delay 1 makes the population receive its sources' spikes of the
+    previous step (a Loihi Dense delivers at step t what it accumulated at step t-1).
     """
 
     theta: int
     d_m: int
     d_s: int
     reset: str = "zero"
+    threshold_test: str = ">="
+    current_overflow: str = "saturate"
+    input_delay: int = 0
 
     kind = "int"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "theta", _check_int("theta", self.theta, 1))
+        _check_test(self.threshold_test)
+        object.__setattr__(self, "theta", _check_int("theta", self.theta, 0 if self.threshold_test == ">" else 1))
         object.__setattr__(self, "d_m", _check_int("d_m", self.d_m, 0))
         object.__setattr__(self, "d_s", _check_int("d_s", self.d_s, 0))
         _check_reset(self.reset)
+        if self.current_overflow not in CURRENT_OVERFLOWS:
+            raise ValueError(f"current_overflow must be one of {CURRENT_OVERFLOWS}, got {self.current_overflow!r}")
+        object.__setattr__(self, "input_delay", _check_int("input_delay", self.input_delay, 0))
+        if self.input_delay > 1:
+            raise ValueError(f"input_delay is 0 (SPEC) or 1 (Loihi's Dense) steps, got {self.input_delay}")
 
 
 Neuron = IF | LIF

@@ -164,7 +164,8 @@ def quantize(net: Network, weight_bits: int = 8, state_bits: int = 24, decay_bit
             d_m, d_s = 0, 2**D
         else:  # pragma: no cover - Population admits IF, LIF and (fixed networks only) IntNeuron
             raise ValueError(f"cannot quantise neuron {nrn!r}")
-        neuron = IntNeuron(theta=int(_round(unit * nrn.theta)), d_m=d_m, d_s=d_s, reset=nrn.reset)
+        neuron = IntNeuron(theta=int(_round(unit * nrn.theta)), d_m=d_m, d_s=d_s, reset=nrn.reset,
+                           threshold_test=nrn.threshold_test)
         bias = None if pop.bias is None else _round(unit * pop.bias)
         populations.append(Population(pop.shape, neuron, bias))
     projections = []

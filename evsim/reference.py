@@ -27,6 +27,7 @@ from .encoder_registry import is_current as current_kind
 from .events import InputEvents
 from .integer_reference import integer_reference
 from .network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network
+from .neurons import fires
 from .result import SimulationResult
 
 _DECODERS = ("rate", "ttfs")
@@ -192,7 +193,7 @@ def reference_simulate(
             u = dt.type(nrn.decay_m) * membrane[p] + total
             if pop.bias is not None:
                 u = u + pop.bias.astype(dt)
-            fired = u >= dt.type(nrn.theta)
+            fired = fires(u, dt.type(nrn.theta), nrn.threshold_test)
             reset = np.zeros_like(u) if nrn.reset == "zero" else u - dt.type(nrn.theta)
             membrane[p] = np.where(fired, reset, u)
             spikes[p][k] = fired

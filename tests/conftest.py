@@ -29,6 +29,7 @@ from evsim.testing.strategies import (  # noqa: F401 - the suite's strategies (e
     methods,
     networks,
     neurons,
+    spec_neurons,
 )
 
 # Hypothesis budgets. A test sizes its sample as `@settings(max_examples=examples(150), deadline=None)`:

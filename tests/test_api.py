@@ -155,5 +155,4 @@ def test_deprecated_aliases_still_run():
     np.testing.assert_array_equal(evsim.spike_count(x, 6), evsim.ratesyn_count(x, 6))
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         evsim.nonsense  # noqa: B018
-    with pytest.raises(AttributeError):
-        evsim.hardware  # noqa: B018 - not there yet: an AttributeError, not an ImportError
+    assert evsim.hardware.profile().name == "paper_65nm"  # a sub-module, imported on first use

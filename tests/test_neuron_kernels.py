@@ -32,7 +32,7 @@ from bridges.resnet import SpikingResNet
 from bridges.snn import ActBPPopulation, SpikingMLP, actbp_layer_reference, decoder_scores, spiking_layer
 from bridges.tempbp import TempBPNeuron
 
-from conftest import neurons
+from conftest import spec_neurons as neurons  # the torch neuron runs SPEC's >= only
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import deep_networks, image_batches
+from conftest import deep_networks, image_batches, spec_neurons
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_dense_simulator_equals_evsim_float64(data, batch):
     """In float64 the dense loop gives evsim's output spikes on random deep networks (ties at the
     threshold aside, which random Gaussian weights do not produce)."""
-    net = data.draw(deep_networks())
+    net = data.draw(deep_networks(neuron_kinds=spec_neurons))  # the torch simulator runs SPEC's >=
     x, T, seed = data.draw(image_batches(net.input_shape))
     method = data.draw(st.sampled_from(["ratesyn_e", "ttfs", "poisson"]))
     inputs = evsim.encode(x, T, method, seed=seed)
@@ -87,7 +87,7 @@ def _old_run(sim: DenseSimulator, inputs: np.ndarray, batch: int, stop_when_deci
 def test_dense_simulator_equals_its_old_loop(data, batch, stop, dtype):
     """Run by bridges.neuron.run_over_time, the network step gives the old loop's spikes and steps
     exactly, in float32 too, with and without the early stop."""
-    net = data.draw(deep_networks())
+    net = data.draw(deep_networks(neuron_kinds=spec_neurons))  # the torch simulator runs SPEC's >=
     x, T, seed = data.draw(image_batches(net.input_shape))
     inputs = evsim.encode(x, T, data.draw(st.sampled_from(["ratesyn_e", "ttfs", "current"])), seed=seed)
     sim = DenseSimulator(net, dtype=dtype)

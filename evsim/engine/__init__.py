@@ -1,7 +1,8 @@
 """The event-driven engine: `simulate(net, inputs, ...)` runs a `Network` on an encoded batch.
 
 Discrete time, zero synaptic delay: at step k, populations are updated in order and the spikes
-of a population at step k reach its targets at step k. Each sample runs independently (numba
+of a population at step k reach its targets at step k (a fixed-point population with Loihi's
+`input_delay=1` receives them at step k + 1: `evsim.hardware`). Each sample runs independently (numba
 prange over chunks of samples), so results do not depend on the thread count or batch split.
 
 Per sample and step, for each population p:

@@ -9,7 +9,13 @@ Arithmetic (per sample, step and population; W, S, D = weight, state and decay b
     I = clip(I, -(2**(S-1) - 1), 2**(S-1) - 1)                  saturate once, after the sum
     U = trunc(U * (2**D - d_m) / 2**D) + I + b                  (the saturated I)
     U = clip(U, -(2**(S-1) - 1), 2**(S-1) - 1)
-    spike when U >= theta; then U = 0 ("zero") or U -= theta ("subtract")
+    spike when U >= theta (U > theta: strict); then U = 0 ("zero") or U -= theta ("subtract")
+
+Loihi's variant (`IntNeuron` current_overflow="wrap", input_delay=1; `evsim.hardware.lava_network`)
+wraps I instead of saturating it (Lava's rule: x > M becomes x - 2M, x <= -M becomes x + 2M, once,
+M = 2**(S-1)) and feeds the population its sources' spikes of the previous step. Both are per-
+population flags in the plan (P_WRAP, P_DELAY), read at run time like the threshold test
+(P_STRICT): one compiled kernel serves every variant.
 
 trunc rounds toward zero. Saturation is applied once per step, after all of the step's events
 have been added (SPEC's order), not after each event add: the sum of integers is then independent
@@ -35,8 +41,8 @@ from ..result import SimulationResult
 from .kernels import _emit, _project
 from .outputs import Outputs
 from .plan import (
-    N_DECAY_M, N_DECAY_S, N_THETA, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO, P_SIZE, Q_INDEX, Q_SOURCE,
-    input_index, plan as get_plan,
+    N_DECAY_M, N_DECAY_S, N_THETA, P_DELAY, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO, P_SIZE, P_STRICT,
+    P_WRAP, Q_INDEX, Q_SOURCE, input_index, plan as get_plan,
 )  # fmt: skip
 
 NO_CURRENTS = ("a fixed-point network takes spike inputs only: float current inputs (current encoding, or the "
@@ -53,23 +59,31 @@ def _decay_current(current, keep, shift):
 
 
 @njit(cache=True, nogil=True)
-def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, s_max, reset_zero, fired, events, spikes,
-                     record_offset):  # fmt: skip
-    """Saturate the summed currents, update the membranes (n,) in place, spike and reset.
+def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, strict, wrap, s_max, reset_zero, fired, events,
+                     spikes, record_offset):  # fmt: skip
+    """Saturate (or wrap) the summed currents, update the membranes (n,) in place, spike and reset.
 
-    current: this step's I before saturation (decayed and summed); written back saturated.
+    current: this step's I before saturation (decayed and summed); written back saturated, or
+    wrapped where `wrap` (Lava's rule, once: above s_max + 1 less 2 (s_max + 1), at or below
+    -(s_max + 1) plus it). strict: spike on u > theta instead of u >= theta.
     Writes the spiking positions to `events` and, if record_offset >= 0, this step's flags to
     spikes[record_offset:]. Returns the number of spikes.
     """
     n = membrane.shape[0]
     total = 0
+    at_theta_fires = not strict
+    half = s_max + 1
     for i in range(n):
-        c = min(max(current[i], -s_max), s_max)
+        x = current[i]
+        if wrap:
+            c = x - 2 * half if x > half else (x + 2 * half if x <= -half else x)
+        else:
+            c = min(max(x, -s_max), s_max)
         current[i] = c
         p = membrane[i] * keep_m
         u = ((p >> shift) if p >= 0 else -((-p) >> shift)) + c + bias[i]
         u = min(max(u, -s_max), s_max)
-        f = u >= theta
+        f = (u > theta) | ((u == theta) & at_theta_fires)
         fired[i] = f
         total += f
         reset = 0 if reset_zero else u - theta
@@ -80,10 +94,13 @@ def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, s_max, reset
 @njit(cache=True, parallel=True, nogil=True)
 def _run_fixed(
     ev_offsets, ev_index, T, proj, scale, pops, neuron, bias, weights, maps, shift, s_max,
-    early_exit, n_chunks, spikes_out, sops_out, spikes_in_out, counts_out, updates_out, steps_out,
+    early_exit, any_delay, n_chunks, spikes_out, sops_out, spikes_in_out, counts_out, updates_out, steps_out,
     first_spike_out, exit_out,
 ):  # fmt: skip
-    """The integer run loop: the float run's `_run` for spike inputs (read in place), integer state."""
+    """The integer run loop: the float run's `_run` for spike inputs (read in place), integer state.
+
+    A population with input delay 1 (pops[p, P_DELAY]) reads its sources' events of the previous
+    step: each step starts by keeping a copy of the last step's events (only when any_delay)."""
     B = exit_out.shape[0]
     P = pops.shape[0]
     N = bias.shape[0]
@@ -95,22 +112,35 @@ def _run_fixed(
         events = np.empty(N, dtype=np.int64)
         fired = np.empty(N, dtype=np.uint8)
         n_events = np.zeros(P, dtype=np.int64)
+        last_events = np.empty(N if any_delay else 0, dtype=np.int64)  # the previous step's events
+        n_last = np.zeros(P, dtype=np.int64)
         no_values = np.zeros(1, dtype=np.int64)  # spike inputs only: the kernels never read it
         for b in range(chunk * B // n_chunks, (chunk + 1) * B // n_chunks):
             membrane[:] = 0
             current[:] = 0
+            n_events[:] = 0
             first_spike_out[b] = T
             exit_out[b] = T
             for k in range(T):
                 e0 = ev_offsets[b * T + k]
                 e1 = ev_offsets[b * T + k + 1]
-                n_spk = e1 - e0
-                in_spikes = ev_index[e0:e1]
+                e0_last = ev_offsets[b * T + k - 1] if k > 0 else e0  # the last step's input: [e0_last, e0)
+                if any_delay:
+                    for p in range(P):
+                        o = pops[p, P_OFF]
+                        last_events[o : o + n_events[p]] = events[o : o + n_events[p]]
+                        n_last[p] = n_events[p]
                 for p in range(P):
                     lo = pops[p, P_OFF]
                     hi = lo + pops[p, P_SIZE]
                     target = current[lo:hi]
                     _decay_current(target, one - neuron[p, N_DECAY_S], shift)
+                    delayed = pops[p, P_DELAY] != 0
+                    # this population's view of its sources: this step's events, or the last step's
+                    in_spikes = ev_index[e0_last:e0] if delayed else ev_index[e0:e1]
+                    src_events = last_events if delayed else events
+                    n_src = n_last if delayed else n_events
+                    n_spk = in_spikes.shape[0]
                     for r in range(pops[p, P_PROJ_START], pops[p, P_PROJ_END]):
                         q = proj[r]
                         src = q[Q_SOURCE]
@@ -120,14 +150,14 @@ def _run_fixed(
                                 sops_out[k, b, l] += _project(target, weights, maps, scale[r], q, in_spikes, no_values,
                                                               n_spk, False)  # fmt: skip
                                 spikes_in_out[b, l] += n_spk
-                        elif n_events[src] > 0:
-                            sops_out[k, b, l] += _project(target, weights, maps, scale[r], q, events[pops[src, P_OFF]:],
-                                                          no_values, n_events[src], False)  # fmt: skip
-                            spikes_in_out[b, l] += n_events[src]
+                        elif n_src[src] > 0:
+                            sops_out[k, b, l] += _project(target, weights, maps, scale[r], q,
+                                                          src_events[pops[src, P_OFF]:], no_values, n_src[src], False)
+                            spikes_in_out[b, l] += n_src[src]
                     n_events[p] = _integrate_fixed(
                         membrane[lo:hi], target, bias[lo:hi], one - neuron[p, N_DECAY_M], shift, neuron[p, N_THETA],
-                        s_max, pops[p, P_RESET_ZERO] != 0, fired[lo:hi], events[lo:hi], spikes_out[k, b],
-                        pops[p, P_RECORD],
+                        pops[p, P_STRICT] != 0, pops[p, P_WRAP] != 0, s_max, pops[p, P_RESET_ZERO] != 0,
+                        fired[lo:hi], events[lo:hi], spikes_out[k, b], pops[p, P_RECORD],
                     )  # fmt: skip
                     counts_out[b, p] += n_events[p]
                     updates_out[b, p] += hi - lo
@@ -154,7 +184,8 @@ def run(net: Network, ev: InputEvents, decoder: str, early_exit: bool, record_hi
     n_chunks = min(ev.B, 4 * numba.get_num_threads())
     _run_fixed(
         ev.offsets, input_index(plan, ev.index), ev.T, plan.proj, plan.scale, out.pops, plan.neuron, plan.bias,
-        plan.weights, plan.maps, np.int64(D), np.int64(2 ** (S - 1) - 1), bool(early_exit), n_chunks, out.spikes,
+        plan.weights, plan.maps, np.int64(D), np.int64(2 ** (S - 1) - 1), bool(early_exit),
+        bool(plan.pops[:, P_DELAY].any()), n_chunks, out.spikes,
         out.sops, out.spikes_in, out.counts, out.updates, out.steps, out.first_spike, out.exit_step,
     )  # fmt: skip
     return out.result(net, plan, decoder, early_exit)

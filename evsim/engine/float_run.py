@@ -5,7 +5,8 @@ Per sample and step, for each population p:
 1. its synaptic current decays: I *= decay_s (0 for IF: no filter);
 2. each incoming projection adds this step's events of its source through its kind's kernel
    (`kernels._project`): spikes cost SOPs, non-zero float input values (current encoding) MACs;
-3. neurons integrate, U = decay_m U + I + b, spike where U >= theta, and reset (`_integrate`).
+3. neurons integrate, U = decay_m U + I + b, spike where U >= theta (U > theta for a strict
+   neuron), and reset (`_integrate`).
 
 Each sample runs independently (numba prange over chunks of samples), so results do not depend
 on the thread count or batch split. With TTFS decoding and `early_exit=True`, a sample stops at the
@@ -26,27 +27,28 @@ from ..result import SimulationResult
 from .kernels import _emit, _project
 from .outputs import Outputs
 from .plan import (
-    N_DECAY_M, N_DECAY_S, N_THETA, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO, P_SIZE, Q_INDEX, Q_SOURCE,
-    input_index, plan as get_plan,
+    N_DECAY_M, N_DECAY_S, N_THETA, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO, P_SIZE, P_STRICT,
+    Q_INDEX, Q_SOURCE, input_index, plan as get_plan,
 )  # fmt: skip
 
 INPUT_SPIKES, INPUT_CURRENT, INPUT_FUSED = 0, 1, 2  # how the kernel reads the input events
 
 
 @njit(cache=True, nogil=True)
-def _integrate(membrane, current, bias, decay_m, theta, reset_zero, fired, events, spikes, record_offset):
+def _integrate(membrane, current, bias, decay_m, theta, strict, reset_zero, fired, events, spikes, record_offset):
     """Update one population's membranes (n,) in place; write its spike positions to `events`.
 
     Two passes: a branch-free one over all neurons (vectorised: membrane, spike flag, reset),
     then a compaction of the flags into event positions. fired: (n,) uint8 scratch.
     spikes: this step's record row, written at record_offset (skipped when it is -1).
-    Returns the number of spikes.
+    strict: fire on u > theta (NIR's, Loihi's test) instead of u >= theta. Returns the number of spikes.
     """
     n = membrane.shape[0]
     total = 0
+    at_theta_fires = not strict
     for i in range(n):
         u = decay_m * membrane[i] + current[i] + bias[i]
-        f = u >= theta
+        f = (u > theta) | ((u == theta) & at_theta_fires)  # branch-free: the loop stays vectorised
         fired[i] = f
         total += f
         reset = 0.0 if reset_zero else u - theta
@@ -133,7 +135,8 @@ def _run(
                             spikes_in_out[b, l] += n_events[src]
                     n_events[p] = _integrate(
                         membrane[lo:hi], target, bias[lo:hi], neuron[p, N_DECAY_M], neuron[p, N_THETA],
-                        pops[p, P_RESET_ZERO] != 0, fired[lo:hi], events[lo:hi], spikes_out[k, b], pops[p, P_RECORD],
+                        pops[p, P_STRICT] != 0, pops[p, P_RESET_ZERO] != 0, fired[lo:hi], events[lo:hi],
+                        spikes_out[k, b], pops[p, P_RECORD],
                     )  # fmt: skip
                     counts_out[b, p] += n_events[p]
                     updates_out[b, p] += hi - lo

@@ -33,9 +33,13 @@ KIND_DENSE, KIND_CONV, KIND_POOL, KIND_IDENTITY = 0, 1, 2, 3
 (Q_KIND, Q_SOURCE, Q_INDEX, Q_WOFF, Q_WLEN, Q_CIN, Q_HIN, Q_WIN, Q_COUT, Q_HOUT, Q_WOUT,
  Q_KH, Q_KW, Q_SY, Q_SX, Q_PY, Q_PX) = range(17)  # fmt: skip
 Q_COLUMNS = 17
-# columns of the population table (one int64 row per population)
-P_OFF, P_SIZE, P_RESET_ZERO, P_PROJ_START, P_PROJ_END, P_RECORD = range(6)
-P_COLUMNS = 6
+# columns of the population table (one int64 row per population). Runtime flags the kernels read,
+# so a neuron's variant costs no extra compiled specialisation: P_STRICT is 1 where the neuron fires
+# on U > theta (threshold_test ">"), 0 for SPEC's U >= theta; fixed-point only, P_WRAP is 1 where
+# the current wraps around instead of saturating and P_DELAY the population's input delay (0 or 1
+# step): Loihi's arithmetic (`evsim.neurons.IntNeuron`)
+P_OFF, P_SIZE, P_RESET_ZERO, P_PROJ_START, P_PROJ_END, P_RECORD, P_STRICT, P_WRAP, P_DELAY = range(9)
+P_COLUMNS = 9
 # columns of the neuron table (float: decay_m, decay_s, theta; integer: d_m, d_s, theta)
 N_DECAY_M, N_DECAY_S, N_THETA = range(3)
 
@@ -177,6 +181,10 @@ def build_plan(net: Network, dtype) -> Plan:
     pop_table[:, P_OFF] = offsets[:-1]
     pop_table[:, P_SIZE] = sizes
     pop_table[:, P_RESET_ZERO] = [p.neuron.reset == "zero" for p in pops]
+    pop_table[:, P_STRICT] = [p.neuron.threshold_test == ">" for p in pops]
+    if integer:
+        pop_table[:, P_WRAP] = [p.neuron.current_overflow == "wrap" for p in pops]
+        pop_table[:, P_DELAY] = [p.neuron.input_delay for p in pops]
     pop_table[:, P_PROJ_START] = bounds[:-1]
     pop_table[:, P_PROJ_END] = bounds[1:]
     if integer:

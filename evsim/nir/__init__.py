@@ -18,6 +18,11 @@ Neurons (per-neuron NIR arrays are shaped as the population)::
                                                    v_threshold = theta, v_reset = 0)
     evsim IF(theta, reset="zero")           <->  IF(r = 1/dt, v_threshold = theta, v_reset = 0)
 
+Threshold test. NIR fires on ``v > v_threshold`` (strict), as Loihi does; evsim's default is
+``>=`` (SPEC). An imported node from another framework gets ``threshold_test=">"``, so the graph
+runs as it ran there (ties at the threshold go the same way); a node evsim wrote carries its test
+in its metadata (``evsim_threshold_test``; ``>=`` for files that predate it) and reads back as it was.
+
 Forward Euler of CubaLIF at dt reads ``I[k] = (1 - dt/tau_syn) I[k-1] + (dt/tau_syn) w_in x[k]``
 and ``v[k] = (1 - dt/tau_mem) v[k-1] + (dt/tau_mem) (v_leak + r I[k])``: with the values above that
 is evsim's LIF step exactly. On import, a node's factor ``c = w_in r dt / tau_mem`` (IF:

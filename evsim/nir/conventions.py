@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 META_PREFIX = "evsim_meta."  # graph metadata key prefix for the network's own metadata
+RTOL_FLOAT32 = 4e-7  # a few float32 roundings (2**-24 each): parameters a float32 framework exported
 RTOL_METADATA = 1e-9  # how close NIR fields must be to a node's evsim metadata to use it
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
-from ..neurons import IF, LIF
-from .conventions import META_PREFIX, RTOL_METADATA, check_dt, nir_package, plain_value
+from ..neurons import IF, LIF, THRESHOLD_TESTS
+from .conventions import META_PREFIX, RTOL_FLOAT32, RTOL_METADATA, check_dt, nir_package, plain_value
 
 
 _UNSUPPORTED = {
@@ -47,6 +47,9 @@ class _Neuron:
     bias: np.ndarray  # (n,) membrane bias per step from v_leak
     exact_bias: np.ndarray | None = None  # evsim metadata's bias, when validated
     exact: bool = False  # evsim metadata validated: tau, theta and reset are the metadata's
+    # NIR's test is strict (v > v_threshold): a graph from another framework runs as it ran there;
+    # a graph evsim wrote carries its own test in its metadata (">=" when that predates the key)
+    threshold_test: str = ">"
 
 
 @dataclass
@@ -142,7 +145,8 @@ def _apply_evsim_metadata(neuron: _Neuron, meta: Mapping) -> None:
     kind = str(meta["evsim_neuron"])
     reset = str(meta.get("evsim_reset", "zero"))
     checks = [("neuron kind", kind == neuron.kind), ("theta", _close(neuron.theta, float(meta["evsim_theta"]))),
-              ("input factor c (1 for evsim's nodes)", _close(neuron.c, 1.0)), ("reset", reset in ("zero", "subtract"))]
+              ("input factor c (1 for evsim's nodes)", _close(neuron.c, 1.0)), ("reset", reset in ("zero", "subtract")),
+              ("threshold test", str(meta.get("evsim_threshold_test", ">=")) in THRESHOLD_TESTS)]
     if kind == "lif":
         checks += [("tau_m", _close(neuron.tau_m, float(meta["evsim_tau_m"]))),
                    ("tau_s", _close(neuron.tau_s, float(meta["evsim_tau_s"])))]
@@ -158,6 +162,7 @@ def _apply_evsim_metadata(neuron: _Neuron, meta: Mapping) -> None:
         )
     neuron.theta = float(meta["evsim_theta"])
     neuron.reset = reset
+    neuron.threshold_test = str(meta.get("evsim_threshold_test", ">="))
     neuron.c = np.ones_like(neuron.c)
     neuron.exact = True
     if kind == "lif":
@@ -412,7 +417,13 @@ def from_nir(graph, dt: float) -> Network:
                     "evsim can fold it into weights, or a uniform one into the threshold"
                 )
             scale = float(stuck[0])
+            # snnTorch's Synaptic has no 1/tau_s gain, so its export's factor is tau_s, off by the
+            # float32 rounding of its parameters; taking tau_s itself makes theta / scale the very
+            # float the engine's gain 1/tau_s is, so a membrane that lands exactly on snnTorch's
+            # threshold lands exactly on evsim's and the strict test treats the tie as snnTorch does
             absorbed = [_absorb(path, g / scale, shape) for path, g in zip(paths, gains)]
+            if neuron.kind == "lif" and abs(scale - neuron.tau_s) <= RTOL_FLOAT32 * neuron.tau_s:
+                scale = float(neuron.tau_s)  # for theta and bias; the routes keep the exact factor
             if any(a is None for a in absorbed):
                 raise ValueError(f"node {name!r}: the routes into it need gains that no single threshold scale reconciles")
         bias = neuron.bias.copy()
@@ -439,9 +450,10 @@ def from_nir(graph, dt: float) -> Network:
         elif neuron.exact and np.any(bias != 0):
             raise ValueError(f"node {name!r}: its evsim metadata has no bias but its NIR fields give one")
         if neuron.kind == "lif":
-            model = LIF(tau_m=neuron.tau_m, tau_s=neuron.tau_s, theta=theta, reset=neuron.reset)
+            model = LIF(tau_m=neuron.tau_m, tau_s=neuron.tau_s, theta=theta, reset=neuron.reset,
+                        threshold_test=neuron.threshold_test)
         else:
-            model = IF(theta=theta, reset=neuron.reset)
+            model = IF(theta=theta, reset=neuron.reset, threshold_test=neuron.threshold_test)
         has_bias = np.any(bias != 0) or neuron.exact_bias is not None
         populations.append(Population(shape, model, bias if has_bias else None))
         shapes[p] = shape

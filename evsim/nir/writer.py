@@ -53,6 +53,9 @@ def _neuron_node(nir, pop: Population, p: int, dt: float, lossy_reset: bool):
         "evsim_neuron": neuron.kind,
         "evsim_theta": float(neuron.theta),
         "evsim_reset": neuron.reset,
+        # NIR's own test is strict (v > v_threshold); evsim's default >= is kept here so that evsim
+        # reads its graph back as it ran (other tools read NIR's fields and fire on >)
+        "evsim_threshold_test": neuron.threshold_test,
     }
     if pop.bias is not None:
         meta["evsim_bias"] = np.array(pop.bias, dtype=np.float64)

@@ -12,7 +12,8 @@ strategies); `evsim.testing.check_encoder` draws its inputs from `batches`.
 | `batches(...)` | `images` with a batch axis first: (B, ...), B >= 1 |
 | `steps(max_T)` | T >= 1, small values often |
 | `seeds()` | numpy seeds 0 .. 2**32 - 1 |
-| `neurons` | IF and LIF neurons of mixed thresholds, resets and time constants |
+| `neurons` | IF and LIF neurons of mixed thresholds, threshold tests (`>=`, `>`), resets and time constants |
+| `spec_neurons` | the same with SPEC's `>=` only (what the torch neuron of `bridges` runs) |
 | `networks(...)` | feed-forward dense networks with skip projections and biases |
 | `deep_networks(...)` | convolutional networks: conv, pool and residual stages, a dense readout |
 | `encoded_batches(n_in)` | (T, B, n_in) from a random built-in encoder |
@@ -85,34 +86,45 @@ def seeds() -> st.SearchStrategy[int]:
     return st.integers(0, 2**32 - 1)
 
 
-neurons = st.one_of(
-    st.builds(IF, theta=st.sampled_from([0.5, 1.0, 1.7]), reset=st.sampled_from(["subtract", "zero"])),
-    st.builds(
-        LIF,
-        tau_m=st.floats(1.0, 20.0),
-        tau_s=st.floats(1.0, 20.0),
-        theta=st.sampled_from([0.5, 1.0, 1.7]),
-        reset=st.sampled_from(["zero", "subtract"]),
-    ),
-)
+def _neurons(tests: list[str]) -> st.SearchStrategy:
+    test = st.sampled_from(tests)
+    return st.one_of(
+        st.builds(IF, theta=st.sampled_from([0.5, 1.0, 1.7]), reset=st.sampled_from(["subtract", "zero"]),
+                  threshold_test=test),
+        st.builds(
+            LIF,
+            tau_m=st.floats(1.0, 20.0),
+            tau_s=st.floats(1.0, 20.0),
+            theta=st.sampled_from([0.5, 1.0, 1.7]),
+            reset=st.sampled_from(["zero", "subtract"]),
+            threshold_test=test,
+        ),
+    )
+
+
+neurons = _neurons([">=", ">"])
+spec_neurons = _neurons([">="])  # SPEC's test only: what the torch neuron (bridges) runs
 
 
 @st.composite
-def networks(draw, max_populations: int = 3, max_size: int = 16, skips: bool = True) -> Network:
+def networks(draw, max_populations: int = 3, max_size: int = 16, skips: bool = True, neuron_kinds=None) -> Network:
     """A random feed-forward network: 1..max_populations layers, optional skip projections
     (input or earlier layer to a later layer, as residual additions do), biases and mixed neurons.
 
     Weights are drawn from a seeded Gaussian whose scale keeps the layers active but not saturated.
+    neuron_kinds: the neuron strategy (default `neurons`, both threshold tests; `spec_neurons` for
+    simulators that run SPEC's `>=` only).
     """
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n_in = draw(st.integers(1, max_size))
     n_pop = draw(st.integers(1, max_populations))
     sizes = [draw(st.integers(1, max_size)) for _ in range(n_pop)]
     same_neuron = draw(st.booleans())
-    first = draw(neurons)
+    kinds = neurons if neuron_kinds is None else neuron_kinds  # e.g. spec_neurons for the torch twins
+    first = draw(kinds)
     populations, projections = [], []
     for p, size in enumerate(sizes):
-        neuron = first if same_neuron else draw(neurons)
+        neuron = first if same_neuron else draw(kinds)
         bias = rng.normal(0.0, 0.1, size) if draw(st.booleans()) else None
         populations.append(Population((size,), neuron, bias))
         sources = [p - 1]
@@ -145,7 +157,7 @@ def _weights(rng, draw, shape, fan_in):
 
 
 @st.composite
-def deep_networks(draw, in_channels: int | None = None, max_layers: int = 3) -> Network:
+def deep_networks(draw, in_channels: int | None = None, max_layers: int = 3, neuron_kinds=None) -> Network:
     """A random convolutional network on a (C, H, W) input: 1..max_layers stages, each a
     convolution (kernel 1-5 per axis, stride 1-2, padding 0-2), an average pool, or a residual
     block (conv-conv with an identity or 1x1 strided-conv shortcut into the second population),
@@ -156,11 +168,12 @@ def deep_networks(draw, in_channels: int | None = None, max_layers: int = 3) -> 
     shape = (C, draw(st.integers(3, 8)), draw(st.integers(3, 8)))
     input_shape, node = shape, INPUT
     same_neuron = draw(st.booleans())
-    first = draw(neurons)
+    kinds = neurons if neuron_kinds is None else neuron_kinds  # e.g. spec_neurons for the torch twins
+    first = draw(kinds)
     populations, projections = [], []
 
     def population(out_shape):
-        neuron = first if same_neuron else draw(neurons)
+        neuron = first if same_neuron else draw(kinds)
         size = int(np.prod(out_shape))
         bias = rng.normal(0.0, 0.1, size) if draw(st.booleans()) else None
         populations.append(Population(out_shape, neuron, bias))
@@ -231,4 +244,4 @@ def image_batches(draw, shape: tuple[int, ...], max_T: int = 12, max_B: int = 3)
 
 
 __all__ = ["FUSED", "batches", "deep_networks", "encoded_batches", "image_batches", "images", "methods", "networks",
-           "neurons", "seeds", "steps", "unit_values"]  # fmt: skip
+           "neurons", "seeds", "spec_neurons", "steps", "unit_values"]  # fmt: skip

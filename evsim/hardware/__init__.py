@@ -1,0 +1,24 @@
+"""Hardware-faithful mode for real chips (SPEC "Chip profiles"; import as ``evsim.hardware``).
+
+- `profile(name)`, `profiles()`: chip profiles as frozen records (`Profile`: `Arithmetic`,
+  `Limit`s, energy and latency `Constant`s, each with its source, node and voltage, or
+  "not published"); the paper's 65 nm model is the default.
+- `lava_network(weights, du, dv, vth, ...)`: a Dense + LIF chain that runs in evsim bit for bit
+  as in Lava 0.10's fixed_pt Loihi model.
+- `compile(net, "loihi")`: a float network (dense, conv, pool, residual) quantised onto Loihi's
+  arithmetic; `lava_parameters` gives a compiled Dense chain back as `lava_network`'s arguments.
+- `check(net, profile)`: maps a network onto the chip's cores and names every limit it breaks.
+- `cost(net, result, profile)`: energy per image term by term from the run's exact counts, and chip time.
+
+The user guide's page "Chips" (docs/guide/hardware.md) lists every profile and constant.
+"""
+
+from .check import Fit, Violation, check
+from .compiler import compile, lava_parameters  # noqa: A004 - hardware.compile, as the issue names it
+from .cost import Cost, Term, cost
+from .lava import lava_network, lava_weights
+from .profiles import NOT_ENTERED, NOT_PUBLISHED, PROFILES, Arithmetic, Constant, Limit, Profile, profile, profiles
+
+__all__ = ["NOT_ENTERED", "NOT_PUBLISHED", "PROFILES", "Arithmetic", "Constant", "Cost", "Fit", "Limit", "Profile",
+           "Term", "Violation", "check", "compile", "cost", "lava_network", "lava_parameters", "lava_weights", "profile",
+           "profiles"]  # fmt: skip
