@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 EVSIM_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
 export EVSIM_DATA
 
-.PHONY: run fashion cifar test bench bench-resnet bench-training install bytecode clean
+.PHONY: run fashion cifar test bench bench-resnet bench-training install bytecode chromium clean
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,8 @@ $(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet --no-deps snntorch==1.0.0 nirtorch==2.6 norse==1.1.0 spikingjelly==2.0.0 loguru==0.7.3 \
 	  neurobench==2.3.0
 	$(MAKE) --no-print-directory bytecode
+	# the report test's browser, where this machine can install it (it skips without one)
+	-$(MAKE) --no-print-directory chromium
 	touch $@
 
 # Bytecode for everything installed, written once. Where PYTHONDONTWRITEBYTECODE is set (as on our
@@ -69,6 +71,19 @@ bench-resnet: $(RUN_STAMP)
 # installed with the test tools ($(STAMP): --no-deps, their declared requirements would replace torch)
 bench-training: $(STAMP)
 	$(PY) -m scenarios bench_training
+
+# headless Chromium for tests/test_report.py (the report page as a browser shows it; the test skips,
+# saying so, without it). Debian's package, installed only as root on a machine with apt-get:
+# elsewhere install it yourself, or point $$EVSIM_CHROMIUM at a Chromium or Chrome binary
+chromium:
+	@if command -v chromium > /dev/null || command -v chromium-browser > /dev/null; then \
+	  echo "chromium is installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	else \
+	  echo "make chromium: needs root and apt-get (Debian, Ubuntu); install Chromium yourself or set EVSIM_CHROMIUM"; \
+	  exit 1; \
+	fi
 
 # the tests run in one pytest-xdist worker per core, each pinned to its core (tests/conftest.py), a
 # test file per worker at a time (its module fixtures run once)
