@@ -84,7 +84,7 @@ def open_result(path) -> h5py.File:
 
 def _text(value) -> str:
     """An attribute or dataset value as a person reads it: strings decoded, short arrays listed,
-    floats as they were stored (float32 to 7 digits)."""
+    floats to 10 significant digits (float32 to 7; `scenarios.machinery.compare` compares bits)."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, str):
@@ -97,11 +97,11 @@ def _text(value) -> str:
             return _summary(value)
         return "[" + ", ".join(_text(v) for v in flat) + "]" if value.ndim == 1 else f"{_text(flat)} (shape {value.shape})"
     if isinstance(value, np.floating):
-        return f"{float(value):.7g}" if value.dtype.itemsize < 8 else repr(float(value))
+        return f"{float(value):.7g}" if value.dtype.itemsize < 8 else f"{float(value):.10g}"
     if isinstance(value, np.generic):
         return _text(value.item())
     if isinstance(value, float):
-        return repr(value)
+        return f"{value:.10g}"
     return str(value)
 
 
@@ -226,7 +226,8 @@ h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { border-bottom: 1px solid #ccc
 .meta { color: #555; } nav a { margin-right: 1em; }
 table { border-collapse: collapse; margin: .6em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; vertical-align: top; text-align: left; }
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-code, .mono { font-family: ui-monospace, monospace; font-size: .9em; word-break: break-all; }
+code { font-family: ui-monospace, monospace; font-size: .9em; } td code { white-space: nowrap; }
+.wide { overflow-x: auto; } td { overflow-wrap: break-word; } .nw { white-space: nowrap; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9em; } .note { background: #fff8e0; border-left: 4px solid #e0b000; padding: .4em .8em; }
 td.yes { background: #e3f4e3; } td.no { background: #fbe3e3; } td.partly { background: #fff4d6; }
@@ -281,12 +282,17 @@ def _attributes_rows(attrs: dict) -> list[list[str]]:
     return [[f"<code>{html.escape(k)}</code>", _esc(v)] for k, v in sorted(attrs.items())]
 
 
-def _short(key: str, n: int = 12) -> str:
+def _short(key, n: int = 12) -> str:
+    """A hash cut to its first n characters (a '+dirty' mark kept), the whole as the title."""
     key = _text(key)
-    return f"<code title=\"{html.escape(key)}\">{html.escape(key[:n])}</code>" if len(key) > n else f"<code>{html.escape(key)}</code>"
+    head, mark = (key[:-6], "+dirty") if key.endswith("+dirty") else (key, "")
+    if len(head) <= n:
+        return f"<code>{html.escape(key)}</code>"
+    return f"<code title=\"{html.escape(key)}\">{html.escape(head[:n] + mark)}</code>"
 
 
-def _stages_html(stages: list[dict[str, object]]) -> str:
+def _stages_html(stages: list[dict[str, object]], run: dict) -> str:
+    """The stage table (versions only where they differ from the run's) and every stage's attributes."""
     if not stages:
         return "<p class=\"note\">This file holds no stage records (no provenance/stages group): its run kept no stages.</p>"
     rows, classes, details = [], [], []
@@ -298,22 +304,25 @@ def _stages_html(stages: list[dict[str, object]]) -> str:
             inputs = json.loads(_text(s.get("inputs", "{}")))
         except json.JSONDecodeError:
             inputs = {"(unparsed)": _text(s.get("inputs"))}
-        versions = ", ".join(f"{k[len('version_'):]} {_text(v)}" for k, v in sorted(s.items()) if k.startswith("version_"))
+        versions = [f"{k[len('version_'):]} {_text(v)}" for k, v in sorted(s.items())
+                    if k.startswith("version_") and _text(v) != _text(run.get(k, ""))]  # fmt: skip
         is_cached = bool(s.get("cached", False))
         rows.append([
             html.escape(name), "loaded from cache" if is_cached else "computed", _esc(s.get("seconds", "")),
             _short(s.get("key", "")), _short(s.get("code_hash", "")),
-            "<br>".join(f"{html.escape(str(k))}: {_short(str(v))}" for k, v in inputs.items()) or "none",
-            _esc(s.get("git_revision", "")), _esc(s.get("host", "")), _esc(s.get("created", "")), html.escape(versions),
+            "<br>".join(f"<span class=\"nw\">{html.escape(str(k))}: {_short(str(v))}</span>" for k, v in inputs.items()) or "none",
+            _short(s.get("git_revision", "")), _esc(s.get("host", "")), _esc(s.get("created", "")),
+            html.escape(", ".join(versions)) or "as the run",
         ])  # fmt: skip
         classes.append(["", "partly" if is_cached else "", "num", "", "", "", "", "", "", ""])
         details.append(f"<details><summary>{html.escape(name)}: every attribute</summary>"
                        f"{_table(['attribute', 'value'], _attributes_rows({k: v for k, v in s.items() if k != 'group'}))}</details>")  # fmt: skip
-    head = ["stage", "this run", "seconds", "content key", "code hash", "inputs (content hashes)", "git revision", "host",
+    head = ["stage", "this run", "seconds", "content key", "code hash", "inputs (content keys)", "git revision", "host",
             "created", "versions"]  # fmt: skip
     summary = (f"<p>{len(stages)} stages, {cached} loaded from the cache, {len(stages) - cached} computed; "
-               f"{total:.1f} s of computing recorded (a loaded stage keeps the seconds it first took).</p>")  # fmt: skip
-    return summary + _table(head, rows, classes) + "\n".join(details)
+               f"{total:.1f} s of computing recorded (a loaded stage keeps the seconds it first took). "
+               "Hover a hash for all of it; every attribute of a stage is in its fold below the table.</p>")  # fmt: skip
+    return summary + f"<div class=\"wide\">{_table(head, rows, classes)}</div>" + "\n".join(details)
 
 
 def build_page(path) -> tuple[str, dict[str, int]]:
@@ -349,9 +358,9 @@ def build_page(path) -> tuple[str, dict[str, int]]:
         ("claims", "Claims and verdicts", _claims_html(columns, rows, claims_note, scenario)),
         ("settings", f"Settings ({len(settings)})", _table(["setting", "value"], _attributes_rows(settings))),
         ("provenance", "Provenance", "<h3>The run</h3>" + _table(["attribute", "value"], _attributes_rows(run))
-         + "<h3>Each stage</h3>" + _stages_html(stages)),
-        ("datasets", f"Datasets ({len(datasets)})", _table(["dataset", "dtype", "shape", "value", "attributes"], dataset_rows)
-         if datasets else "<p class=\"note\">The file holds no datasets.</p>"),
+         + "<h3>Each stage</h3>" + _stages_html(stages, run)),
+        ("datasets", f"Datasets ({len(datasets)})", "<div class=\"wide\">" + _table(["dataset", "dtype", "shape", "value", "attributes"], dataset_rows)
+         + "</div>" if datasets else "<p class=\"note\">The file holds no datasets.</p>"),
     ]  # fmt: skip
     nav = "".join(f"<a href=\"#{k}\">{html.escape(title)}</a>" for k, title, _ in sections)
     body = "\n".join(f"<section id=\"{k}\"><h2>{html.escape(title)}</h2>\n{content}</section>" for k, title, content in sections)
