@@ -199,10 +199,10 @@ def read_datasets(f: h5py.File) -> list[tuple[str, str, str, str, dict]]:
     def visit(name: str, obj) -> None:
         if name.split("/")[0] == "provenance" or not isinstance(obj, h5py.Dataset):
             return
-        value = obj[()] if obj.size <= 10_000 else None  # a large array is summarised from a sample
-        shown = _text(value) if value is not None else _summary(obj[tuple(slice(0, 100) for _ in obj.shape)])
-        if value is None:
-            shown += " (first 100 along each axis)"
+        if obj.size <= 1_000_000:  # 8 MB of float64 at most: read whole, summarised when long
+            shown = _text(obj[()])
+        else:
+            shown = _summary(obj[tuple(slice(0, 100) for _ in obj.shape)]) + " (of the first 100 along each axis)"
         dtype = "string" if h5py.check_string_dtype(obj.dtype) else str(obj.dtype)
         found.append((name, dtype, "scalar" if obj.shape == () else "x".join(map(str, obj.shape)), shown, dict(obj.attrs)))
 
@@ -211,7 +211,7 @@ def read_datasets(f: h5py.File) -> list[tuple[str, str, str, str, dict]]:
 
 
 def read_stages(f: h5py.File) -> list[dict[str, object]]:
-    """The attributes of each `/provenance/stages/<stage>` group, in the order they were written."""
+    """The attributes of each `/provenance/stages/<stage>` group, by name."""
     group = f.get("provenance/stages")
     if not isinstance(group, h5py.Group):
         return []
@@ -230,7 +230,7 @@ code { font-family: ui-monospace, monospace; font-size: .9em; } td code { white-
 .wide { overflow-x: auto; } td { overflow-wrap: break-word; } .nw { white-space: nowrap; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9em; } .note { background: #fff8e0; border-left: 4px solid #e0b000; padding: .4em .8em; }
-td.yes { background: #e3f4e3; } td.no { background: #fbe3e3; } td.partly { background: #fff4d6; }
+td.yes { background: #e3f4e3; } td.no { background: #fbe3e3; } td.partly { background: #fff4d6; } td.cached { background: #e6f0fb; }
 details { margin: .3em 0; } summary { cursor: pointer; }
 """
 # only inline styles and data: images; anything else is refused by the browser (and reported)
@@ -314,7 +314,7 @@ def _stages_html(stages: list[dict[str, object]], run: dict) -> str:
             _short(s.get("git_revision", "")), _esc(s.get("host", "")), _esc(s.get("created", "")),
             html.escape(", ".join(versions)) or "as the run",
         ])  # fmt: skip
-        classes.append(["", "partly" if is_cached else "", "num", "", "", "", "", "", "", ""])
+        classes.append(["", "cached" if is_cached else "", "num", "", "", "", "", "", "", ""])
         details.append(f"<details><summary>{html.escape(name)}: every attribute</summary>"
                        f"{_table(['attribute', 'value'], _attributes_rows({k: v for k, v in s.items() if k != 'group'}))}</details>")  # fmt: skip
     head = ["stage", "this run", "seconds", "content key", "code hash", "inputs (content keys)", "git revision", "host",
