@@ -44,21 +44,25 @@ bytecode:
 
 install: $(STAMP)
 
-# the main job: the paper's Fig. 2 (quick settings), stored in results/fig2.h5 and drawn
+# the main job: the paper's Fig. 2 (quick settings), stored in results/fig2.h5, drawn, and reported
+# as one page to open (results/fig2.html)
 run: $(RUN_STAMP)
 	$(PY) -m scenarios fig2
 	$(PY) -m scenarios plot results/fig2.h5
+	$(PY) -m scenarios report results/fig2.h5
 
 # paper Figs. 3 and 4 on Fashion-MNIST (quick settings; they share their models)
 fashion: $(RUN_STAMP)
 	$(PY) -m scenarios fig3
 	$(PY) -m scenarios fig4
 	$(PY) -m scenarios plot results/fig3.h5 results/fig4.h5
+	$(PY) -m scenarios report results/fig3.h5 results/fig4.h5
 
 # paper Fig. 5 on CIFAR-10 (quick settings: narrow ResNet18s, see the README)
 cifar: $(RUN_STAMP)
 	$(PY) -m scenarios fig5
 	$(PY) -m scenarios plot results/fig5.h5
+	$(PY) -m scenarios report results/fig5.h5
 
 bench: $(RUN_STAMP)
 	$(PY) -m scenarios bench_engine
