@@ -171,6 +171,26 @@ def test_files_that_are_not_evsim_results_are_refused_saying_what_they_are(tmp_p
         build_page(tmp_path / "missing.h5")
 
 
+def test_damage_anywhere_in_a_result_file_gives_a_page_or_a_clear_refusal_never_a_crash(tmp_path, files):
+    """256 bytes overwritten at ten places of a result file: where they hit metadata the file is
+    refused as damaged (or not HDF5), where they hit raw numbers it still makes a page (HDF5 keeps
+    no checksums of data). (Not the claims file: HDF5 takes seconds to fail on a damaged string heap.)"""
+    data = files["bench"].read_bytes()
+    refused = []
+    for k in range(10):
+        damaged = bytearray(data)
+        start = int(len(data) * (k + 0.5) / 10)
+        damaged[start : start + 256] = b"\xff" * len(damaged[start : start + 256])
+        path = tmp_path / f"damaged{k}.h5"
+        path.write_bytes(bytes(damaged))
+        try:
+            build_page(path)
+        except ResultFileError as err:
+            assert "is a damaged result file" in str(err) or "not a readable HDF5 file" in str(err), err
+            refused.append(k)
+    assert refused, "no place of the file's metadata was hit"
+
+
 def test_the_command_writes_pages_refuses_bad_files_with_status_2_and_keeps_an_old_page(tmp_path, files, capsys):
     out = tmp_path / "pages"
     assert scenarios_main(["report", str(files["audit"]), str(files["bench"]), "--out", str(out)]) == 0

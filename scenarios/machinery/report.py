@@ -168,7 +168,7 @@ def read_claims(f: h5py.File) -> tuple[list[str], list[list[str]], str]:
         group = f.get(name)
         if not isinstance(group, h5py.Group):
             continue
-        columns = {k: v[()] for k, v in group.items() if isinstance(v, h5py.Dataset) and v.ndim == 1}
+        columns = {k: v[()] for k, v in group.items() if isinstance(v, h5py.Dataset) and v.ndim == 1 and v.size <= 10_000}
         lengths = {len(v) for v in columns.values()}
         if not columns or len(lengths) != 1:
             return [], [], f"The file's {name}/ group is not a table (its columns have lengths {sorted(lengths)})."
