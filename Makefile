@@ -78,14 +78,14 @@ bench-training: $(STAMP)
 
 # headless Chromium for tests/test_report.py (the report page as a browser shows it; the test skips,
 # saying so, without it). Debian's package, installed only as root on a machine with apt-get:
-# elsewhere install it yourself, or point $$EVSIM_CHROMIUM at a Chromium or Chrome binary
+# elsewhere install it yourself, or point EVSIM_CHROMIUM at a Chromium or Chrome binary
 chromium:
-	@if command -v chromium > /dev/null || command -v chromium-browser > /dev/null; then \
+	@if [ -n "$$EVSIM_CHROMIUM" ] || command -v chromium > /dev/null || command -v chromium-browser > /dev/null; then \
 	  echo "chromium is installed"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
 	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
 	else \
-	  echo "make chromium: needs root and apt-get (Debian, Ubuntu); install Chromium yourself or set EVSIM_CHROMIUM"; \
+	  echo "make chromium: needs root and apt-get (Debian); install Chromium yourself or set EVSIM_CHROMIUM"; \
 	  exit 1; \
 	fi
 
