@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 EVSIM_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
 export EVSIM_DATA
 
-.PHONY: run fashion cifar test bench bench-resnet bench-training install bytecode clean lava
+.PHONY: run fashion cifar test bench bench-resnet bench-training install bytecode chromium clean lava
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,8 @@ $(STAMP): $(RUN_STAMP)
 	# made (no Python 3.10, no registry) the install goes on and tests/test_lava.py skips, saying why
 	-$(MAKE) --no-print-directory lava
 	$(MAKE) --no-print-directory bytecode
+	# the report test's browser, where this machine can install it (it skips without one)
+	-$(MAKE) --no-print-directory chromium
 	touch $@
 
 # Bytecode for everything installed, written once. Where PYTHONDONTWRITEBYTECODE is set (as on our
@@ -45,21 +47,25 @@ bytecode:
 
 install: $(STAMP)
 
-# the main job: the paper's Fig. 2 (quick settings), stored in results/fig2.h5 and drawn
+# the main job: the paper's Fig. 2 (quick settings), stored in results/fig2.h5, drawn, and reported
+# as one page to open (results/fig2.html)
 run: $(RUN_STAMP)
 	$(PY) -m scenarios fig2
 	$(PY) -m scenarios plot results/fig2.h5
+	$(PY) -m scenarios report results/fig2.h5
 
 # paper Figs. 3 and 4 on Fashion-MNIST (quick settings; they share their models)
 fashion: $(RUN_STAMP)
 	$(PY) -m scenarios fig3
 	$(PY) -m scenarios fig4
 	$(PY) -m scenarios plot results/fig3.h5 results/fig4.h5
+	$(PY) -m scenarios report results/fig3.h5 results/fig4.h5
 
 # paper Fig. 5 on CIFAR-10 (quick settings: narrow ResNet18s, see the README)
 cifar: $(RUN_STAMP)
 	$(PY) -m scenarios fig5
 	$(PY) -m scenarios plot results/fig5.h5
+	$(PY) -m scenarios report results/fig5.h5
 
 bench: $(RUN_STAMP)
 	$(PY) -m scenarios bench_engine
@@ -72,6 +78,19 @@ bench-resnet: $(RUN_STAMP)
 # installed with the test tools ($(STAMP): --no-deps, their declared requirements would replace torch)
 bench-training: $(STAMP)
 	$(PY) -m scenarios bench_training
+
+# headless Chromium for tests/test_report.py (the report page as a browser shows it; the test skips,
+# saying so, without it). Debian's package, installed only as root on a machine with apt-get:
+# elsewhere install it yourself, or point EVSIM_CHROMIUM at a Chromium or Chrome binary
+chromium:
+	@if [ -n "$$EVSIM_CHROMIUM" ] || command -v chromium > /dev/null || command -v chromium-browser > /dev/null; then \
+	  echo "chromium is installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	else \
+	  echo "make chromium: needs root and apt-get (Debian); install Chromium yourself or set EVSIM_CHROMIUM"; \
+	  exit 1; \
+	fi
 
 # the tests run in one pytest-xdist worker per core, each pinned to its core (tests/conftest.py), a
 # test file per worker at a time (its module fixtures run once)

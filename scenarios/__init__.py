@@ -22,6 +22,7 @@ SCENARIOS = {
     "quantization": ("scenarios.paper.quantization", "Fixed-point inference: the Figs. 2-4 models at 16-2 weight bits, accuracy, robustness, energy"),
     "repro_audit": ("scenarios.paper.repro_audit", "Why two Fashion-MNIST claims fail here: eps units, clipping, attacker strength, Eq. 31 like for like"),
     "plot": ("scenarios.plot", "Draw a scenario's figures from its HDF5 file"),
+    "report": ("scenarios.machinery.report", "Write one self-contained HTML page of a result file: figures, claims, settings, provenance"),
     "train_fmnist": ("scenarios.paper.train_fmnist", "Train Fashion-MNIST SNNs with Act-BP and Temp-BP for every encoder"),
     "bench_engine": ("scenarios.bench.bench_engine", "Engine benchmark: event-driven evsim against dense time-stepped torch"),
     "bench_resnet": ("scenarios.bench.bench_resnet", "Deep-network benchmark: a ResNet18 SNN on CIFAR-10, evsim against dense torch"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import h5py
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from scenarios.paper import repro_audit as ra
 from scenarios.__main__ import main as scenarios_main
 from scenarios.setups.fmnist import black_box_fgsm, simulate_images
 from scenarios.setups.models import load_split
+from scenarios.machinery.report import build_page
 from scenarios.plot import plot_file
 from scenarios.setups.zscore import ZScored, pixel_eps, pixel_statistics
 
@@ -196,3 +199,11 @@ def test_repro_audit_fig4e_part_end_to_end(tmp_path, monkeypatch):
         assert all(bool(g.attrs["cached"]) for g in f["provenance/stages"].values())
     pngs = plot_file(out)  # a part that did not run draws no panel
     assert [p.name for p in pngs] == ["audit_fig4e_directions.png"] and pngs[0].stat().st_size > 10_000
+    # its report page: the run's own verdicts as the claims table, its one figure, every stage (loaded)
+    page, shown = build_page(out)
+    assert shown["figures"] == 1 and shown["claims"] == 6 and shown["stages"] == 6
+    with h5py.File(out, "r") as f:
+        verdicts = [v.decode() for v in f["verdicts/verdict"][()]]
+    claims = page.split('<section id="claims">')[1].split("</section>")[0]
+    assert re.findall(r'<td class="(?:yes|no|partly)">([^<]*)</td>', claims) == verdicts
+    assert page.count("loaded from cache</td>") == 6
