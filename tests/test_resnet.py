@@ -3,6 +3,11 @@ real CIFAR-10 images (plain and fused 9-channel input), Temp-BP gradients, a tra
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -305,3 +310,34 @@ def test_init_from_ann_copies_the_ann_and_spreads_a_fused_stem():
         init_from_ann(SpikingResNet(width=4), ann)
     with pytest.raises(ValueError, match="does not fit"):
         init_from_ann(SpikingResNet(width=2, in_channels=4), ann)
+
+
+def test_strided_pointwise_conv_is_torchs_bit_for_bit():
+    """bridges.resnet.conv2d subsamples before a strided 1x1 convolution: the same values and gradients
+    (up to float rounding: the two kernels may add the same terms in another order)."""
+    from bridges.resnet import conv2d
+
+    torch.manual_seed(0)
+    for c_in, batch in ((8, 4), (16, 10), (3, 2)):  # even batches: torch's own kernel survives them
+        weight = torch.randn(2 * c_in, c_in, 1, 1, requires_grad=True)
+        x = torch.rand(batch, c_in, 32, 32).contiguous(memory_format=torch.channels_last).requires_grad_()
+        ours, theirs = conv2d(x, weight, (2, 2), (0, 0)), torch.nn.functional.conv2d(x, weight, None, 2, 0)
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+        g = torch.rand_like(ours)
+        for a, b in zip(torch.autograd.grad(ours, (x, weight), g), torch.autograd.grad(theirs, (x, weight), g)):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_resnet_backward_survives_odd_batches_on_two_threads():
+    """torch 2.13's strided 1x1 conv backward (channels-last, 2 threads) crashed the process at batch 3."""
+    code = (
+        "import torch; torch.set_num_threads(2)\n"
+        "from bridges.resnet import ResNetANN\n"
+        "for batch in (3, 5, 7, 3, 5, 7, 33):\n"
+        "    x = torch.rand(batch, 3, 32, 32, requires_grad=True)\n"
+        "    ResNetANN(width=8).eval()(x).sum().backward()\n"
+        "    ResNetANN(width=8).train()(x).sum().backward()\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
