@@ -29,7 +29,8 @@ import numpy as np
 
 from .encoder_registry import (BUILTIN_KINDS, encoder_kind, encoder_names, is_registered, register_encoder,
                                registered_encoders, run_encoder, unregister_encoder)
-from .events import METHOD_CODES, InputEvents, deterministic_events, draw_steps, poisson_mask
+from .event_encoding import METHOD_CODES, closed_form_events
+from .events import InputEvents, draw_steps, poisson_mask
 
 # Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike.
 SPIKE_COUNT_GUARD = 1e-4
@@ -173,25 +174,27 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
     are currents or spikes by the encoder's kind).
     """
     T = _check_T(T)
-    arr = _check_x(x)
+    methods = _methods(method)
+    arr = np.asarray(x)
+    if arr.ndim < 2 or arr.size == 0 or not all(m in METHOD_CODES for m in methods):
+        arr = _check_x(x)  # the generic path checks x first, as encode does
+    elif arr.dtype == bool:
+        arr = arr.view(np.uint8)
+    elif not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        _check_x(arr)  # raises: not real-valued
     if arr.ndim < 2:
         raise ValueError(f"encode_events needs a batch (B, ...), got shape {arr.shape}")
-    methods = _methods(method)
-    B = arr.shape[0]
     shape = (arr.shape[1] * len(methods),) + arr.shape[2:]
     if methods == ["poisson"]:
         return _poisson_events(arr, T, seed, shape)
     if not all(m in METHOD_CODES for m in methods):  # Poisson in a fused list, or a registered encoder
         dense = encode(arr, T, method, seed=seed)
         return InputEvents.from_dense(dense, shape, input_kind=methods)
-    flat = arr.reshape(B, -1).astype(np.float32)
-    n = flat.shape[1]
-    counts = ratesyn_count(arr, T).reshape(B, n)
-    codes = np.repeat(np.array([METHOD_CODES[m] for m in methods], dtype=np.int64), n)
-    K = len(methods)
-    return deterministic_events(
-        np.ascontiguousarray(np.tile(flat, K)), np.ascontiguousarray(np.tile(counts, K)), codes, T, shape
-    )
+    events = closed_form_events(arr, T, methods, shape)  # checks the range of x in its first pass
+    if events is None:
+        _check_x(arr)  # raises with the message encode gives
+        raise AssertionError("closed_form_events refused x that _check_x accepts")  # pragma: no cover
+    return events
 
 
 def _poisson_events(x: np.ndarray, T: int, seed, shape: tuple[int, ...]) -> InputEvents:
