@@ -29,11 +29,12 @@ import numpy as np
 
 from .encoder_registry import (BUILTIN_KINDS, encoder_kind, encoder_names, is_registered, register_encoder,
                                registered_encoders, run_encoder, unregister_encoder)
-from .event_encoding import METHOD_CODES, closed_form_events
+from .event_encoding import GUARD, METHOD_CODES, closed_form_events
 from .events import InputEvents, draw_steps, poisson_mask
 
-# Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike.
-SPIKE_COUNT_GUARD = 1e-4
+# Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike;
+# the event kernels use the same constant.
+SPIKE_COUNT_GUARD = GUARD
 
 ENCODERS = tuple(BUILTIN_KINDS)  # ("current", "poisson", "ratesyn_s", "ratesyn_e", "ttfs")
 

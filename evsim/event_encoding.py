@@ -28,7 +28,7 @@ from .events import InputEvents
 
 CODE_CURRENT, CODE_RATESYN_S, CODE_RATESYN_E, CODE_TTFS = 0, 1, 2, 3
 METHOD_CODES = {"current": CODE_CURRENT, "ratesyn_s": CODE_RATESYN_S, "ratesyn_e": CODE_RATESYN_E, "ttfs": CODE_TTFS}
-GUARD = 1e-4  # encoding.SPIKE_COUNT_GUARD (imported there from here would be a cycle; a test pins them equal)
+GUARD = 1e-4  # SPEC's guard in n(x) = ceil(x*T - 1e-4); evsim.encoding.SPIKE_COUNT_GUARD is this one
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -99,35 +99,87 @@ def _count_pass(x, T, codes, counts, per_step):
     return bad
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _emit(index, value, at, local, count, base, v):
+    """index[at : at + count] = local[:count] + base; value[...] = v[:count] when values are kept."""
+    for i in range(count):
+        index[at + i] = local[i] + base
+    if value.shape[0] > 0:
+        for i in range(count):
+            value[at + i] = v[i]
+
+
+@njit(cache=True, nogil=True)
+def _filter(src, dst, p, counts, least):
+    """dst[:r] = the positions of src[:p] whose count is >= least, in order; returns r.
+    Branch-free: every position is written, the cursor moves only for those kept."""
+    r = 0
+    for e in range(p):
+        j = src[e]
+        dst[r] = j
+        r += counts[j] >= least
+    return r
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def _fill_pass(x, T, codes, counts, offsets, index, value):
-    """Pass 2: each sample's events in the CSR arrays. Blocks and positions in increasing order
-    put each event at the next free slot of its step, so indices increase within a step.
-    value: one float32 per event (float32(x) for current blocks, 1 for spikes), or empty."""
+    """Pass 2: each sample's events in the CSR arrays, blocks in order within each step, positions
+    increasing within a block. value: one float32 per event (float32(x) for current blocks, 1 for
+    spikes), or empty.
+
+    TTFS scatters each position to the next free slot of its one step. The codes that emit at
+    several steps never scatter: their step lists are nested (RateSynE's step k holds the positions
+    with n >= T - k, a subset of step k + 1's; RateSynS's step k those with n > k, a subset of step
+    k - 1's; a current's every step the non-zero positions), so each list is the last one filtered
+    by a branch-free compaction into a local buffer, then copied: work per event, no read-modify-
+    write of a slot per event."""
     B, n = x.shape
     K = codes.shape[0]
     with_values = value.shape[0] > 0
     for b in prange(B):
         slot = offsets[b * T : b * T + T].copy()
+        cb = counts[b]
+        xb = x[b]
+        keep = np.empty(n + 1, dtype=np.int32)  # +1: a branch-free compaction writes one past its count
+        other = np.empty(n + 1, dtype=np.int32)
+        vals = np.ones(n + 1 if with_values else 1, dtype=np.float32)
         for q in range(K):
             code = codes[q]
             base = q * n
-            if code == CODE_TTFS and not with_values:  # the common case, one store per spike
+            if code == CODE_TTFS:
                 for j in range(n):
-                    m = counts[b, j]
+                    m = cb[j]
                     if m > 0:
                         k = T - m
                         index[slot[k]] = base + j
+                        if with_values:
+                            value[slot[k]] = 1.0
                         slot[k] += 1
                 continue
-            for j in range(n):
-                v32 = np.float32(x[b, j])
-                start, stop = _steps(code, counts[b, j], v32 != 0, T)
-                for k in range(start, stop):
-                    index[slot[k]] = base + j
+            p = 0
+            if code == CODE_CURRENT:
+                for j in range(n):
+                    v32 = np.float32(xb[j])
+                    keep[p] = j
                     if with_values:
-                        value[slot[k]] = v32 if code == CODE_CURRENT else np.float32(1.0)
-                    slot[k] += 1
+                        vals[p] = v32
+                    p += v32 != 0
+                for k in range(T):
+                    _emit(index, value, slot[k], keep, p, base, vals)
+                    slot[k] += p
+                if with_values:
+                    vals[:] = 1.0
+                continue
+            for j in range(n):  # the widest step: every position with n >= 1
+                keep[p] = j
+                p += cb[j] > 0
+            for i in range(T):
+                k = T - 1 - i if code == CODE_RATESYN_E else i
+                if i > 0:  # n >= least emits at step k
+                    r = _filter(keep, other, p, cb, i + 1 if code == CODE_RATESYN_E else k + 1)
+                    keep, other, p = other, keep, r
+                _emit(index, value, slot[k], keep, p, base, vals)
+                slot[k] += p
 
 
 def closed_form_events(x: np.ndarray, T: int, methods: list[str], shape: tuple[int, ...]) -> InputEvents | None:
