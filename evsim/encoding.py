@@ -29,7 +29,7 @@ import numpy as np
 
 from .encoder_registry import (BUILTIN_KINDS, encoder_kind, encoder_names, is_registered, register_encoder,
                                registered_encoders, run_encoder, unregister_encoder)
-from .event_encoding import GUARD, METHOD_CODES, closed_form_events
+from .event_encoding import GUARD, METHOD_CODES, closed_form_events, poisson_events
 from .events import InputEvents, draw_steps, poisson_mask
 
 # Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike;
@@ -199,9 +199,14 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
 
 
 def _poisson_events(x: np.ndarray, T: int, seed, shape: tuple[int, ...]) -> InputEvents:
-    """Poisson events with `encode`'s draws (`events.poisson_mask`: the same stream, drawn in numba
-    straight into a (T, B, n) byte mask, no float64 batch)."""
+    """Poisson events with `encode`'s draws: for PCG64 (numpy's default) only the draws of pixels
+    strictly between 0 and 1 are made, jumping over the rest (`event_encoding.poisson_events`);
+    other bit generators draw every number (`events.poisson_mask`, straight into a (T, B, n)
+    byte mask, no float64 batch)."""
     rng = generator(seed)
+    events = poisson_events(x, T, rng, shape)
+    if events is not None:
+        return events
     B = x.shape[0]
     flat = np.ascontiguousarray(x.reshape(B, -1), dtype=np.float64)  # exact for float32 and integers
     spikes = np.empty((T,) + flat.shape, dtype=np.uint8)

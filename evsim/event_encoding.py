@@ -21,28 +21,18 @@ events. The arrays are those of `InputEvents.from_dense(encode(x, T, method), ..
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from .events import InputEvents
 
 CODE_CURRENT, CODE_RATESYN_S, CODE_RATESYN_E, CODE_TTFS = 0, 1, 2, 3
 METHOD_CODES = {"current": CODE_CURRENT, "ratesyn_s": CODE_RATESYN_S, "ratesyn_e": CODE_RATESYN_E, "ttfs": CODE_TTFS}
 GUARD = 1e-4  # SPEC's guard in n(x) = ceil(x*T - 1e-4); evsim.encoding.SPIKE_COUNT_GUARD is this one
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _steps(code, count, emits_current, T):
-    """The steps [start, stop) at which a position with RateSyn count `count` emits under `code`."""
-    if code == CODE_CURRENT:
-        return (0, T) if emits_current else (0, 0)
-    if code == CODE_RATESYN_S:
-        return 0, count
-    if code == CODE_RATESYN_E:
-        return T - count, T
-    if count > 0:
-        return T - count, T - count + 1
-    return 0, 0
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -208,3 +198,183 @@ def closed_form_events(x: np.ndarray, T: int, methods: list[str], shape: tuple[i
     _fill_pass(flat, T, codes, counts, offsets, index, value)
     current = np.repeat(codes == CODE_CURRENT, flat.shape[1])
     return InputEvents._trusted(T, shape, offsets, index, value, current)
+
+
+# ---------------------------------------------------------------------------------------------
+# Poisson: numpy's PCG64 stream, drawn only where a draw can matter
+# ---------------------------------------------------------------------------------------------
+# encode's Poisson spikes are u < x with u = rng.random((T, B, n)): draw g = (k*B + b)*n + j is
+# out(S_{g+1}), S_{g+1} = M*S_g + inc mod 2^128 (PCG64, XSL-RR output; random() = (out >> 11) * 2^-53).
+# A pixel with x = 0 never spikes and one with x = 1 always does, whatever its u: their draws need
+# not be made, only stepped over. S_{g+d} = A_d*S_g + C_d (A_d = M^d, C_d = inc*(1 + M + ... +
+# M^(d-1))) jumps over d draws at the cost of one, so the work is one 128-bit multiply-add per
+# pixel with 0 < x < 1 and step; the T steps of a sample are T independent streams advanced
+# together (the same jump for each), which the CPU overlaps.
+
+PCG64_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
+_U64 = (1 << 64) - 1
+
+
+@intrinsic
+def _mulhi(typingctx, a, b):
+    """The high 64 bits of the 128-bit product of two uint64 (one machine multiply)."""
+    sig = types.uint64(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        wide = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+        return builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _muladd(shi, slo, ahi, alo, chi, clo):
+    """(A*S + C) mod 2^128 for 128-bit numbers given as (high, low) uint64 halves."""
+    lo = slo * alo
+    hi = _mulhi(slo, alo) + slo * ahi + shi * alo
+    out_lo = lo + clo
+    out_hi = hi + chi + (np.uint64(1) if out_lo < lo else np.uint64(0))
+    return out_hi, out_lo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _draw53(hi, lo):
+    """The 53 bits of numpy's random() from the PCG64 state (hi, lo) just stepped to (XSL-RR
+    output >> 11): random() is this times 2^-53."""
+    rot = hi >> np.uint64(58)
+    xored = hi ^ lo
+    out = (xored >> rot) | (xored << ((np.uint64(64) - rot) & np.uint64(63)))
+    return np.int64(out >> np.uint64(11))
+
+
+@njit(cache=True, nogil=True)
+def _jump_tables(mhi, mlo, ihi, ilo, n):
+    """near[d] = (A_d, C_d) for d = 0..n and far[i] = (A_(2^i), C_(2^i)) for i < 64, each as
+    (A high, A low, C high, C low) uint64 (the module comment's jump over d draws)."""
+    near = np.empty((n + 1, 4), dtype=np.uint64)
+    ahi, alo, chi, clo = np.uint64(0), np.uint64(1), np.uint64(0), np.uint64(0)
+    for d in range(n + 1):
+        near[d, 0], near[d, 1], near[d, 2], near[d, 3] = ahi, alo, chi, clo
+        ahi, alo = _muladd(ahi, alo, mhi, mlo, np.uint64(0), np.uint64(0))
+        chi, clo = _muladd(chi, clo, mhi, mlo, ihi, ilo)
+    far = np.empty((64, 4), dtype=np.uint64)
+    ahi, alo, chi, clo = mhi, mlo, ihi, ilo
+    for i in range(64):
+        far[i, 0], far[i, 1], far[i, 2], far[i, 3] = ahi, alo, chi, clo
+        chi, clo = _muladd(chi, clo, ahi, alo, chi, clo)  # C_2d = A_d C_d + C_d, then A_2d = A_d^2
+        ahi, alo = _muladd(ahi, alo, ahi, alo, np.uint64(0), np.uint64(0))
+    return near, far
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _poisson_pass(x, T, shi, slo, near, far, bound, scratch, per_step):
+    """Every sample's Poisson spikes into scratch: sample b's step k holds the positions that spike
+    at scratch[bound[b] + k*m_b :][:per_step[b*T + k]] (m_b its non-zero positions). x: (B, n)
+    float64 in [0, 1]; (shi, slo) the generator's state before the first draw."""
+    B, n = x.shape
+    for b in prange(B):
+        xb = x[b]
+        m = (bound[b + 1] - bound[b]) // T
+        hi = np.empty(T, dtype=np.uint64)
+        lo = np.empty(T, dtype=np.uint64)
+        for k in range(T):  # each step's stream at its row start, draw (k*B + b)*n
+            h, l, g = shi, slo, (k * B + b) * n
+            i = 0
+            while g:
+                if g & 1:
+                    h, l = _muladd(h, l, far[i, 0], far[i, 1], far[i, 2], far[i, 3])
+                g >>= 1
+                i += 1
+            hi[k], lo[k] = h, l
+        count = np.zeros(T, dtype=np.int64)
+        # the sample's non-zero pixels: position, jump since the last draw made, and threshold
+        # (random() < x  <=>  53 drawn bits < ceil(x * 2^53), exact: a power-of-two scaling;
+        # -1 marks x = 1, which spikes without a draw)
+        pos = np.empty(m, dtype=np.int64)
+        jump = np.empty(m, dtype=np.int64)
+        below = np.empty(m, dtype=np.int64)
+        p, at = 0, 0
+        for j in range(n):
+            v = xb[j]
+            if v != 0:
+                pos[p] = j
+                if v < 1:
+                    jump[p] = j + 1 - at
+                    below[p] = np.int64(np.ceil(v * 9007199254740992.0))
+                    at = j + 1
+                else:
+                    jump[p] = 0
+                    below[p] = -1
+                p += 1
+        for k0 in range(0, T, 4):  # four streams in registers at once: their multiplies overlap
+            k1, k2, k3 = min(k0 + 1, T - 1), min(k0 + 2, T - 1), min(k0 + 3, T - 1)
+            h0, l0, h1, l1, h2, l2, h3, l3 = hi[k0], lo[k0], hi[k1], lo[k1], hi[k2], lo[k2], hi[k3], lo[k3]
+            c0, c1, c2, c3 = 0, 0, 0, 0
+            s0, s1, s2, s3 = bound[b] + k0 * m, bound[b] + k1 * m, bound[b] + k2 * m, bound[b] + k3 * m
+            for e in range(m):
+                j = pos[e]
+                t = below[e]
+                if t < 0:
+                    f0 = f1 = f2 = f3 = True
+                else:
+                    d = jump[e]
+                    ahi, alo, chi, clo = near[d, 0], near[d, 1], near[d, 2], near[d, 3]
+                    h0, l0 = _muladd(h0, l0, ahi, alo, chi, clo)
+                    h1, l1 = _muladd(h1, l1, ahi, alo, chi, clo)
+                    h2, l2 = _muladd(h2, l2, ahi, alo, chi, clo)
+                    h3, l3 = _muladd(h3, l3, ahi, alo, chi, clo)
+                    f0, f1, f2, f3 = _draw53(h0, l0) < t, _draw53(h1, l1) < t, _draw53(h2, l2) < t, _draw53(h3, l3) < t
+                scratch[s0 + c0] = j
+                c0 += f0
+                scratch[s1 + c1] = j
+                c1 += f1
+                scratch[s2 + c2] = j
+                c2 += f2
+                scratch[s3 + c3] = j
+                c3 += f3
+            # lanes past T - 1 repeat the last one (same draws, same spikes): their counts agree
+            count[k0], count[k1], count[k2], count[k3] = c0, c1, c2, c3
+        for k in range(T):
+            per_step[b * T + k] = count[k]
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _gather_pass(T, bound, scratch, offsets, index):
+    """index[offsets[b*T + k] :] = sample b's step k of scratch, as int32."""
+    B = bound.shape[0] - 1
+    for b in prange(B):
+        m = (bound[b + 1] - bound[b]) // T
+        for k in range(T):
+            src = bound[b] + k * m
+            dst = offsets[b * T + k]
+            for e in range(offsets[b * T + k + 1] - dst):
+                index[dst + e] = scratch[src + e]
+
+
+def poisson_events(x: np.ndarray, T: int, rng: np.random.Generator, shape: tuple[int, ...]) -> InputEvents | None:
+    """encode's Poisson events, drawn as encode draws them (the same spikes, and rng left where
+    ``rng.random((T, *x.shape))`` leaves it), for a PCG64 generator; None for another bit
+    generator (the caller draws every number). x: (B, ...) in [0, 1], already checked."""
+    bit = rng.bit_generator
+    if type(bit) is not np.random.PCG64:
+        return None
+    B = x.shape[0]
+    flat = np.ascontiguousarray(x.reshape(B, -1), dtype=np.float64)  # encode compares u with float64 x
+    n = flat.shape[1]
+    state = bit.state
+    s, inc = state["state"]["state"], state["state"]["inc"]
+    m = PCG64_MULTIPLIER
+    near, far = _jump_tables(np.uint64(m >> 64), np.uint64(m & _U64), np.uint64(inc >> 64), np.uint64(inc & _U64), n)
+    nonzero = np.count_nonzero(flat, axis=1)
+    bound = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum(nonzero * T, out=bound[1:])
+    scratch = np.empty(bound[-1], dtype=np.uint16 if n <= 2**16 else np.int32)
+    per_step = np.empty(B * T, dtype=np.int64)
+    _poisson_pass(flat, T, np.uint64(s >> 64), np.uint64(s & _U64), near, far, bound, scratch, per_step)
+    offsets = np.zeros(B * T + 1, dtype=np.int64)
+    np.cumsum(per_step, out=offsets[1:])
+    index = np.empty(offsets[-1], dtype=np.int32)
+    _gather_pass(T, bound, scratch, offsets, index)
+    bit.advance(T * B * n)  # where encode's draws leave it (numpy's own jump)
+    return InputEvents._trusted(T, shape, offsets, index, np.empty(0, dtype=np.float32), np.zeros(math.prod(shape), dtype=bool))

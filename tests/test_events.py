@@ -117,6 +117,35 @@ def test_closed_form_events_refuse_what_encode_refuses_with_its_message(bad):
     assert str(ours.value) == str(theirs.value)
 
 
+@settings(max_examples=examples(100), deadline=None)
+@given(
+    data=st.data(),
+    T=st.integers(1, 24),
+    shape=st.sampled_from([(1, 1), (3, 17), (2, 3, 2, 2), (5, 40)]),
+    skip=st.integers(0, 2**70),
+    grid=st.booleans(),
+)
+def test_poisson_events_jump_over_the_draws_of_0_and_1_and_keep_encodes_stream(data, T, shape, skip, grid):
+    """For PCG64 the Poisson kernel makes only the draws of pixels strictly between 0 and 1 and
+    jumps over the rest: its spikes are still encode's, from a generator anywhere in its stream
+    (advanced by up to 2^70 draws first), and it leaves the generator where encode does."""
+    B, n = shape[0], int(np.prod(shape[1:]))
+    if grid:
+        x = np.array(data.draw(st.lists(st.integers(0, 255), min_size=B * n, max_size=B * n))) / 255.0
+    else:
+        x = np.array(data.draw(st.lists(st.one_of(st.just(0.0), st.just(1.0), st.floats(0, 1)),
+                                        min_size=B * n, max_size=B * n)))  # fmt: skip
+    x = x.reshape(shape)
+    seed = data.draw(st.integers(0, 2**64 - 1))
+    ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+    ours.bit_generator.advance(skip)
+    theirs.bit_generator.advance(skip)
+    got = evsim.encode_events(x, T, "poisson", seed=ours).validate()
+    want = evsim.InputEvents.from_dense(evsim.encode(x, T, "poisson", seed=theirs), got.shape, input_kind="spikes")
+    assert_same_events(got, want)
+    assert ours.bit_generator.state == theirs.bit_generator.state
+
+
 @pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937])
 def test_poisson_events_draw_encodes_stream_and_leave_the_generator_where_encode_does(bit_generator):
     """Poisson events are drawn in parts at once (a PCG64 stream jumps ahead) or in one go (other
