@@ -378,3 +378,39 @@ def poisson_events(x: np.ndarray, T: int, rng: np.random.Generator, shape: tuple
     _gather_pass(T, bound, scratch, offsets, index)
     bit.advance(T * B * n)  # where encode's draws leave it (numpy's own jump)
     return InputEvents._trusted(T, shape, offsets, index, np.empty(0, dtype=np.float32), np.zeros(math.prod(shape), dtype=bool))
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _append_block(offsets, index, value, base, cursor, out_index, out_value, values_kept):
+    """Append one block's events (offsets, index, value: its CSR arrays; value empty for spikes)
+    to every (sample, step) row of the merged arrays at cursor, indices shifted by base."""
+    rows = offsets.shape[0] - 1
+    with_values = out_value.shape[0] > 0
+    for r in prange(rows):
+        at = cursor[r]
+        for e in range(offsets[r], offsets[r + 1]):
+            out_index[at] = index[e] + base
+            if with_values:
+                out_value[at] = value[e] if values_kept else np.float32(1.0)
+            at += 1
+        cursor[r] = at
+
+
+def fused_events(blocks: list[InputEvents], shape: tuple[int, ...]) -> InputEvents:
+    """Concatenate the blocks of a fused encoding on the channel axis: each (sample, step) row
+    holds block 0's events, then block 1's (indices + its offset), and so on, which is the order
+    `from_dense` gives the concatenated dense batch. Values are kept (float32) when a block is current."""
+    T = blocks[0].T
+    per_block = [math.prod(b.shape) for b in blocks]
+    counts = sum(np.diff(b.offsets) for b in blocks)
+    offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    current = np.concatenate([b.current for b in blocks])
+    index = np.empty(offsets[-1], dtype=np.int32)
+    value = np.empty(offsets[-1] if current.any() else 0, dtype=np.float32)
+    cursor = offsets[:-1].copy()
+    base = 0
+    for b, size in zip(blocks, per_block):
+        _append_block(b.offsets, b.index, b.value, base, cursor, index, value, b.value.shape[0] > 0)
+        base += size
+    return InputEvents._trusted(T, shape, offsets, index, value, current)

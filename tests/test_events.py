@@ -19,7 +19,7 @@ from conftest import examples
 @given(
     seed=st.integers(0, 2**32 - 1),
     T=st.integers(1, 30),
-    method=st.one_of(st.sampled_from(evsim.ENCODERS), st.sampled_from([["current", "ratesyn_e", "ttfs"], ["ttfs", "poisson"]])),
+    method=st.one_of(st.sampled_from(evsim.ENCODERS), st.sampled_from([["current", "ratesyn_e", "ttfs"], ["ttfs", "poisson"], ["poisson", "current", "poisson"]])),
     shape=st.sampled_from([(4, 9), (3, 2, 3, 3), (1, 1)]),
 )
 def test_encode_events_equal_the_dense_encoding(seed, T, method, shape):
