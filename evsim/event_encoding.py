@@ -11,12 +11,15 @@ contiguous steps
 | ratesyn_e | T-n .. T-1       |
 | ttfs      | T-n only, none when n = 0 |
 
-so two passes over x make the events without the dense (T, B, n) batch: the first checks x, computes
-n once per position (kept as a (B, n) uint16 / int32 array, a quarter or a half of float64 x) and the
-events per (sample, step); the second, after the prefix sum, writes each sample's indices. Both run
-over samples in parallel and read x once each: the cost is that of reading x and writing the
-events. The arrays are those of `InputEvents.from_dense(encode(x, T, method), ...)`, bit for bit
-(tests/test_events.py).
+so two passes make the events without the dense (T, B, n) batch: the first reads x, checks it,
+computes n once per position (kept as a (B, n) uint16 / int32 array, a quarter or a half of
+float64 x) and the events per (sample, step); the second, after the prefix sum, writes each
+sample's indices from the counts (and x, for current blocks). Both run over samples in parallel:
+the cost is that of reading x and writing the events. The arrays are those of
+`InputEvents.from_dense(encode(x, T, method), ...)`, bit for bit (tests/test_events.py).
+
+Poisson (`poisson_events`, below) draws numpy's PCG64 stream itself, only where a draw can change
+a spike; a fused list holding Poisson merges each block's events (`fused_events`).
 """
 
 from __future__ import annotations
