@@ -379,7 +379,10 @@ def poisson_events(x: np.ndarray, T: int, rng: np.random.Generator, shape: tuple
     np.cumsum(per_step, out=offsets[1:])
     index = np.empty(offsets[-1], dtype=np.int32)
     _gather_pass(T, bound, scratch, offsets, index)
-    bit.advance(T * B * n)  # where encode's draws leave it (numpy's own jump)
+    bit.advance(T * B * n)  # where encode's draws leave it (numpy's own jump) ...
+    after = bit.state
+    after["has_uint32"], after["uinteger"] = state["has_uint32"], state["uinteger"]
+    bit.state = after  # ... with the buffered 32-bit half that random() leaves alone and advance clears
     return InputEvents._trusted(T, shape, offsets, index, np.empty(0, dtype=np.float32), np.zeros(math.prod(shape), dtype=bool))
 
 

@@ -146,6 +146,19 @@ def test_poisson_events_jump_over_the_draws_of_0_and_1_and_keep_encodes_stream(d
     assert ours.bit_generator.state == theirs.bit_generator.state
 
 
+def test_poisson_events_keep_the_generators_buffered_32_bit_half():
+    """A float32 draw leaves half of a 64-bit number buffered in PCG64; encode's float64 draws keep
+    it, and so do the Poisson events (numpy's advance alone would drop it)."""
+    ours, theirs = np.random.default_rng(4), np.random.default_rng(4)
+    ours.random(dtype=np.float32), theirs.random(dtype=np.float32)
+    assert ours.bit_generator.state["has_uint32"] == 1
+    x = np.random.default_rng(5).random((3, 7))
+    got = evsim.encode_events(x, 5, "poisson", seed=ours)
+    np.testing.assert_array_equal(got.to_dense(), evsim.encode(x, 5, "poisson", seed=theirs))
+    assert ours.bit_generator.state == theirs.bit_generator.state
+    np.testing.assert_array_equal(ours.random(3, dtype=np.float32), theirs.random(3, dtype=np.float32))
+
+
 @pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937])
 def test_poisson_events_draw_encodes_stream_and_leave_the_generator_where_encode_does(bit_generator):
     """Poisson events are drawn in parts at once (a PCG64 stream jumps ahead) or in one go (other
