@@ -29,10 +29,12 @@ import numpy as np
 
 from .encoder_registry import (BUILTIN_KINDS, encoder_kind, encoder_names, is_registered, register_encoder,
                                registered_encoders, run_encoder, unregister_encoder)
-from .events import METHOD_CODES, InputEvents, deterministic_events, draw_steps, poisson_mask
+from .event_encoding import GUARD, METHOD_CODES, closed_form_events, fused_events, poisson_events
+from .events import InputEvents, draw_steps, poisson_mask
 
-# Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike.
-SPIKE_COUNT_GUARD = 1e-4
+# Keeps float error (0.07*100 = 7.000000000000001; SPEC's 0.3*10 is in fact exact) from adding a spike;
+# the event kernels use the same constant.
+SPIKE_COUNT_GUARD = GUARD
 
 ENCODERS = tuple(BUILTIN_KINDS)  # ("current", "poisson", "ratesyn_s", "ratesyn_e", "ttfs")
 
@@ -165,39 +167,53 @@ def encode_events(x, T: int, method: str | Sequence[str], seed=None) -> InputEve
 
     x: (B, ...) values in [0, 1]; method and seed as in `encode` (fused lists concatenate on axis 1,
     the channel axis of the batch). The events equal
-    `InputEvents.from_dense(encode(x, T, method, seed), ...)` with `input_kind` = the methods, but
-    the current, RateSyn and TTFS encoders never build the dense (T, B, ...) batch: work and
-    memory grow with the events, not with T x n_in.
-    Poisson draws `encode`'s random numbers one step at a time (the same stream); in a fused list
-    it is encoded densely and converted, as is any list holding a registered encoder (its blocks
-    are currents or spikes by the encoder's kind).
+    `InputEvents.from_dense(encode(x, T, method, seed), ...)` with `input_kind` = the methods, bit
+    for bit, but no built-in encoder builds the dense (T, B, ...) batch: the current, RateSyn and
+    TTFS events are closed-form in x (two passes over x, `evsim.event_encoding`), and Poisson
+    makes `encode`'s draws only where they can matter, 0 < x < 1 (the same stream, and the
+    generator left where `encode` leaves it; for bit generators other than PCG64 every number is
+    drawn). A fused list of built-ins is each block's events, merged; a list holding a registered
+    encoder is encoded densely and converted (its blocks are currents or spikes by its kind).
     """
     T = _check_T(T)
-    arr = _check_x(x)
+    methods = _methods(method)
+    arr = np.asarray(x)
+    if arr.ndim < 2 or arr.size == 0 or not all(m in METHOD_CODES for m in methods):
+        arr = _check_x(x)  # the generic path checks x first, as encode does
+    elif arr.dtype == bool:
+        arr = arr.view(np.uint8)
+    elif not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        _check_x(arr)  # raises: not real-valued
     if arr.ndim < 2:
         raise ValueError(f"encode_events needs a batch (B, ...), got shape {arr.shape}")
-    methods = _methods(method)
-    B = arr.shape[0]
     shape = (arr.shape[1] * len(methods),) + arr.shape[2:]
     if methods == ["poisson"]:
         return _poisson_events(arr, T, seed, shape)
-    if not all(m in METHOD_CODES for m in methods):  # Poisson in a fused list, or a registered encoder
+    if any(is_registered(m) for m in methods):  # a user's encoder: its blocks are currents or spikes by its kind
         dense = encode(arr, T, method, seed=seed)
         return InputEvents.from_dense(dense, shape, input_kind=methods)
-    flat = arr.reshape(B, -1).astype(np.float32)
-    n = flat.shape[1]
-    counts = ratesyn_count(arr, T).reshape(B, n)
-    codes = np.repeat(np.array([METHOD_CODES[m] for m in methods], dtype=np.int64), n)
-    K = len(methods)
-    return deterministic_events(
-        np.ascontiguousarray(np.tile(flat, K)), np.ascontiguousarray(np.tile(counts, K)), codes, T, shape
-    )
+    if "poisson" in methods:  # Poisson in a fused list: each block alone, Poisson blocks drawing in list order
+        rng = generator(seed)
+        block = (arr.shape[1],) + arr.shape[2:]
+        blocks = [_poisson_events(arr, T, rng, block) if m == "poisson" else closed_form_events(arr, T, [m], block)
+                  for m in methods]  # fmt: skip
+        return fused_events(blocks, shape)
+    events = closed_form_events(arr, T, methods, shape)  # checks the range of x in its first pass
+    if events is None:
+        _check_x(arr)  # raises with the message encode gives
+        raise AssertionError("closed_form_events refused x that _check_x accepts")  # pragma: no cover
+    return events
 
 
 def _poisson_events(x: np.ndarray, T: int, seed, shape: tuple[int, ...]) -> InputEvents:
-    """Poisson events with `encode`'s draws (`events.poisson_mask`: the same stream, drawn in numba
-    straight into a (T, B, n) byte mask, no float64 batch)."""
+    """Poisson events with `encode`'s draws: for PCG64 (numpy's default) only the draws of pixels
+    strictly between 0 and 1 are made, jumping over the rest (`event_encoding.poisson_events`);
+    other bit generators draw every number (`events.poisson_mask`, straight into a (T, B, n)
+    byte mask, no float64 batch)."""
     rng = generator(seed)
+    events = poisson_events(x, T, rng, shape)
+    if events is not None:
+        return events
     B = x.shape[0]
     flat = np.ascontiguousarray(x.reshape(B, -1), dtype=np.float64)  # exact for float32 and integers
     spikes = np.empty((T,) + flat.shape, dtype=np.uint8)

@@ -428,7 +428,44 @@ def plot_repro_audit(f: h5py.File, folder: Path) -> list[Path]:
     return paths
 
 
-PLOTTERS = {"fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5, "quantization": plot_quantization,
+def plot_bench_engine(f: h5py.File, folder: Path) -> list[Path]:
+    """The engine benchmark: time per image against SOPs per image (the activity sweep, evsim and
+    the dense torch loop, with evsim's linear fit), and each encoder's share of its simulation."""
+    threads, n = int(f.attrs["threads"]), int(f.attrs["samples"])
+    sops = f["sweep/sops_per_image"][()]
+    labels = [f"{ENCODER_LABELS.get(e, e)} x{s:g}" for e, s in zip(as_strings(f.attrs["sweep_encoders"]), f.attrs["sweep_scales"])]
+    paths = []
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(sops, 1e6 * f["sweep/evsim_s_per_image"][()], "o", color="tab:red", label="evsim (event-driven)")
+    ax.plot(sops, 1e6 * f["sweep/dense_s_per_image"][()], "s", color="black", label="dense torch loop, all T steps")
+    grid = np.linspace(0.8 * sops.min(), 1.05 * sops.max(), 50)
+    slope, intercept = float(f["sweep/fit_s_per_sop"][()]), float(f["sweep/fit_s_intercept"][()])
+    ax.plot(grid, 1e6 * (intercept + slope * grid), color="tab:red", lw=0.8,
+            label=f"fit {1e6 * intercept:.2f} us + {1e12 * slope:.1f} ps/SOP ({1e-9 / slope:.1f} GSOP/s)")  # fmt: skip
+    for s_, t_, label in zip(sops, f["sweep/evsim_s_per_image"][()], labels):
+        ax.annotate(label, (s_, 1e6 * t_), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_yscale("log")  # the dense loop costs tens of times more: a linear axis flattens evsim's line
+    ax.set(xlabel="SOPs per image", ylabel="time per image (us, log scale)", xlim=(0, None),
+           title=f"Cost against SOPs: 784-500-10 LIF, rate decoding, T {int(f.attrs['T'])}, {threads} thread(s), {n} images")  # fmt: skip
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
+    paths.append(save_figure(fig, folder, "bench_engine_cost_vs_sops"))
+    if "encoders/share" in f:
+        names = as_strings(f.attrs["share_encoders"])
+        share = 100 * f["encoders/share"][()]
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        ax.bar(range(len(names)), share, color=[COLORS.get(m, "tab:gray") for m in names])
+        ax.axhline(10, color="black", ls="--", lw=0.8, label="goal: 10%")
+        ax.set_xticks(range(len(names)), [ENCODER_LABELS.get(m, m).replace("+", "+\n") for m in names], fontsize=8)
+        ax.set(ylabel="encode_events / simulate (%)",
+               title="Encoding's share of the simulation it feeds (TTFS decoding, early exit)")  # fmt: skip
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=8)
+        paths.append(save_figure(fig, folder, "bench_engine_encoder_share"))
+    return paths
+
+
+PLOTTERS = {"bench_engine": plot_bench_engine, "fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5, "quantization": plot_quantization,
             "repro_audit": plot_repro_audit}
 
 

@@ -29,6 +29,19 @@ def test_bench_engine_small_run(tmp_path):
         assert f["samples_per_s/evsim"][()] > 0 and len(f["sweep/sops_per_image"]) == 5
         # the activity sweep really varies activity
         assert f["sweep/sops_per_image"][4] > 2 * f["sweep/sops_per_image"][1]
+        # images to predictions and every encoder's share, measured in this run
+        assert f["pipeline/samples_per_s/evsim"][()] > 0 and f["pipeline/ratio/dense"][()] > 0
+        names = list(f.attrs["share_encoders"])
+        assert names == ["ttfs", "ratesyn_e", "ratesyn_s", "poisson", "current", "fused ratesyn_e+ttfs"]
+        assert list(f["encoders/share"].attrs["encoders"]) == names
+        assert (f["encoders/encode_s"][()] > 0).all() and (f["encoders/simulate_s"][()] > 0).all()
+        events = dict(zip(names, f["encoders/events_per_image"][()]))
+        # RateSynE and RateSynS emit the same n(x) spikes, TTFS one per non-zero pixel, current T per non-zero pixel
+        assert events["ratesyn_e"] == events["ratesyn_s"] and events["current"] == 10 * events["ttfs"]
+        assert events["fused ratesyn_e+ttfs"] == events["ratesyn_e"] + events["ttfs"]
+    from scenarios.plot import plot_file
+
+    assert sorted(p.name for p in plot_file(out)) == ["bench_engine_cost_vs_sops.png", "bench_engine_encoder_share.png"]
 
 
 def test_scenarios_lists_and_rejects(capsys):
@@ -63,7 +76,7 @@ def test_plot_rejects_foreign_files(tmp_path):
 
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
-        f.attrs["scenario"] = "bench_engine"
+        f.attrs["scenario"] = "bench_training"
     with pytest.raises(ValueError, match="no figures for scenario"):
         plot_file(other)
     text = tmp_path / "x.h5"

@@ -50,6 +50,9 @@ def _cases() -> dict[str, evsim.SimulationResult]:
     images = rng.random((12, 1, 6, 6))
     return {
         "dense": evsim.simulate(dense, spikes, record_hidden=True),
+        # Poisson events drawn in parallel over samples, each from its own jump into the stream
+        "dense_poisson_events": evsim.simulate(dense, evsim.encode_events(rng.random((64, 50)), 12, "poisson", seed=2),
+                                               record_hidden=True),  # fmt: skip
         "dense_current_f64": evsim.simulate(dense, evsim.encode(rng.random((32, 50)), 6, "current"), dtype=np.float64,
                                             record_hidden=True),  # fmt: skip
         "deep": evsim.simulate(deep, evsim.encode_events(np.tile(images, (1, 2, 1, 1)), 8, "ratesyn_e"),

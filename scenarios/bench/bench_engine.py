@@ -7,11 +7,20 @@ images, so the spike activity is that of a working classifier.
 
 Both simulators run on the same encoded test images with the same thread count, measured in
 this run; the baseline is batched (256) dense torch, full T steps, and a variant that stops a
-batch once every sample in it has decided. evsim reads the batch as event lists
-(`evsim.encode_events`, made outside the timing like the baseline's dense array); its time from
-the dense array (which includes turning it into events) is printed beside it. Printed: samples/s of each, GSOP/s of evsim, the
-ratio, agreement of predictions, and how evsim's time grows with SOPs when the input activity
-varies. Everything is stored in results/bench_engine.h5.
+batch once every sample in it has decided. Three paths are timed side by side:
+
+- the engine alone: evsim reads event lists (`evsim.encode_events`) made outside the timing, as the
+  baseline reads a dense array made outside its timing; evsim from the dense array (turning it
+  into events included) beside it;
+- images to predictions, a user's path: `encode_events` + `simulate` against `encode` + the dense
+  torch loop, both from the same images x in [0, 1];
+- each built-in encoder's share of the simulation it feeds: `encode_events` time over `simulate`
+  time on its events (TTFS decoding, early exit), for TTFS, RateSynE, RateSynS, Poisson, current
+  and a fused RateSynE + TTFS input (the first layer's weights halved over the two blocks).
+
+Printed: samples/s of each, GSOP/s of evsim, the ratios, agreement of predictions, and how
+evsim's time grows with SOPs when the input activity varies (drawn by `python -m scenarios plot`).
+Everything is stored in results/bench_engine.h5.
 
     python -m scenarios bench_engine [--samples 10000] [--threads N] [--out results/bench_engine.h5]
 """
@@ -84,6 +93,27 @@ def best_time(fn, repeats: int) -> tuple[float, object]:
     return best, result
 
 
+SHARE_ENCODERS = {"ttfs": "ttfs", "ratesyn_e": "ratesyn_e", "ratesyn_s": "ratesyn_s", "poisson": "poisson",
+                  "current": "current", "fused ratesyn_e+ttfs": ["ratesyn_e", "ttfs"]}  # fmt: skip
+
+
+def encoder_shares(weights: list[np.ndarray], gain: float, x: np.ndarray, repeats: int, seed: int) -> dict[str, dict]:
+    """Per built-in encoder: the best `encode_events` and `simulate` times (s) on x (B, 784), its
+    events and SOPs. A fused list of K blocks feeds the network with its first layer's weights
+    divided by K and repeated over the blocks (each block sees the same x)."""
+    out = {}
+    for name, method in SHARE_ENCODERS.items():
+        K = 1 if isinstance(method, str) else len(method)
+        net = lif_network([np.tile(weights[0] / K, (1, K)), weights[1]], gain)
+        encode = lambda: evsim.encode_events(x, T, method, seed=seed)  # noqa: E731
+        events = encode()
+        evsim.simulate(net, evsim.encode_events(x[:8], T, method, seed=seed), decoder="ttfs", early_exit=True)
+        t_encode, _ = best_time(encode, repeats)
+        t_sim, r = best_time(lambda: evsim.simulate(net, events, decoder="ttfs", early_exit=True), repeats)
+        out[name] = {"encode": t_encode, "simulate": t_sim, "events": events.n_events, "sops": float(r.sops.sum())}
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scenarios bench_engine", description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=10000, help="test images to simulate (max 10000)")
@@ -149,6 +179,27 @@ def main(argv=None) -> None:
     print(f"  identical predictions: {agree:.4%} (dense), {agree_exit:.4%} (dense, batch exit), "
           f"{agree_ref64:.2%} of 500 against the float64 reference")  # fmt: skip
 
+    # Images to predictions: the encoder inside the timing, on both sides.
+    t_pipe, pipe = best_time(lambda: evsim.simulate(net, evsim.encode_events(x, T, "ttfs"), decoder="ttfs",
+                                                    early_exit=True), args.repeats)  # fmt: skip
+    t_pipe_dense, _ = best_time(lambda: dense_torch_ttfs(net, evsim.encode(x, T, "ttfs"), args.batch, False), args.repeats)
+    t_pipe_exit, _ = best_time(lambda: dense_torch_ttfs(net, evsim.encode(x, T, "ttfs"), args.batch, True), args.repeats)
+    assert (pipe.predictions == res.predictions).all()
+    pipeline = {"evsim": n / t_pipe, "dense": n / t_pipe_dense, "dense_exit": n / t_pipe_exit}
+    print("\nImages to predictions (encoding inside the timing):")
+    print(f"  evsim encode_events + simulate {pipeline['evsim']:>10,.0f} samples/s")
+    print(f"  encode + torch dense, all T    {pipeline['dense']:>10,.0f} samples/s  ratio evsim/dense "
+          f"{pipeline['evsim'] / pipeline['dense']:.2f}x")  # fmt: skip
+    print(f"  encode + torch dense, exit     {pipeline['dense_exit']:>10,.0f} samples/s  ratio evsim/dense "
+          f"{pipeline['evsim'] / pipeline['dense_exit']:.2f}x")  # fmt: skip
+
+    shares = encoder_shares(weights, gain, x, args.repeats, args.seed)
+    print("\nEncoders (encode_events against the simulate it feeds, TTFS decoding, early exit):")
+    print(f"  {'encoder':<20}{'events/image':>13}{'encode ms':>11}{'simulate ms':>13}{'share':>8}")
+    for name, row in shares.items():
+        print(f"  {name:<20}{row['events'] / n:>13,.0f}{row['encode'] * 1e3:>11.2f}{row['simulate'] * 1e3:>13.2f}"
+              f"{row['encode'] / row['simulate']:>8.1%}")  # fmt: skip
+
     # How evsim's time grows with SOPs: rate decoding, full T, input activity varied by scaling x.
     sweep = [("ttfs", 1.0), ("ratesyn_e", 0.25), ("ratesyn_e", 0.5), ("ratesyn_e", 0.75), ("ratesyn_e", 1.0)]
     sweep_sops, sweep_t, sweep_dense_t = [], [], []
@@ -174,6 +225,7 @@ def main(argv=None) -> None:
         "tau_s": TAU, "theta": 1.0, "neuron": "lif", "architecture": "784-500-10", "encoder": "ttfs",
         "decoder": "ttfs", "early_exit": True, "gain": gain, "baseline_batch": args.batch, "dtype": "float32",
         "sweep_encoders": [m for m, _ in sweep], "sweep_scales": [s for _, s in sweep],
+        "share_encoders": list(shares),
     }  # fmt: skip
     path = write_results(
         args.out,
@@ -186,8 +238,20 @@ def main(argv=None) -> None:
             "gain_search/gains": np.array(GAINS), "gain_search/accuracy": np.array([val_acc[g] for g in GAINS]),
             "sweep/sops_per_image": sweep_sops, "sweep/evsim_s_per_image": sweep_t,
             "sweep/dense_s_per_image": sweep_dense_t, "sweep/fit_s_per_sop": slope, "sweep/fit_s_intercept": intercept,
+            "pipeline/samples_per_s/evsim": pipeline["evsim"], "pipeline/samples_per_s/dense": pipeline["dense"],
+            "pipeline/samples_per_s/dense_exit": pipeline["dense_exit"],
+            "pipeline/ratio/dense": pipeline["evsim"] / pipeline["dense"],
+            "pipeline/ratio/dense_exit": pipeline["evsim"] / pipeline["dense_exit"],
+            "encoders/encode_s": [r["encode"] for r in shares.values()],
+            "encoders/simulate_s": [r["simulate"] for r in shares.values()],
+            "encoders/share": [r["encode"] / r["simulate"] for r in shares.values()],
+            "encoders/events_per_image": [r["events"] / n for r in shares.values()],
+            "encoders/sops_per_image": [r["sops"] / n for r in shares.values()],
         },  # fmt: skip
         settings,
+        dataset_attributes={name: {"encoders": list(shares)} for name in (
+            "encoders/encode_s", "encoders/simulate_s", "encoders/share", "encoders/events_per_image",
+            "encoders/sops_per_image")},  # fmt: skip
     )
     print(f"\nwrote {path}")
 
