@@ -23,11 +23,11 @@ def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
     eps = float(f.attrs["attack_eps"])
     mode = f.attrs["mode"]
     ann_clean, ann_atk = float(f["ann/accuracy_clean"][()]), float(f["ann/accuracy_attacked"][()])
-    paths = []
+    paths = []  # a user's encoder (--encoders) has no label or colour of its own: its name, matplotlib's next colour
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for e in encoders:
-        ax.plot(t, f[f"snn/{e}/perturbation_timing"][()], marker=".", color=COLORS[e], label=ENCODER_LABELS[e])
+        ax.plot(t, f[f"snn/{e}/perturbation_timing"][()], marker=".", color=COLORS.get(e), label=ENCODER_LABELS.get(e, e))
     ax.set(xlabel="time step t (ms)", ylabel="share of encoded perturbations ζ[t]",
            title=f"Fig. 2C: when perturbations reach the SNN (FGSM ε={eps})")  # fmt: skip
     ax.legend()
@@ -35,11 +35,11 @@ def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
 
     fig, axes = plt.subplots(1, len(encoders), figsize=(4 * len(encoders), 3.6), sharey=True)
     for ax, e in zip(np.atleast_1d(axes), encoders):
-        ax.plot(t, 100 * f[f"snn/{e}/taacc_clean"][()], color=COLORS[e], label="SNN clean")
-        ax.plot(t, 100 * f[f"snn/{e}/taacc_attacked"][()], color=COLORS[e], ls="--", label="SNN attacked")
+        ax.plot(t, 100 * f[f"snn/{e}/taacc_clean"][()], color=COLORS.get(e), label="SNN clean")
+        ax.plot(t, 100 * f[f"snn/{e}/taacc_attacked"][()], color=COLORS.get(e), ls="--", label="SNN attacked")
         ax.axhline(100 * ann_clean, color="black", lw=0.8, label="ANN clean")
         ax.axhline(100 * ann_atk, color="black", lw=0.8, ls="--", label="ANN attacked")
-        ax.set(title=ENCODER_LABELS[e], xlabel="time step t (ms)", ylim=(0, 100))
+        ax.set(title=ENCODER_LABELS.get(e, e), xlabel="time step t (ms)", ylim=(0, 100))
     np.atleast_1d(axes)[0].set_ylabel("TAAcc (%)")
     np.atleast_1d(axes)[-1].legend(loc="lower right", fontsize=8)
     fig.suptitle(f"Fig. 2D: time-accumulated accuracy, black-box FGSM ε={eps} (mean of 5 attackers; {mode})")
@@ -70,7 +70,7 @@ def plot_fig2(f: h5py.File, folder: Path) -> list[Path]:
     sweep = f["eps_sweep/eps"][()]
     ax.plot(sweep, 100 * f["eps_sweep/ann/accuracy"][()], color="black", marker="o", label="ANN")
     for e in encoders:
-        ax.plot(sweep, 100 * f[f"eps_sweep/{e}/accuracy"][()], color=COLORS[e], marker=".", label=f"SNN {ENCODER_LABELS[e]}")
+        ax.plot(sweep, 100 * f[f"eps_sweep/{e}/accuracy"][()], color=COLORS.get(e), marker=".", label=f"SNN {ENCODER_LABELS.get(e, e)}")
     ax.set(xlabel="FGSM ε (L∞, pixels in [0, 1])", ylabel="accuracy at t = T (%)", ylim=(0, 100),
            title="Accuracy under black-box FGSM (mean of 5 attackers)")  # fmt: skip
     ax.legend(fontsize=8)

@@ -5,8 +5,10 @@ import h5py
 import numpy as np
 import pytest
 
+import evsim
 from bridges.datasets import data_dir
 from scenarios.__main__ import main as scenarios_main
+from scenarios.machinery.plotting import as_strings
 from scenarios.setups.models import load_split
 
 needs_mnist = pytest.mark.skipif(not (data_dir() / "mnist").is_dir(), reason="MNIST not in the data directory ($EVSIM_DATA)")
@@ -48,6 +50,9 @@ def test_fig2_small_run_writes_the_documented_layout_and_figures(tmp_path, monke
     # a rerun reloads the cached models and finished stages and writes the same numbers
     with h5py.File(out, "r") as f:
         before = {name: f[name][()] for name in FIG2_DATASETS}
+        default = {name: f[name][()] for name in ("ann/accuracy_attacked_per_attacker", "eps_sweep/ratesyn_s/accuracy")}
+        default |= {f"snn/{e}/{k}": f[f"snn/{e}/{k}"][()] for e in ("current", "ratesyn_s") for k in f[f"snn/{e}"]}
+        assert as_strings(f.attrs["encoders"]) == ["current", "poisson", "ratesyn_s", "ratesyn_e"]
     stages = sorted(p.name for p in (tmp_path / "fig2.h5.stages").iterdir())
     assert "snn_ratesyn_e.h5" in stages and "adv_eps0.1.h5" in stages
     scenarios_main(args)
@@ -60,3 +65,28 @@ def test_fig2_small_run_writes_the_documented_layout_and_figures(tmp_path, monke
         "fig2c_perturbation_timing.png", "fig2d_taacc.png", "fig2e_ratesyne_fg_bg_timing.png",
         "fig2f_ratesyne_fg_bg_taacc.png", "fig2_eps_sweep.png",
     ])  # fmt: skip
+
+    # --encoders: the literature's three beside RateSynS, on the cached models. The other encoders'
+    # numbers do not depend on which are chosen (RateSynS's equal the default run's), phase's
+    # weighted spikes are currents (MACs), burst and sigma-delta spikes (SOPs); the registry is
+    # left as it was, and the figures draw the new names
+    other = tmp_path / "literature" / "fig2.h5"
+    chosen = ["ratesyn_s", "phase", "burst", "sigma_delta"]
+    scenarios_main([*args[:-2], "--out", str(other), "--encoders", *chosen])
+    assert evsim.encoding.encoder_names() == evsim.ENCODERS
+    with h5py.File(other, "r") as f:
+        assert as_strings(f.attrs["encoders"]) == chosen
+        assert "snn/current/taacc_clean" not in f and "eps_sweep/ratesyn_e/accuracy" not in f
+        for name, value in (before | default).items():
+            if not any(e in name for e in ("current", "poisson", "ratesyn_e")):
+                np.testing.assert_array_equal(f[name][()], value, err_msg=name)
+        for e in ("phase", "burst", "sigma_delta"):
+            assert f[f"snn/{e}/taacc_clean"].shape == f[f"snn/{e}/taacc_attacked"].shape == (T,)
+            assert f[f"snn/{e}/perturbation_timing"][()].sum() == pytest.approx(1.0)
+            assert f[f"eps_sweep/{e}/accuracy"][0] == pytest.approx(f[f"snn/{e}/accuracy_clean"][()])
+        assert f["snn/phase/sops"][0] == 0 < f["snn/phase/macs"][0] < default["snn/current/macs"][0]  # only the 1-bits
+        assert f["snn/burst/macs"][0] == f["snn/sigma_delta/macs"][0] == 0 < f["snn/sigma_delta/sops"][0]
+    scenarios_main(["plot", str(other)])
+    assert len(list((tmp_path / "literature" / "fig2").glob("*.png"))) == 3  # no RateSynE panels (2E, 2F)
+    with pytest.raises(SystemExit):
+        scenarios_main([*args, "--encoders", "current", "nonesuch"])

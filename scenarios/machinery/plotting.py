@@ -12,8 +12,10 @@ import numpy as np  # noqa: E402
 
 from evsim.atomic import atomic_path  # noqa: E402
 
-ENCODER_LABELS = {"current": "current", "poisson": "Poisson", "ratesyn_s": "RateSynS", "ratesyn_e": "RateSynE", "ttfs": "TTFS"}
-COLORS = {"current": "tab:blue", "poisson": "tab:orange", "ratesyn_s": "tab:green", "ratesyn_e": "tab:red", "ttfs": "tab:purple", "ann": "black"}
+ENCODER_LABELS = {"current": "current", "poisson": "Poisson", "ratesyn_s": "RateSynS", "ratesyn_e": "RateSynE", "ttfs": "TTFS",
+                  "phase": "phase", "burst": "burst", "sigma_delta": "sigma-delta"}  # fmt: skip
+COLORS = {"current": "tab:blue", "poisson": "tab:orange", "ratesyn_s": "tab:green", "ratesyn_e": "tab:red", "ttfs": "tab:purple",
+          "phase": "tab:cyan", "burst": "tab:olive", "sigma_delta": "tab:pink", "ann": "black"}  # fmt: skip
 
 
 def time_steps(T: int) -> np.ndarray:

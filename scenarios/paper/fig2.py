@@ -4,7 +4,10 @@ A ReLU ANN 784-100-10 (no bias) is trained and converted to IF neurons (T = 30, 
 Five attacker ANNs of the same architecture, trained with other seeds, craft black-box FGSM
 examples (eps 0.1, and a sweep of eps). evsim then simulates the SNN with the current, Poisson,
 RateSynS and RateSynE encodings, clean and attacked, and with the perturbation restricted to the
-foreground (pixel > 0.2) or to the background, and records for every encoder:
+foreground (pixel > 0.2) or to the background, and records for every encoder (`--encoders`: these
+four by default; any built-in or registered encoder, and the literature's phase, burst and
+sigma_delta codes of `scenarios.setups.literature_encoders`, e.g. `--encoders current poisson
+ratesyn_s ratesyn_e phase burst sigma_delta`):
 
 - TAAcc[k] (Eq. 26) clean, attacked, attacked foreground-only and background-only (Fig. 2D, 2F);
 - zeta[k], the temporal distribution of encoded perturbations (Fig. 2C), also split into its
@@ -23,7 +26,7 @@ they run in this process, the ANNs' training overlapping numba's compilation in 
 trainings at once, then the evaluation tasks at once (their stage keys hash the trained weights).
 The driver alone writes stage files and the result.
 
-    python -m scenarios fig2 [--full] [--out results/fig2.h5] [--ray [ADDRESS] [--workers N] --threads 1]
+    python -m scenarios fig2 [--full] [--encoders E ...] [--out results/fig2.h5] [--ray [ADDRESS] [--workers N] --threads 1]
 """
 
 from __future__ import annotations
@@ -49,9 +52,10 @@ from ..machinery.model_tasks import train_models
 from ..machinery.results import StageCache
 from ..machinery.simulation import simulate_chunks
 from ..machinery.tasks import After, Job, available_cpus, run_stages
+from ..setups.literature_encoders import LITERATURE, available
 from ..setups.models import AnnZoo, Split, load_split
 
-ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e")
+ENCODERS = ("current", "poisson", "ratesyn_s", "ratesyn_e")  # the paper's four: the default of --encoders
 T = 30
 EPS = 0.1
 SWEEP = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -118,6 +122,11 @@ def attack_task(eps: float, x: np.ndarray, y: np.ndarray, *attackers) -> dict:
 def snn_task(encoder: str, seed: int, net: evsim.Network, x: np.ndarray, y: np.ndarray, adv: dict) -> dict:
     """One encoder's stage: the SNN on clean images (TAAcc, counts, energy, hidden rates) and on
     each attacker's images, whole and split into foreground and background parts (TAAcc, zeta)."""
+    with available([encoder]):  # a Ray worker registers a literature encoder itself
+        return _snn_stage(encoder, seed, net, x, y, adv)
+
+
+def _snn_stage(encoder: str, seed: int, net: evsim.Network, x: np.ndarray, y: np.ndarray, adv: dict) -> dict:
     clean = simulate_images(net, x, encoder, seed, with_energy=True)
     out = {
         "taacc_clean": metrics.taacc(clean["output_spikes"], y, "rate"),
@@ -167,15 +176,17 @@ def stability_task(trials: int, seed: int, net: evsim.Network, x: np.ndarray) ->
     return {"predictions": np.array(preds)}
 
 
-def sweep_task(eps: float, seed: int, net: evsim.Network, x: np.ndarray, y: np.ndarray, victim, *attackers) -> dict:
+def sweep_task(eps: float, encoders: tuple[str, ...], seed: int, net: evsim.Network, x: np.ndarray, y: np.ndarray,
+               victim, *attackers) -> dict:  # fmt: skip
     """One point of the eps sweep (eps not 0 nor EPS): the attackers' FGSM images at eps, the
     victim ANN's and each encoder's SNN accuracy on them, means over the attackers."""
     adv = attack_task(eps, x, y, *attackers)["x_adv"]
     res = {"ann": np.mean([ann_accuracy(victim, a, y) for a in adv])}
-    for encoder in ENCODERS:
-        res[encoder] = np.mean([
-            metrics.accuracy(evsim.decode(simulate_images(net, a, encoder, seed)["output_spikes"], "rate"), y) for a in adv
-        ])  # fmt: skip
+    with available(encoders):
+        for encoder in encoders:
+            res[encoder] = np.mean([
+                metrics.accuracy(evsim.decode(simulate_images(net, a, encoder, seed)["output_spikes"], "rate"), y) for a in adv
+            ])  # fmt: skip
     return res
 
 
@@ -189,6 +200,10 @@ def main(argv=None) -> None:
     parser.add_argument("--test-samples", type=int, default=10000, help="test images used (max 10000)")
     parser.add_argument("--stability-trials", type=int, default=10, help="Poisson trials for Eq. 27")
     parser.add_argument("--percentile", type=float, default=99.9, help="conversion normalisation percentile")
+    parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), metavar="ENCODER",
+                        choices=list(dict.fromkeys(evsim.encoding.encoder_names() + tuple(LITERATURE))),
+                        help="built-in, literature (phase, burst, sigma_delta) or registered encoders "
+                             f"(python -m scenarios --import MODULE registers them); default: {' '.join(ENCODERS)}")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' random draws")
     parser.add_argument("--threads", type=int, default=available_cpus(), help="threads (torch and numba) of each task")
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
@@ -203,6 +218,8 @@ def main(argv=None) -> None:
         parser.error("--ann-epochs, --stability-trials and --threads must be >= 1, --test-samples in 1..10000")
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be >= 1")
+    if len(set(args.encoders)) != len(args.encoders):
+        parser.error(f"--encoders names an encoder twice: {' '.join(args.encoders)}")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     root = data_dir(args.data)
@@ -215,7 +232,7 @@ def main(argv=None) -> None:
         "scenario": "fig2", "dataset": "mnist", "mode": "full" if args.full else "quick", "ann_epochs": epochs,
         "architecture": "784-100-10", "bias": False, "ann_lr": 1e-3, "weight_decay": 0.01, "batch_size": 128,
         "conversion": "Rueckauer et al. 2017, data-based normalisation", "conversion_percentile": args.percentile,
-        "neuron": "if", "theta": 1.0, "reset": "subtract", "T": T, "decoder": "rate", "encoders": list(ENCODERS),
+        "neuron": "if", "theta": 1.0, "reset": "subtract", "T": T, "decoder": "rate", "encoders": list(args.encoders),
         "attack": "fgsm", "attack_eps": EPS, "attack_setting": "black-box", "attacker_seeds": list(ATTACKER_SEEDS),
         "victim_seed": VICTIM_SEED, "eps_sweep": list(SWEEP), "foreground_threshold": 0.2,
         "test_samples": len(test.y), "encoder_seed": args.seed, "stability_trials": args.stability_trials,
@@ -229,7 +246,7 @@ def evaluate(args, runner, stages: StageCache, epochs: int, train: Split, test: 
     """Every stage of the figure as tasks on `runner` (each model trained by one task, the
     evaluation tasks reading the models' outputs); the driver stores the stages and returns the
     datasets of the result file."""
-    cpus, x, y = args.threads, test.x, test.y
+    cpus, x, y, encoders = args.threads, test.x, test.y, tuple(args.encoders)
     warm = None
     if runner.name == "serial":  # numba compiles in a thread while this process trains the ANNs
         warm = threading.Thread(target=compile_kernels, args=(x,), daemon=True)
@@ -251,18 +268,22 @@ def evaluate(args, runner, stages: StageCache, epochs: int, train: Split, test: 
     swept = [eps for eps in SWEEP if eps not in (0, EPS)]  # eps 0 and EPS come from the encoder stages
     jobs = [Job(adv_name, attack_task, (EPS, x_h, y_h, *attacker_h), inputs=adv_inputs, cpus=cpus)]
     jobs += [Job(f"snn_{e}", snn_task, (e, args.seed, net_h, x_h, y_h, After(adv_name)), inputs=snn_inputs, cpus=cpus)
-             for e in ENCODERS]  # fmt: skip
+             for e in encoders]  # fmt: skip
     jobs += [Job("stability", stability_task, (args.stability_trials, args.seed, net_h, x_h), inputs=victim_inputs, cpus=cpus)]
-    jobs += [Job(f"sweep_eps{eps:g}", sweep_task, (eps, args.seed, net_h, x_h, y_h, trained[VICTIM_SEED], *attacker_h),
+    # every stage key covers the settings, the encoder list among them: no stage of another list is reused
+    jobs += [Job(f"sweep_eps{eps:g}", sweep_task, (eps, encoders, args.seed, net_h, x_h, y_h, trained[VICTIM_SEED], *attacker_h),
                  inputs=victim_inputs | {"attackers": attackers_key}, cpus=cpus) for eps in swept]  # fmt: skip
-    done = run_stages(runner, stages, jobs)
+    # the literature encoders asked for are registered for the stages only (Ray workers register
+    # their own), not for the ANNs' training: a checkpoint's key covers the registered encoders' code
+    with available(encoders):
+        done = run_stages(runner, stages, jobs)
 
     x_adv = done[adv_name]["x_adv"]  # (attackers, N, 784)
     data: dict[str, object] = {}
     data["ann/accuracy_clean"] = ann_accuracy(victim, test.x, test.y)
     data["ann/accuracy_attacked_per_attacker"] = np.array([ann_accuracy(victim, xa, y) for xa in x_adv])
     data["ann/accuracy_attacked"] = float(np.mean(data["ann/accuracy_attacked_per_attacker"]))
-    for encoder in ENCODERS:
+    for encoder in encoders:
         for key, value in done[f"snn_{encoder}"].items():
             data[f"snn/{encoder}/{key}"] = value
     data["snn/poisson/stability"] = metrics.stability(done["stability"]["predictions"], y)
@@ -272,18 +293,18 @@ def evaluate(args, runner, stages: StageCache, epochs: int, train: Split, test: 
         # their accuracy at T is TAAcc's last step, so they are not simulated twice
         adv = np.stack([x] * len(attackers)) if eps == 0 else x_adv
         res = {"ann": np.mean([ann_accuracy(victim, a, y) for a in adv])}
-        for encoder in ENCODERS:
+        for encoder in encoders:
             if eps == 0:
                 res[encoder] = data[f"snn/{encoder}/accuracy_clean"]
             else:
                 res[encoder] = np.mean(data[f"snn/{encoder}/taacc_attacked_per_attacker"][:, -1])
         return res
 
-    sweep_acc = {"ann": []} | {e: [] for e in ENCODERS}
+    sweep_acc = {"ann": []} | {e: [] for e in encoders}
     for eps in SWEEP:
         if eps in (0, EPS):
             inputs = victim_inputs | ({"attackers": attackers_key} if eps == 0 else {"adv": snn_inputs["adv"]})
-            inputs |= {f"snn_{e}": stages.keys[f"snn_{e}"] for e in ENCODERS}
+            inputs |= {f"snn_{e}": stages.keys[f"snn_{e}"] for e in encoders}
             point = stages.get(f"sweep_eps{eps:g}", lambda eps=eps: known_point(eps), inputs=inputs)
         else:
             point = done[f"sweep_eps{eps:g}"]
@@ -304,7 +325,7 @@ def summary(data: dict) -> None:
     print(f"\nANN: clean {data['ann/accuracy_clean']:.4f}, FGSM eps {EPS} black-box {data['ann/accuracy_attacked']:.4f} (mean of 5 attackers)")
     print(f"{'encoder':<11}{'clean@T':>9}{'atk@T':>8}{'atk max':>9}{'fg-only@T':>11}{'bg-only@T':>11}"
           f"{'SOPs/img':>11}{'MACs/img':>11}{'E paper nJ':>11}{'E exact nJ':>11}")  # fmt: skip
-    for e in ENCODERS:
+    for e in [key.split("/")[1] for key in data if key.startswith("snn/") and key.endswith("/taacc_clean")]:
         c, a = data[f"snn/{e}/taacc_clean"], data[f"snn/{e}/taacc_attacked"]
         fg, bg = data[f"snn/{e}/taacc_attacked_fg"], data[f"snn/{e}/taacc_attacked_bg"]
         print(f"{e:<11}{c[-1]:>9.4f}{a[-1]:>8.4f}{a.max():>9.4f}{fg[-1]:>11.4f}{bg[-1]:>11.4f}"
