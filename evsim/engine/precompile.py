@@ -6,7 +6,7 @@ the compilation (tens of seconds on 2 cores) at its first `simulate`; several pr
 at once (test workers, a process pool) each pay it again. `precompile()` runs tiny networks through
 the paths the engine has: float32 and float64 and the fixed-point run; dense, convolution,
 average-pool and identity projections; spike and current inputs; rate and TTFS decoding, with
-and without early exit; every encoder's event path. Afterwards every process that starts loads the
+and without early exit; every encoder's event path (`encode_events`, fused lists included). Afterwards every process that starts loads the
 cached code instead.
 
     python -m evsim.engine.precompile [--jobs 2]   # prints how long it took
@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ..encoding import ENCODERS, encode
+from ..encoding import ENCODERS, encode, encode_events
 from ..events import InputEvents
 from ..network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Network, Population
 from ..neurons import IF, LIF
@@ -68,6 +68,11 @@ def _run_paths(dtypes: tuple[str, ...]) -> None:
         spikes = encode(x, 4, method, seed=0)
         simulate(net, InputEvents.from_dense(spikes, net.input_shape), "rate", dtype=dtype, record_hidden=True)
         simulate(net, spikes, "ttfs", early_exit=True, dtype=dtype)
+    if "float32" in dtypes:  # the event encoders' kernels (`encode_events`), for float32 and float64 images
+        for image_dtype in (np.float32, np.float64):
+            x = rng.random((2, 8)).astype(image_dtype)
+            for method in [*ENCODERS, ["current", "ratesyn_e", "ttfs"], ["poisson", "ttfs"]]:
+                encode_events(x, 4, method, seed=0)
 
 
 # Each run (float32, float64, fixed point) is its own set of compiled functions (about 20 s each
