@@ -69,14 +69,15 @@ def audit_file(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("results")
-    bench = write_results(folder / "bench_engine.h5", {"evsim/samples_per_s": 1234.5, "evsim/sops": np.arange(50)},
-                          {"scenario": "bench_engine", "threads": 1})  # fmt: skip
+    # a scenario that draws no figures (bench_engine now draws two)
+    bench = write_results(folder / "bench_training.h5", {"evsim/samples_per_s": 1234.5, "evsim/sops": np.arange(50)},
+                          {"scenario": "bench_training", "threads": 1})  # fmt: skip
     return {"fig2": fig2_file(folder / "fig2.h5"), "audit": audit_file(folder / "repro_audit.h5"), "bench": bench}
 
 
 @pytest.fixture(scope="module")
 def pages(files, tmp_path_factory) -> dict[str, Path]:
-    """The pages of the fig2 and bench_engine files, written once (drawing Fig. 2 takes a second or two)."""
+    """The pages of the fig2 and bench_training files, written once (drawing Fig. 2 takes a second or two)."""
     folder = tmp_path_factory.mktemp("pages")
     return {name: write_report(files[name], folder) for name in ("fig2", "bench")}
 
@@ -135,8 +136,8 @@ def test_verdict_colours(text, expected):
 def test_a_file_without_figures_or_stages_gets_a_page_that_says_so(files):
     page, shown = build_page(files["bench"])
     assert shown == {"figures": 0, "claims": 0, "stages": 0, "datasets": 2}
-    assert "No figures are drawn for scenario &#x27;bench_engine&#x27;" in page
-    assert "holds no stage records" in page and "docs/scenarios/bench-engine.md" in page
+    assert "No figures are drawn for scenario &#x27;bench_training&#x27;" in page
+    assert "holds no stage records" in page and "docs/scenarios/bench-training.md" in page
     assert "<code>evsim/samples_per_s</code>" in page and "1234.5" in page
     assert "min 0, mean 24.5, max 49" in page  # a long array is summarised, not dumped
 
@@ -194,10 +195,10 @@ def test_damage_anywhere_in_a_result_file_gives_a_page_or_a_clear_refusal_never_
 def test_the_command_writes_pages_refuses_bad_files_with_status_2_and_keeps_an_old_page(tmp_path, files, capsys):
     out = tmp_path / "pages"
     assert scenarios_main(["report", str(files["audit"]), str(files["bench"]), "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["bench_engine.html", "repro_audit.html"]  # no temporary file left
-    before = (out / "bench_engine.html").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["bench_training.html", "repro_audit.html"]  # no temporary file left
+    before = (out / "bench_training.html").read_bytes()
     (out / "repro_audit.html").unlink()
-    bad = tmp_path / "bad" / "bench_engine.h5"
+    bad = tmp_path / "bad" / "bench_training.h5"
     bad.parent.mkdir()
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # HDF5's signature, nothing behind it
     with pytest.raises(SystemExit) as exit_:
@@ -205,7 +206,7 @@ def test_the_command_writes_pages_refuses_bad_files_with_status_2_and_keeps_an_o
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert f"refused: {bad} is not an evsim result file" in err
-    assert (out / "bench_engine.html").read_bytes() == before  # the refused file's page did not replace the old one
+    assert (out / "bench_training.html").read_bytes() == before  # the refused file's page did not replace the old one
     assert (out / "repro_audit.html").exists()  # the good file beside it still got its page
     assert write_report(files["bench"]) == files["bench"].with_suffix(".html")  # default: beside the file
     with pytest.raises(SystemExit):  # two files whose pages would share a name in --out
@@ -286,7 +287,7 @@ def artefacts() -> Path:
 
 @pytest.fixture(scope="module")
 def browsed(pages, tmp_path_factory) -> dict:
-    """The fig2 and bench_engine pages, and a broken copy of the fig2 page (one figure's data not a
+    """The fig2 and bench_training pages, and a broken copy of the fig2 page (one figure's data not a
     PNG, one image from the network), loaded side by side; and a screenshot of the fig2 page."""
     folder = tmp_path_factory.mktemp("browsed")
     fig2, bench = pages["fig2"], pages["bench"]
