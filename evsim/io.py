@@ -18,8 +18,8 @@ unchanged and version 2 still describes both (an older evsim refuses a fixed-poi
 not know the neuron kind "int"). Files are written through `evsim.atomic` (temporary name,
 fsync, rename): an interrupted save never leaves a half-written file under the target name, and a
 full disk keeps the previous file and raises `evsim.atomic.AtomicWriteError`.
-Neuron fields added later (threshold_test; IntNeuron's current_overflow, input_delay) are written
-like the others; a file without them reads back with their defaults (">=", "saturate", 0), which is
+Neuron fields added later (threshold_test; IntNeuron's current_overflow, input_delay, decay) are written
+like the others; a file without them reads back with their defaults (">=", "saturate", 0, "trunc"), which is
 how the network that wrote it ran.
 """
 

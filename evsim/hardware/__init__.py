@@ -5,6 +5,8 @@
   "not published"); the paper's 65 nm model is the default.
 - `lava_network(weights, du, dv, vth, ...)`: a Dense + LIF chain that runs in evsim bit for bit
   as in Lava 0.10's fixed_pt Loihi model.
+- `xylo_network(weights_in, weights_out, dash_mem, ...)`: a Xylo Audio 2 core (input, hidden,
+  readout) that runs in evsim as in SynSense's xylosim, step for step (rockpool's arguments).
 - `compile(net, "loihi")`: a float network (dense, conv, pool, residual) quantised onto Loihi's
   arithmetic; `lava_parameters` gives a compiled Dense chain back as `lava_network`'s arguments.
 - `check(net, profile)`: maps a network onto the chip's cores and names every limit it breaks.
@@ -17,8 +19,9 @@ from .check import Fit, Violation, check
 from .compiler import compile, lava_parameters  # noqa: A004 - hardware.compile, as the issue names it
 from .cost import Cost, Term, cost
 from .lava import lava_network, lava_weights
+from .xylo import xylo_network
 from .profiles import NOT_ENTERED, NOT_PUBLISHED, PROFILES, Arithmetic, Constant, Limit, Profile, profile, profiles
 
 __all__ = ["NOT_ENTERED", "NOT_PUBLISHED", "PROFILES", "Arithmetic", "Constant", "Cost", "Fit", "Limit", "Profile",
            "Term", "Violation", "check", "compile", "cost", "lava_network", "lava_parameters", "lava_weights", "profile",
-           "profiles"]  # fmt: skip
+           "profiles", "xylo_network"]  # fmt: skip
