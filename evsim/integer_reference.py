@@ -124,7 +124,7 @@ def integer_reference(net: Network, inputs, decoder: str = "rate", early_exit: b
                 current[p] = i_now - _ref_dec(i_now, nrn.d_s)
                 bias = pop.bias if pop.bias is not None else 0
                 du = np.clip(np.clip(current[p] - _ref_dec(membrane[p], nrn.d_m), lo, s_max) + bias, lo, s_max)
-                u = np.clip(membrane[p] + du, lo, s_max)
+                u = np.clip(membrane[p] + du, -s_max if nrn.v_min is None else nrn.v_min, s_max)
                 fired = fires(u, nrn.theta, nrn.threshold_test)
                 membrane[p] = np.where(fired, 0 if nrn.reset == "zero" else u - nrn.theta, u)
                 spikes[p][k] = fired
@@ -138,7 +138,7 @@ def integer_reference(net: Network, inputs, decoder: str = "rate", early_exit: b
             u = _ref_trunc(membrane[p] * ((1 << D) - nrn.d_m), D) + current[p]
             if pop.bias is not None:
                 u = u + pop.bias
-            u = np.clip(u, -s_max, s_max)
+            u = np.clip(u, -s_max if nrn.v_min is None else nrn.v_min, s_max)  # v_min: DYNAP-CNN's threshold_low
             fired = fires(u, nrn.theta, nrn.threshold_test)
             after = np.zeros_like(u) if nrn.reset == "zero" else u - nrn.theta
             membrane[p] = np.where(fired, after, u)

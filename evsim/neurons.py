@@ -168,6 +168,10 @@ class IntNeuron:
 
         I = clip(I + sum of this step's weights, -2**(S-1), 2**(S-1) - 1);  I -= dec(I, d_s)
         dU = clip(I - dec(U, d_m)); dU = clip(dU + b); U = clip(U + dU)   (two's complement range)
+
+    v_min (an integer in [-2**(S-1), 0], or None for -(2**(S-1) - 1)) is the membrane's lower bound:
+    DYNAP-CNN's threshold_low (sinabs' min_v_mem; `evsim.hardware.speck_network`). A bound <= 0 gives
+    the same spikes whether applied before the threshold test (here) or after the reset (sinabs).
     """
 
     theta: int
@@ -178,6 +182,7 @@ class IntNeuron:
     current_overflow: str = "saturate"
     input_delay: int = 0
     decay: str = "trunc"
+    v_min: int | None = None
 
     kind = "int"
 
@@ -196,6 +201,11 @@ class IntNeuron:
             raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}")
         if self.decay == "bitshift" and max(self.d_m, self.d_s) > DASH_MAX:
             raise ValueError(f"a bit-shift decay's d_m, d_s are shifts in [0, {DASH_MAX}], got {self.d_m}, {self.d_s}")
+        if self.v_min is not None:
+            v_min = _check_int("v_min", self.v_min, -(2**40))
+            if v_min > 0:
+                raise ValueError(f"v_min is a lower bound <= 0 on the membrane, got {v_min}")
+            object.__setattr__(self, "v_min", v_min)
 
 
 Neuron = IF | LIF

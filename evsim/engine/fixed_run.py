@@ -25,6 +25,9 @@ complement [-2**(S-1), 2**(S-1) - 1], with xylosim's three saturating adds for t
     I = clip(I + sum of this step's weights);  I -= dec(I, d_s)
     dU = clip(I - dec(U, d_m));  dU = clip(dU + b);  U = clip(U + dU)
 
+A neuron's v_min (`IntNeuron`, flag P_VMIN; DYNAP-CNN's threshold_low, `evsim.hardware.speck_network`)
+replaces -(2**(S-1) - 1) as the membrane's lower bound.
+
 trunc rounds toward zero. Saturation is applied once per step, after all of the step's events
 have been added (SPEC's order), not after each event add: the sum of integers is then independent
 of the order of the events, which is what makes runs bit-identical for any thread count.
@@ -50,7 +53,7 @@ from .kernels import _emit, _project
 from .outputs import Outputs
 from .plan import (
     N_DECAY_M, N_DECAY_S, N_THETA, P_BITSHIFT, P_DELAY, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO,
-    P_SIZE, P_STRICT, P_WRAP, Q_INDEX, Q_SOURCE, input_index, plan as get_plan,
+    P_SIZE, P_STRICT, P_VMIN, P_WRAP, Q_INDEX, Q_SOURCE, input_index, plan as get_plan,
 )  # fmt: skip
 
 NO_CURRENTS = ("a fixed-point network takes spike inputs only: float current inputs (current encoding, or the "
@@ -78,13 +81,14 @@ def _bitshift_decay(x, dash):
 
 
 @njit(cache=True, nogil=True)
-def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, strict, wrap, s_max, reset_zero, bitshift, dash_s,
-                     dash_m, fired, events, spikes, record_offset):  # fmt: skip
+def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, strict, wrap, s_max, v_min, reset_zero, bitshift,
+                     dash_s, dash_m, fired, events, spikes, record_offset):  # fmt: skip
     """Saturate (or wrap) the summed currents, update the membranes (n,) in place, spike and reset.
 
     current: this step's I before saturation (decayed and summed); written back saturated, or
     wrapped where `wrap` (Lava's rule, once: above s_max + 1 less 2 (s_max + 1), at or below
-    -(s_max + 1) plus it). strict: spike on u > theta instead of u >= theta.
+    -(s_max + 1) plus it). v_min: the membrane's lower bound (-s_max, or the neuron's v_min: DYNAP-CNN's
+    threshold_low). strict: spike on u > theta instead of u >= theta.
     Writes the spiking positions to `events` and, if record_offset >= 0, this step's flags to
     spikes[record_offset:]. Returns the number of spikes.
     """
@@ -102,7 +106,7 @@ def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, strict, wrap
             m = membrane[i]
             du = min(max(c - _bitshift_decay(m, dash_m), lo), s_max)
             du = min(max(du + bias[i], lo), s_max)
-            u = min(max(m + du, lo), s_max)
+            u = min(max(m + du, v_min), s_max)
             f = (u > theta) | ((u == theta) & at_theta_fires)
             fired[i] = f
             total += f
@@ -115,7 +119,7 @@ def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, strict, wrap
         current[i] = c
         p = membrane[i] * keep_m
         u = ((p >> shift) if p >= 0 else -((-p) >> shift)) + c + bias[i]
-        u = min(max(u, -s_max), s_max)
+        u = min(max(u, v_min), s_max)
         f = (u > theta) | ((u == theta) & at_theta_fires)
         fired[i] = f
         total += f
@@ -191,7 +195,8 @@ def _run_fixed(
                             spikes_in_out[b, l] += n_src[src]
                     n_events[p] = _integrate_fixed(
                         membrane[lo:hi], target, bias[lo:hi], one - neuron[p, N_DECAY_M], shift, neuron[p, N_THETA],
-                        pops[p, P_STRICT] != 0, pops[p, P_WRAP] != 0, s_max, pops[p, P_RESET_ZERO] != 0, bitshift,
+                        pops[p, P_STRICT] != 0, pops[p, P_WRAP] != 0, s_max, pops[p, P_VMIN], pops[p, P_RESET_ZERO] != 0,
+                        bitshift,
                         neuron[p, N_DECAY_S], neuron[p, N_DECAY_M], fired[lo:hi], events[lo:hi], spikes_out[k, b],
                         pops[p, P_RECORD],
                     )  # fmt: skip
