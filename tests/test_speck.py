@@ -61,7 +61,8 @@ def _cases() -> dict:
     for i in range(3):
         spec = dict(weights=[rng.integers(-40, 80, (6, 2, 3, 3)), rng.integers(-40, 80, (8, 6, 3, 3)),
                              rng.integers(-40, 80, (10, 8 * 4 * 4))],
-                    spike_threshold=[int(rng.integers(60, 250)), int(rng.integers(1500, 4000)), int(rng.integers(1500, 4000))],
+                    spike_threshold=[int(rng.integers(60, 250)), int(rng.integers(1500, 4000)),
+                                     int(rng.integers(1500, 4000))],
                     min_v_mem=[[None, 0, -100][int(rng.integers(0, 3))] for _ in range(3)],
                     stride=[1, 2, 1], padding=[1, 1, 0], pool=[2, 1, 1],
                     return_to_zero=[bool(rng.random() < 0.5) for _ in range(3)])

@@ -90,7 +90,8 @@ def speck_network(input_shape, weights: Sequence[np.ndarray], spike_threshold, m
             raise ValueError(f"weights[{l}] must be an integer (C_out, C_in, k, k) or (n_out, n_in) array, got "
                              f"{w.dtype} {w.shape}")
         if w.size and (w.min() < -128 or w.max() > 127):
-            raise ValueError(f"weights[{l}] must be int8 ([-128, 127], DYNAP-CNN's weights), got [{w.min()}, {w.max()}]")
+            raise ValueError(f"weights[{l}] must be int8 ([-128, 127], DYNAP-CNN's weights), got "
+                             f"[{w.min()}, {w.max()}]")
         k = _int(f"pool[{l}]", pool[l], 1, 8)
         if k > 1 and l == L - 1:
             raise ValueError("the last layer cannot pool: its spikes are the network's output")
@@ -115,6 +116,7 @@ def speck_network(input_shape, weights: Sequence[np.ndarray], spike_threshold, m
         populations.append(Population(out, neuron))
         projections.append(proj)
         shape, fold = out, k
-    metadata = {"hardware.profile": "speck", "hardware.model": "sinabs 3.1.3 DYNAP-CNN layers (IAFSqueeze, SingleSpike)"}
+    metadata = {"hardware.profile": "speck",
+                "hardware.model": "sinabs 3.1.3 DYNAP-CNN layers (IAFSqueeze, SingleSpike)"}
     return Network(tuple(int(s) for s in input_shape), populations, projections, metadata,
                    fixed_point=(WEIGHT_BITS, STATE_BITS, DECAY_BITS))
