@@ -113,6 +113,9 @@ def test_neurons_as_the_chip_config_sets_them():
     assert (a.theta, a.d_m, a.d_s, a.reset, a.v_min, a.threshold_test) == (5, 0, 4, "subtract", -(2**15), ">=")
     assert (b.theta, b.reset, b.v_min) == (7, "zero", -3)
     assert net.projections[1].weight.shape == (3, 2 * 4 * 4)  # the 2x2 sum pool folded into the Linear layer
+    # int8 weights fill 8 chip bits (SPEC's symmetric mantissas need W = 9 for -128): the chip holds it
+    full = hw.speck_network((1, 4, 4), [np.full((2, 1, 3, 3), -128), np.full((3, 8), 127)], 5)
+    assert full.fixed_point[0] == 9 and hw.check(full, "speck").fits
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -162,6 +162,13 @@ def test_bitshift_decay_by_hand():
     assert neg.hidden_spikes[0][:, 0, 0].tolist() == [False, True, True]
 
 
+def test_a_full_range_core_fits_xylo_and_a_wider_one_does_not():
+    w_in, w_out = np.full((16, 20), -128), np.full((20, 8), 127)
+    assert hw.check(hw.xylo_network(w_in, w_out), "xylo").fits  # int8 fills the chip's 8 bits
+    wide = hw.check(hw.xylo_network(np.ones((17, 20), int), w_out), "xylo")
+    assert [(v.limit, v.value, v.excess) for v in wide.violations] == [("inputs_max", 17, 1)]
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(weights_in=np.array([[200]])), "int8"),
     (dict(dash_mem=16), "dash_mem"),
