@@ -45,6 +45,12 @@ def _ref_trunc(a: np.ndarray, shift: int) -> np.ndarray:
     return np.sign(a) * (np.abs(a) // (1 << shift))
 
 
+def _ref_dec(x: np.ndarray, dash: int) -> np.ndarray:
+    """Xylo's bit-shift decrement: floor(x / 2**dash), or sign(x) where that is 0."""
+    d = np.floor_divide(x, 1 << dash)
+    return np.where(d == 0, np.sign(x), d)
+
+
 def _ref_apply(proj, s: np.ndarray, src_shape, tgt_shape) -> np.ndarray:
     """Integer current (B, n_target) that the 0/1 spikes s (B, n_source) bring through `proj`."""
     B = s.shape[0]
@@ -112,6 +118,17 @@ def integer_reference(net: Network, inputs, decoder: str = "rate", early_exit: b
                 drive += _ref_apply(proj, s, net.shape_of(proj.source), pop.shape)
                 sops[k, :, q] = s @ fan_out[q]
                 spikes_in[k, :, q] = s.sum(axis=1)
+            if nrn.decay == "bitshift":  # Xylo (xylosim's XyloIAFNeuron::evolve): add, then decay
+                lo = -(s_max + 1)
+                i_now = np.clip(current[p] + drive, lo, s_max)
+                current[p] = i_now - _ref_dec(i_now, nrn.d_s)
+                bias = pop.bias if pop.bias is not None else 0
+                du = np.clip(np.clip(current[p] - _ref_dec(membrane[p], nrn.d_m), lo, s_max) + bias, lo, s_max)
+                u = np.clip(membrane[p] + du, -s_max if nrn.v_min is None else nrn.v_min, s_max)
+                fired = fires(u, nrn.theta, nrn.threshold_test)
+                membrane[p] = np.where(fired, 0 if nrn.reset == "zero" else u - nrn.theta, u)
+                spikes[p][k] = fired
+                continue
             i_new = _ref_trunc(current[p] * ((1 << D) - nrn.d_s), D) + drive
             if nrn.current_overflow == "wrap":  # Lava's rule, applied once: (M, 3M) down by 2M, (-3M, -M] up
                 half = s_max + 1
@@ -121,7 +138,7 @@ def integer_reference(net: Network, inputs, decoder: str = "rate", early_exit: b
             u = _ref_trunc(membrane[p] * ((1 << D) - nrn.d_m), D) + current[p]
             if pop.bias is not None:
                 u = u + pop.bias
-            u = np.clip(u, -s_max, s_max)
+            u = np.clip(u, -s_max if nrn.v_min is None else nrn.v_min, s_max)  # v_min: DYNAP-CNN's threshold_low
             fired = fires(u, nrn.theta, nrn.threshold_test)
             after = np.zeros_like(u) if nrn.reset == "zero" else u - nrn.theta
             membrane[p] = np.where(fired, after, u)

@@ -18,8 +18,8 @@ unchanged and version 2 still describes both (an older evsim refuses a fixed-poi
 not know the neuron kind "int"). Files are written through `evsim.atomic` (temporary name,
 fsync, rename): an interrupted save never leaves a half-written file under the target name, and a
 full disk keeps the previous file and raises `evsim.atomic.AtomicWriteError`.
-Neuron fields added later (threshold_test; IntNeuron's current_overflow, input_delay) are written
-like the others; a file without them reads back with their defaults (">=", "saturate", 0), which is
+Neuron fields added later (threshold_test; IntNeuron's current_overflow, input_delay, decay, v_min) are written
+like the others; a file without them reads back with their defaults (">=", "saturate", 0, "trunc", None), which is
 how the network that wrote it ran.
 """
 
@@ -69,7 +69,8 @@ def _from_attr(value):
 def _write_neuron(group: h5py.Group, neuron) -> None:
     group.attrs["neuron"] = neuron.kind
     for f in dataclasses.fields(neuron):
-        group.attrs[f"neuron_{f.name}"] = getattr(neuron, f.name)
+        if getattr(neuron, f.name) is not None:  # None (IntNeuron's v_min) reads back as the default
+            group.attrs[f"neuron_{f.name}"] = getattr(neuron, f.name)
 
 
 def save_network(net: Network, path) -> Path:

@@ -434,9 +434,11 @@ class Network:
             nrn = pop.neuron
             if not isinstance(nrn, IntNeuron):
                 raise ValueError(f"population {p} of a fixed-point network needs an evsim.IntNeuron, got {nrn!r}")
-            if nrn.theta > s_max or max(nrn.d_m, nrn.d_s) > 2**D:
+            if nrn.theta > s_max or (nrn.decay == "trunc" and max(nrn.d_m, nrn.d_s) > 2**D):
                 raise ValueError(f"population {p}: theta must be <= 2**(S-1) - 1 = {s_max} and d_m, d_s <= 2**D = "
                                  f"{2**D}, got {nrn}")
+            if nrn.v_min is not None and nrn.v_min < -s_max - 1:
+                raise ValueError(f"population {p}: v_min {nrn.v_min} is below the state range -2**(S-1) = {-s_max - 1}")
             if pop.bias is not None and pop.bias.size and np.abs(pop.bias).max() > s_max:
                 raise ValueError(f"population {p}: bias exceeds the state range +-{s_max}")
         for q, proj in enumerate(self.projections):

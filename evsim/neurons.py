@@ -136,6 +136,8 @@ def _check_int(name: str, value, lo: int) -> int:
 
 
 CURRENT_OVERFLOWS = ("saturate", "wrap")
+DECAYS = ("trunc", "bitshift")  # SPEC's fraction of 2**D; Xylo's x -= max(x >> dash, sign(x))
+DASH_MAX = 31  # a bit-shift decay's largest shift (xylosim shifts int16 states promoted to int)
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,17 @@ class IntNeuron:
     current_overflow "wrap" is Lava's Loihi rule, applied once (x > M: x - 2M; x <= -M: x + 2M,
     M = 2**(S-1)), and input_delay 1 makes the population receive its sources' spikes of the
     previous step (a Loihi Dense delivers at step t what it accumulated at step t-1).
+
+    decay "bitshift" is Xylo's arithmetic (xylosim 0.1.3, XyloIAFNeuron::evolve; `evsim.hardware.
+    xylo_network`): d_s and d_m are then shifts ("dash", 0 .. 31) and, per step, the step's input is
+    added to I first and the decay comes after, x - max(x >> dash, sign(x)) with >> the floor shift::
+
+        I = clip(I + sum of this step's weights, -2**(S-1), 2**(S-1) - 1);  I -= dec(I, d_s)
+        dU = clip(I - dec(U, d_m)); dU = clip(dU + b); U = clip(U + dU)   (two's complement range)
+
+    v_min (an integer in [-2**(S-1), 0], or None for -(2**(S-1) - 1)) is the membrane's lower bound:
+    DYNAP-CNN's threshold_low (sinabs' min_v_mem; `evsim.hardware.speck_network`). A bound <= 0 gives
+    the same spikes whether applied before the threshold test (here) or after the reset (sinabs).
     """
 
     theta: int
@@ -168,6 +181,8 @@ class IntNeuron:
     threshold_test: str = ">="
     current_overflow: str = "saturate"
     input_delay: int = 0
+    decay: str = "trunc"
+    v_min: int | None = None
 
     kind = "int"
 
@@ -182,6 +197,15 @@ class IntNeuron:
         object.__setattr__(self, "input_delay", _check_int("input_delay", self.input_delay, 0))
         if self.input_delay > 1:
             raise ValueError(f"input_delay is 0 (SPEC) or 1 (Loihi's Dense) steps, got {self.input_delay}")
+        if self.decay not in DECAYS:
+            raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}")
+        if self.decay == "bitshift" and max(self.d_m, self.d_s) > DASH_MAX:
+            raise ValueError(f"a bit-shift decay's d_m, d_s are shifts in [0, {DASH_MAX}], got {self.d_m}, {self.d_s}")
+        if self.v_min is not None:
+            v_min = _check_int("v_min", self.v_min, -(2**40))
+            if v_min > 0:
+                raise ValueError(f"v_min is a lower bound <= 0 on the membrane, got {v_min}")
+            object.__setattr__(self, "v_min", v_min)
 
 
 Neuron = IF | LIF

@@ -42,7 +42,8 @@ def raw_fixed(draw, net: Network) -> Network:
     """`net`'s graph with random integer parameters, not from the quantiser: any W, S, D, weights
     m << e up to the full mantissa (so sums often exceed the state range: saturation), thresholds
     from 1 to the state limit, decays from none to full (0 .. 2**D), integer biases, both threshold
-    tests, and Loihi's variants (the current wrapping around, inputs one step late) per population."""
+    tests, Loihi's variants (the current wrapping around, inputs one step late), Xylo's bit-shift
+    decay and DYNAP-CNN's lower membrane bound per population."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     W = draw(st.integers(2, 10))
     S = draw(st.integers(W, 24))
@@ -74,10 +75,14 @@ def raw_fixed(draw, net: Network) -> Network:
         typical = max(scales[p])
         theta = int(np.clip(typical * rng.uniform(0.2, 3.0), 1, s_max))
         bias = rng.integers(-theta // 4, theta // 4 + 1, pop.size) if pop.bias is not None else None
-        neuron = IntNeuron(theta, decay(draw(decays)), decay(draw(decays)), draw(st.sampled_from(["zero", "subtract"])),
+        form = draw(st.sampled_from(["trunc", "trunc", "bitshift"]))  # Xylo's bit-shift decay (shifts 0 .. 17)
+        d_m, d_s = ((decay(draw(decays)), decay(draw(decays))) if form == "trunc" else
+                    (draw(st.integers(0, 17)), draw(st.integers(0, 17))))  # fmt: skip
+        neuron = IntNeuron(theta, d_m, d_s, draw(st.sampled_from(["zero", "subtract"])),
                            threshold_test=draw(st.sampled_from([">=", ">"])),
                            current_overflow=draw(st.sampled_from(["saturate", "wrap"])),
-                           input_delay=draw(st.sampled_from([0, 1])))
+                           input_delay=draw(st.sampled_from([0, 1])), decay=form,
+                           v_min=draw(st.sampled_from([None, None, 0, -theta, -s_max - 1])))  # DYNAP-CNN's bound
         populations.append(Population(pop.shape, neuron, bias))
     return Network(net.input_shape, populations, projections, fixed_point=(W, S, D))
 

@@ -17,6 +17,17 @@ M = 2**(S-1)) and feeds the population its sources' spikes of the previous step.
 population flags in the plan (P_WRAP, P_DELAY), read at run time like the threshold test
 (P_STRICT): one compiled kernel serves every variant.
 
+Xylo's variant (`IntNeuron` decay="bitshift", flag P_BITSHIFT; `evsim.hardware.xylo_network`)
+follows xylosim 0.1.3's XyloIAFNeuron::evolve: the step's input is added before the decay, a decay
+is x - max(x >> dash, sign(x)) (floor shift, at least one unit toward 0), and the ranges are two's
+complement [-2**(S-1), 2**(S-1) - 1], with xylosim's three saturating adds for the membrane::
+
+    I = clip(I + sum of this step's weights);  I -= dec(I, d_s)
+    dU = clip(I - dec(U, d_m));  dU = clip(dU + b);  U = clip(U + dU)
+
+A neuron's v_min (`IntNeuron`, flag P_VMIN; DYNAP-CNN's threshold_low, `evsim.hardware.speck_network`)
+replaces -(2**(S-1) - 1) as the membrane's lower bound.
+
 trunc rounds toward zero. Saturation is applied once per step, after all of the step's events
 have been added (SPEC's order), not after each event add: the sum of integers is then independent
 of the order of the events, which is what makes runs bit-identical for any thread count.
@@ -41,8 +52,8 @@ from ..result import SimulationResult
 from .kernels import _emit, _project
 from .outputs import Outputs
 from .plan import (
-    N_DECAY_M, N_DECAY_S, N_THETA, P_DELAY, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO, P_SIZE, P_STRICT,
-    P_WRAP, Q_INDEX, Q_SOURCE, input_index, plan as get_plan,
+    N_DECAY_M, N_DECAY_S, N_THETA, P_BITSHIFT, P_DELAY, P_OFF, P_PROJ_END, P_PROJ_START, P_RECORD, P_RESET_ZERO,
+    P_SIZE, P_STRICT, P_VMIN, P_WRAP, Q_INDEX, Q_SOURCE, input_index, plan as get_plan,
 )  # fmt: skip
 
 NO_CURRENTS = ("a fixed-point network takes spike inputs only: float current inputs (current encoding, or the "
@@ -59,13 +70,25 @@ def _decay_current(current, keep, shift):
 
 
 @njit(cache=True, nogil=True)
-def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, strict, wrap, s_max, reset_zero, fired, events,
-                     spikes, record_offset):  # fmt: skip
+def _bitshift_decay(x, dash):
+    """Xylo's decrement: x >> dash (floor), at least one unit toward 0 where x is not 0."""
+    d = x >> dash
+    if d == 0 and x > 0:
+        return np.int64(1)
+    if d == 0 and x < 0:
+        return np.int64(-1)
+    return d
+
+
+@njit(cache=True, nogil=True)
+def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, strict, wrap, s_max, v_min, reset_zero, bitshift,
+                     dash_s, dash_m, fired, events, spikes, record_offset):  # fmt: skip
     """Saturate (or wrap) the summed currents, update the membranes (n,) in place, spike and reset.
 
     current: this step's I before saturation (decayed and summed); written back saturated, or
     wrapped where `wrap` (Lava's rule, once: above s_max + 1 less 2 (s_max + 1), at or below
-    -(s_max + 1) plus it). strict: spike on u > theta instead of u >= theta.
+    -(s_max + 1) plus it). v_min: the membrane's lower bound (-s_max, or the neuron's v_min: DYNAP-CNN's
+    threshold_low). strict: spike on u > theta instead of u >= theta.
     Writes the spiking positions to `events` and, if record_offset >= 0, this step's flags to
     spikes[record_offset:]. Returns the number of spikes.
     """
@@ -73,8 +96,22 @@ def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, strict, wrap
     total = 0
     at_theta_fires = not strict
     half = s_max + 1
+    lo = -half
     for i in range(n):
         x = current[i]
+        if bitshift:
+            c = min(max(x, lo), s_max)
+            c -= _bitshift_decay(c, dash_s)
+            current[i] = c
+            m = membrane[i]
+            du = min(max(c - _bitshift_decay(m, dash_m), lo), s_max)
+            du = min(max(du + bias[i], lo), s_max)
+            u = min(max(m + du, v_min), s_max)
+            f = (u > theta) | ((u == theta) & at_theta_fires)
+            fired[i] = f
+            total += f
+            membrane[i] = (0 if reset_zero else u - theta) if f else u
+            continue
         if wrap:
             c = x - 2 * half if x > half else (x + 2 * half if x <= -half else x)
         else:
@@ -82,7 +119,7 @@ def _integrate_fixed(membrane, current, bias, keep_m, shift, theta, strict, wrap
         current[i] = c
         p = membrane[i] * keep_m
         u = ((p >> shift) if p >= 0 else -((-p) >> shift)) + c + bias[i]
-        u = min(max(u, -s_max), s_max)
+        u = min(max(u, v_min), s_max)
         f = (u > theta) | ((u == theta) & at_theta_fires)
         fired[i] = f
         total += f
@@ -134,7 +171,9 @@ def _run_fixed(
                     lo = pops[p, P_OFF]
                     hi = lo + pops[p, P_SIZE]
                     target = current[lo:hi]
-                    _decay_current(target, one - neuron[p, N_DECAY_S], shift)
+                    bitshift = pops[p, P_BITSHIFT] != 0
+                    if not bitshift:  # Xylo decays after the step's input is added (_integrate_fixed)
+                        _decay_current(target, one - neuron[p, N_DECAY_S], shift)
                     delayed = pops[p, P_DELAY] != 0
                     # this population's view of its sources: this step's events, or the last step's
                     in_spikes = ev_index[e0_last:e0] if delayed else ev_index[e0:e1]
@@ -156,8 +195,10 @@ def _run_fixed(
                             spikes_in_out[b, l] += n_src[src]
                     n_events[p] = _integrate_fixed(
                         membrane[lo:hi], target, bias[lo:hi], one - neuron[p, N_DECAY_M], shift, neuron[p, N_THETA],
-                        pops[p, P_STRICT] != 0, pops[p, P_WRAP] != 0, s_max, pops[p, P_RESET_ZERO] != 0,
-                        fired[lo:hi], events[lo:hi], spikes_out[k, b], pops[p, P_RECORD],
+                        pops[p, P_STRICT] != 0, pops[p, P_WRAP] != 0, s_max, pops[p, P_VMIN], pops[p, P_RESET_ZERO] != 0,
+                        bitshift,
+                        neuron[p, N_DECAY_S], neuron[p, N_DECAY_M], fired[lo:hi], events[lo:hi], spikes_out[k, b],
+                        pops[p, P_RECORD],
                     )  # fmt: skip
                     counts_out[b, p] += n_events[p]
                     updates_out[b, p] += hi - lo

@@ -37,9 +37,11 @@ Q_COLUMNS = 17
 # so a neuron's variant costs no extra compiled specialisation: P_STRICT is 1 where the neuron fires
 # on U > theta (threshold_test ">"), 0 for SPEC's U >= theta; fixed-point only, P_WRAP is 1 where
 # the current wraps around instead of saturating and P_DELAY the population's input delay (0 or 1
-# step): Loihi's arithmetic (`evsim.neurons.IntNeuron`)
-P_OFF, P_SIZE, P_RESET_ZERO, P_PROJ_START, P_PROJ_END, P_RECORD, P_STRICT, P_WRAP, P_DELAY = range(9)
-P_COLUMNS = 9
+# step): Loihi's arithmetic (`evsim.neurons.IntNeuron`); P_BITSHIFT is 1 for Xylo's bit-shift decay;
+# P_VMIN is the membrane's lower bound (-(2**(S-1) - 1), or the neuron's v_min: DYNAP-CNN's)
+(P_OFF, P_SIZE, P_RESET_ZERO, P_PROJ_START, P_PROJ_END, P_RECORD, P_STRICT, P_WRAP, P_DELAY,
+ P_BITSHIFT, P_VMIN) = range(11)  # fmt: skip
+P_COLUMNS = 11
 # columns of the neuron table (float: decay_m, decay_s, theta; integer: d_m, d_s, theta)
 N_DECAY_M, N_DECAY_S, N_THETA = range(3)
 
@@ -185,6 +187,9 @@ def build_plan(net: Network, dtype) -> Plan:
     if integer:
         pop_table[:, P_WRAP] = [p.neuron.current_overflow == "wrap" for p in pops]
         pop_table[:, P_DELAY] = [p.neuron.input_delay for p in pops]
+        pop_table[:, P_BITSHIFT] = [p.neuron.decay == "bitshift" for p in pops]
+        s_max = 2 ** (net.fixed_point[1] - 1) - 1
+        pop_table[:, P_VMIN] = [-s_max if p.neuron.v_min is None else p.neuron.v_min for p in pops]
     pop_table[:, P_PROJ_START] = bounds[:-1]
     pop_table[:, P_PROJ_END] = bounds[1:]
     if integer:

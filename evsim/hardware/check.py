@@ -213,6 +213,19 @@ def _layer_limits(net: Network, prof: Profile, violations: list, checked: list) 
                                                 names["strides"], None))
 
 
+def _mantissa_bits(net: Network) -> int:
+    """The two's complement width that holds every weight mantissa (w >> exponent) of a fixed-point
+    network: what a chip's "8-bit weights" ([-128, 127]) mean. SPEC's W-bit mantissas are symmetric
+    (|m| <= 2**(W-1) - 1), so a network at W holds W-bit chip weights, and int8's -128 needs W = 9
+    there (`speck_network`, `xylo_network`) while it still fits 8 chip bits."""
+    bits = 1
+    for proj in net.projections:
+        w = np.asarray(proj.scale if isinstance(proj, Identity) else proj.weight, dtype=np.int64) >> proj.exponent
+        if w.size:
+            bits = max(bits, max(int(w.max()), 0).bit_length() + 1, max(int(-w.min()) - 1, 0).bit_length() + 1)
+    return bits
+
+
 def check(net: Network, chip: str | Profile) -> Fit:
     """Map `net` onto `chip` (a profile or its name) and report every limit it breaks (a `Fit`)."""
     if not isinstance(net, Network):
@@ -229,8 +242,8 @@ def check(net: Network, chip: str | Profile) -> Fit:
                          f"at the chip's {bits}-bit weights")
         weight_bits = bits if isinstance(bits, int) else 8
     else:
-        W, S, _ = net.fixed_point
-        weight_bits = W
+        _, S, _ = net.fixed_point
+        W = weight_bits = _mantissa_bits(net)
         if "weight_bits" in names:
             checked.append("weight_bits")
             allowed = names["weight_bits"]

@@ -100,6 +100,10 @@ MEROLLA = "Merolla et al., Science 2014"
 HOPPNER = "Hoppner et al., IEEE TCAS-I 2019 (SpiNNaker 2 prototype)"
 SINABS = "sinabs documentation (DYNAP-CNN / Speck chip limits)"
 XYLO = "Xylo Audio 2 documentation (rockpool)"
+SINABS_ARITH = ("sinabs 3.1.3: backend/dynapcnn/chips/dynapcnn.py (get_dynapcnn_layer_config), "
+                "layers/functional/lif.py, activation/; checked spike for spike by tests/test_speck.py")
+XYLOSIM = ("xylosim 0.1.3 (rockpool's XyloSim back end): src/v2/cpp/XyloIAFNeuron.cpp, XyloLayer.cpp; checked spike "
+           "for spike by tests/test_xylo.py")
 DATTA = "Datta et al. 2022, the paper's Table 2 (evsim.energy.DATTA_65NM_32BIT)"
 LAVA_ARITH = Arithmetic(
     weight_bits=8, state_bits=24, decay_bits=12,
@@ -166,8 +170,10 @@ def _loihi2() -> Profile:
 def _speck() -> Profile:
     return Profile(
         name="speck", chip="SynSense Speck (DYNAP-CNN)",
-        arithmetic=Arithmetic(8, 16, NOT_ENTERED, NOT_ENTERED, NOT_ENTERED, NOT_ENTERED, NOT_ENTERED, NOT_ENTERED,
-                              NOT_ENTERED, SINABS),
+        arithmetic=Arithmetic(8, 16, 0, "none: integrate-and-fire, no leak, no synaptic current (v += conv(spikes))",
+                              "no current state", "saturate (16 bits); lower bound threshold_low = min_v_mem "
+                              "(-2**15 when None)", ">=", "v -= threshold_high, or v = 0 with return_to_zero", 0,
+                              SINABS_ARITH),
         limits=(Limit("layers", 9, "chip", SINABS), Limit("weight_bits", 8, "projection", SINABS),
                 Limit("state_bits", 16, "population", SINABS), Limit("kernel_size_max", 16, "layer", SINABS),
                 Limit("strides", (1, 2, 4, 8), "layer", SINABS), Limit("channels_max", 1024, "layer", SINABS),
@@ -180,8 +186,11 @@ def _speck() -> Profile:
 def _xylo() -> Profile:
     return Profile(
         name="xylo", chip="SynSense Xylo Audio 2",
-        arithmetic=Arithmetic(8, 16, NOT_ENTERED, "bit-shift: v -= v >> dash", NOT_ENTERED, NOT_ENTERED, NOT_ENTERED,
-                              NOT_ENTERED, NOT_ENTERED, XYLO),
+        arithmetic=Arithmetic(8, 16, 4, "bit-shift: x -= max(x >> dash, sign(x)) (floor shift), dash 0-15; the "
+                              "current is decayed after the step's input is added", "saturate (two's complement, "
+                              "each add)", "saturate (two's complement, each add)", ">=",
+                              "v -= threshold per spike (up to 31 per step hidden, 1 readout)",
+                              "0 input to hidden, 1 hidden to readout", XYLOSIM),
         limits=(Limit("inputs_max", 16, "network", XYLO), Limit("hidden_max", 1000, "network", XYLO),
                 Limit("outputs_max", 8, "network", XYLO), Limit("weight_bits", 8, "projection", XYLO),
                 Limit("state_bits", 16, "population", XYLO)),
