@@ -26,7 +26,7 @@ def test_hardware_tiny_run_writes_the_documented_layout_and_numbers_that_mean_wh
     monkeypatch.setenv("EVSIM_MODELS", str(tmp_path / "models"))
     out = tmp_path / "hardware.h5"
     scenarios_main(["hardware", "--models", *MODELS, "--train-samples", "200", "--test-samples", "20", "--mnist-epochs", "1",
-                    "--fmnist-epochs", "1", "--threads", "1", "--out", str(out)])  # fmt: skip
+                    "--fmnist-epochs", "1", "--fig5-width", "8", "--threads", "1", "--out", str(out)])  # fmt: skip
     with h5py.File(out, "r") as f:
         assert f.attrs["scenario"] == "hardware" and f.attrs["test_samples"] == 20
         assert as_strings(f.attrs["profiles"]) == list(hw.profiles()) and as_strings(f.attrs["models"]) == list(MODELS)
@@ -77,4 +77,10 @@ def test_hardware_tiny_run_writes_the_documented_layout_and_numbers_that_mean_wh
             # the paper's model and Speck: evsim.quantize at their widths (Speck's 16-bit state raised)
             assert "evsim.quantize(net, 8, 24, 12)" in f[f"{m}/paper_65nm/run"].attrs["arithmetic"]
             assert "evsim.quantize(net, 8, " in f[f"{m}/speck/run"].attrs["arithmetic"]
+        # Fig. 5's ResNet18, fit only: 18 populations, and Speck holds 9 layers (at any width)
+        speck = f["fig5_fused_resnet18/speck/fits"]
+        assert not speck[()] and "layers" in as_strings(speck.attrs["broken_limits"])
+        assert any("18" in v and "9" in v for v in as_strings(speck.attrs["violations"]))
+        assert not any(f[f"fig5_fused_resnet18/{c}/run"][()] for c in hw.profiles())
+        assert not f["fig5_fused_resnet18/xylo/fits"][()] and "fig5_fused_resnet18/loihi/cores" in f
     assert [p.name for p in plot_file(out)] == ["hardware_accuracy.png", "hardware_agreement.png", "hardware_energy.png"]

@@ -5,6 +5,9 @@ quantization scenario, `scenarios.paper.quantization.MODELS`): Fig. 2's ReLU ANN
 converted to IF neurons (MNIST, T = 30, rate decoding) with RateSynS and RateSynE; the
 Fashion-MNIST LIF 784-500-10 SNNs of Figs. 3-4 (T = 10): Act-BP on RateSynE (rate decoding) and
 Temp-BP on TTFS with TTFS decoding and early exit. `--models` takes any of quantization's labels.
+Fig. 5's fused-TTFS ResNet18 (CIFAR-10) is checked for fit only (`--fig5-width`, the paper's 64):
+untrained, as `check` reads only the structure; it is not run (training it is beyond the quick
+run, and its fused input's current channels feed floats, which a chip taking spikes cannot).
 
 For every model and every chip profile (`evsim.hardware.profiles()`):
 
@@ -102,6 +105,17 @@ def chip_network(float_net: evsim.Network, prof: hw.Profile) -> tuple[str | None
     return "float", float_net, f"the float network: the chip's arithmetic is not entered (compile: {refused}); priced at its constants"
 
 
+def fig5_network(width: int) -> evsim.Network:
+    """Fig. 5's fused-TTFS SNN architecture (ResNet18, CIFAR-10, 9 input channels: current, RateSynE
+    and TTFS of each colour) as an evsim network, untrained: `check` reads only its structure."""
+    from bridges.resnet import SpikingResNet  # here: only this part of the job needs the ResNet
+
+    from ..setups.cifar import FUSED, NEURON, input_channels
+
+    torch.manual_seed(0)
+    return to_evsim(SpikingResNet(width=width, in_channels=input_channels(list(FUSED)), neuron=NEURON, rule="tempbp").eval())
+
+
 def arrival_steps(net: evsim.Network) -> list[int]:
     """Per population, the steps its input takes to arrive: the sum of `input_delay` along its
     longest path from the input (0 everywhere for evsim's own networks, l for Loihi's layer l)."""
@@ -193,6 +207,7 @@ def main(argv=None) -> None:
     parser.add_argument("--train-samples", type=int, default=60000, help="training images of the models (fewer only for smoke tests)")
     parser.add_argument("--mnist-epochs", type=int, default=10, help="MNIST ANN epochs (Fig. 2's quick 10)")
     parser.add_argument("--fmnist-epochs", type=int, default=5, help="Fashion-MNIST ANN and SNN epochs (Figs. 3-4's quick 5)")
+    parser.add_argument("--fig5-width", type=int, default=64, help="stem width of Fig. 5's ResNet18 checked for fit (the paper's 64; 0: skip)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the encoders' draws")
     parser.add_argument("--threads", type=int, default=available_cpus())
     parser.add_argument("--data", default=None, help="data directory (default: $EVSIM_DATA or data/)")
@@ -203,7 +218,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not 1 <= args.test_samples <= 10000 or not 1 <= args.train_samples <= 60000:
         parser.error("--test-samples must lie in 1..10000, --train-samples in 1..60000")
-    if min(args.mnist_epochs, args.fmnist_epochs, args.threads) < 1:
+    if min(args.mnist_epochs, args.fmnist_epochs, args.threads) < 1 or args.fig5_width < 0:
         parser.error("epochs and --threads must be >= 1")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -228,7 +243,9 @@ def main(argv=None) -> None:
         "its input delay, against the float network", "early_exit": "TTFS decoding stops each sample at its "
         "first output spike (accuracy, SOPs, cost); agreement uses full runs",
         "cost": "evsim.hardware.cost on the clean run, mean per image; NaN where no constant is published",
-        "fig5": "not included: the fused-TTFS ResNet18 of Fig. 5 is beyond the quick run's time",
+        "fig5": "fit only (group fig5_fused_resnet18): the architecture of Fig. 5's fused-TTFS ResNet18 checked on "
+        "every chip, untrained (fit reads only the structure); not run: training it is beyond the quick run's time, "
+        "and its fused input's current channels feed floats, which a chip taking spikes cannot", "fig5_width": args.fig5_width,
         "threads": args.threads,
     }  # fmt: skip
     splits = {d: (load_split(d, "train", args.train_samples, root=root), load_split(d, "test", args.test_samples, root=root))
@@ -273,18 +290,7 @@ def evaluate(args, runner, stages, splits: dict) -> tuple[dict, dict]:
             if variant is not None:
                 nets.setdefault(variant, net)
                 plan[chip] = variant
-            g = f"{label}/{chip}"
-            data[f"{g}/fits"] = bool(fit.fits)
-            data[f"{g}/run"] = variant is not None
-            data[f"{g}/cores"] = int(sum(fit.cores))
-            data[f"{g}/memory_bytes"] = int(sum(fit.memory_bytes))
-            attributes[f"{g}/fits"] = {
-                "fit": ("fits" if fit.fits else "does not fit") if fit.checked else "not checked (no limits entered)",
-                "violations": [str(v) for v in fit.violations] or ["none"],
-                "broken_limits": sorted({v.limit for v in fit.violations}) or ["none"],
-                "checked": list(fit.checked) or ["none"], "notes": list(fit.notes) or ["none"],
-            }  # fmt: skip
-            attributes[f"{g}/run"] = {"variant": variant or "none", "arithmetic": how}
+            record_fit(data, attributes, f"{label}/{chip}", fit, variant, how)
         plans[label] = plan
         attackers = [handles[(dataset, "ann", s)] for s in ATTACKER_SEEDS]
         x, y = splits[dataset][1].x, splits[dataset][1].y
@@ -293,6 +299,11 @@ def evaluate(args, runner, stages, splits: dict) -> tuple[dict, dict]:
         jobs.append(Job(f"eval_{label}", eval_task, (label, plan, args.seed, runner.share(x), runner.share(y), runner.share(nets),
                                                      *attackers), inputs=inputs, cpus=cpus))  # fmt: skip
     done = run_stages(runner, stages, jobs)
+    if args.fig5_width:
+        resnet = fig5_network(args.fig5_width)
+        for chip in args.profiles:
+            record_fit(data, attributes, f"fig5_fused_resnet18/{chip}", hw.check(resnet, chip), None,
+                       "not run: fit only (untrained; the fused input's current channels feed floats, a chip takes spikes)")  # fmt: skip
 
     for label in args.models:
         out = done[f"eval_{label}"]
@@ -310,6 +321,21 @@ def evaluate(args, runner, stages, splits: dict) -> tuple[dict, dict]:
     return data, attributes
 
 
+def record_fit(data: dict, attributes: dict, g: str, fit: hw.Fit, variant: str | None, how: str) -> None:
+    """`check`'s verdict for group g: datasets fits, run, cores, memory_bytes; the limits in words."""
+    data[f"{g}/fits"] = bool(fit.fits)
+    data[f"{g}/run"] = variant is not None
+    data[f"{g}/cores"] = int(sum(fit.cores))
+    data[f"{g}/memory_bytes"] = int(sum(fit.memory_bytes))
+    attributes[f"{g}/fits"] = {
+        "fit": ("fits" if fit.fits else "does not fit") if fit.checked else "not checked (no limits entered)",
+        "violations": [str(v) for v in fit.violations] or ["none"],
+        "broken_limits": sorted({v.limit for v in fit.violations}) or ["none"],
+        "checked": list(fit.checked) or ["none"], "notes": list(fit.notes) or ["none"],
+    }  # fmt: skip
+    attributes[f"{g}/run"] = {"variant": variant or "none", "arithmetic": how}
+
+
 def summary(data: dict, models, profiles) -> None:
     print(f"\n{'model':<29}{'chip':<11}{'fits':>5}{'agree':>8}{'pred=':>7}{'clean':>7}{'FGSM':>7}{'SOPs':>11}{'E uJ':>9}{'steps':>7}")
     for label in models:
@@ -325,6 +351,10 @@ def summary(data: dict, models, profiles) -> None:
             print(f"{'':<29}{chip:<11}{'yes' if data[f'{g}/fits'] else 'no':>5}{data[f'{g}/agreement_entries']:>8.4f}"
                   f"{data[f'{g}/agreement_predictions']:>7.3f}{data[f'{g}/accuracy_clean']:>7.3f}{data[f'{g}/accuracy_attacked']:>7.3f}"
                   f"{data[f'{g}/sops']:>11,.0f}{energy}{data[f'{g}/steps']:>7.1f}")  # fmt: skip
+    if any(k.startswith("fig5_fused_resnet18/") for k in data):
+        over = [c for c in profiles if not data[f"fig5_fused_resnet18/{c}/fits"]]
+        print(f"Fig. 5's fused ResNet18 (fit only): does not fit {', '.join(over) or 'any chip'}; the others fit or "
+              "enter no limits (the file names every broken limit)")  # fmt: skip
 
 
 if __name__ == "__main__":
