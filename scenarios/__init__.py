@@ -20,6 +20,7 @@ SCENARIOS = {
     "fig4": ("scenarios.paper.fig4", "Paper Fig. 4 on Fashion-MNIST: early-exit TTFS decoding, robustness and exact SOPs"),
     "fig5": ("scenarios.paper.fig5", "Paper Fig. 5 on CIFAR-10: ResNet18 SNNs, fused encoding, PGD under four norms, energy and EDP"),
     "quantization": ("scenarios.paper.quantization", "Fixed-point inference: the Figs. 2-4 models at 16-2 weight bits, accuracy, robustness, energy"),
+    "hardware": ("scenarios.paper.hardware", "The Figs. 2-4 models on real chips: fit, spike agreement, clean and FGSM accuracy, energy and latency"),
     "repro_audit": ("scenarios.paper.repro_audit", "Why two Fashion-MNIST claims fail here: eps units, clipping, attacker strength, Eq. 31 like for like"),
     "plot": ("scenarios.plot", "Draw a scenario's figures from its HDF5 file"),
     "report": ("scenarios.machinery.report", "Write one self-contained HTML page of a result file: figures, claims, settings, provenance"),

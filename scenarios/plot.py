@@ -465,7 +465,49 @@ def plot_bench_engine(f: h5py.File, folder: Path) -> list[Path]:
     return paths
 
 
-PLOTTERS = {"bench_engine": plot_bench_engine, "fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5, "quantization": plot_quantization,
+def plot_hardware(f: h5py.File, folder: Path) -> list[Path]:
+    """The hardware scenario, per model and chip: accuracy (clean, FGSM), spike agreement with the
+    float network, and energy per image (a chip without published constants, or one the network
+    does not fit, is marked, not drawn)."""
+    models, chips, eps = as_strings(f.attrs["models"]), as_strings(f.attrs["profiles"]), float(f.attrs["attack_eps"])
+    xs, paths = np.arange(len(chips)), []
+    sub = f"{int(f.attrs['test_samples'])} test images, {f.attrs['mode']}"
+
+    def value(m: str, chip: str, key: str) -> float:
+        return float(f[f"{m}/{chip}/{key}"][()]) if bool(f[f"{m}/{chip}/run"][()]) else np.nan
+
+    def panels(name: str, keys: list[tuple[str, str]], ylabel: str, title: str, scale: float = 100.0, log: bool = False):
+        fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models) + 1, 3.8), squeeze=False, sharey=True)
+        width = 0.8 / len(keys)
+        for ax, m in zip(axes[0], models):
+            for k, (key, label) in enumerate(keys):
+                ys = np.array([value(m, c, key) for c in chips]) * scale
+                ax.bar(xs + (k - (len(keys) - 1) / 2) * width, np.nan_to_num(ys), width, label=label)
+                if name == "hardware_accuracy":
+                    ax.axhline(100 * float(f[f"{m}/float/{key}"][()]), color=f"C{k}", ls=":", lw=0.8)
+            for i, c in enumerate(chips):
+                missing = "does not fit" if not bool(f[f"{m}/{c}/run"][()]) else ("not published" if log and not bool(f[f"{m}/{c}/priced"][()]) else "")
+                if missing:
+                    ax.text(i, 0.02, missing, rotation=90, ha="center", va="bottom", fontsize=7, transform=ax.get_xaxis_transform())
+            ax.set_xticks(xs, chips, rotation=45, fontsize=7)
+            ax.set_title(m, fontsize=8)
+            if log:
+                ax.set_yscale("log")
+        axes[0][0].set_ylabel(ylabel)
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(f"{title} ({sub})", fontsize=9)
+        paths.append(save_figure(fig, folder, name))
+
+    panels("hardware_accuracy", [("accuracy_clean", "clean"), ("accuracy_attacked", f"FGSM ε={eps:g} (black-box)")],
+           "accuracy (%)", "Accuracy on each chip's arithmetic (dotted: the float network)")  # fmt: skip
+    panels("hardware_agreement", [("agreement_entries", "spike entries"), ("agreement_predictions", "predictions")],
+           "agreement with the float network (%)", "Spike agreement with the float64 network, clean images")  # fmt: skip
+    panels("hardware_energy", [("energy_pj", "energy per image")], "energy per image (µJ, priced terms)",
+           "Energy per image from evsim.hardware.cost", scale=1e-6, log=True)  # fmt: skip
+    return paths
+
+
+PLOTTERS = {"bench_engine": plot_bench_engine, "fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5, "hardware": plot_hardware, "quantization": plot_quantization,
             "repro_audit": plot_repro_audit}
 
 

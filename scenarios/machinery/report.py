@@ -38,7 +38,7 @@ RESULT_ATTRIBUTES = ("scenario", "git_revision", "created")
 DOC_PAGES = {
     "fig2": "fig2.md", "fig3": "fig3-fig4.md", "fig4": "fig3-fig4.md", "fig5": "fig5.md", "quantization": "quantization.md",
     "repro_audit": "repro-audit.md", "train_fmnist": "train-fmnist.md", "bench_engine": "bench-engine.md",
-    "bench_resnet": "bench-resnet.md", "bench_training": "bench-training.md", "interop": "interop.md",
+    "bench_resnet": "bench-resnet.md", "bench_training": "bench-training.md", "interop": "interop.md", "hardware": "hardware.md",
 }  # fmt: skip
 CLAIM_GROUPS = ("verdicts", "claims")
 # the claims table's columns, in this order when present (others follow, alphabetically)
