@@ -91,17 +91,25 @@ def chip_network(float_net: evsim.Network, prof: hw.Profile) -> tuple[str | None
         refused = str(err).splitlines()[0]
     a = prof.arithmetic
     if isinstance(a.weight_bits, int) and isinstance(a.state_bits, int):
-        d = a.decay_bits if isinstance(a.decay_bits, int) else DEFAULT_DECAY_BITS
-        for s in range(a.state_bits, 41):
-            try:
-                net = evsim.quantize(float_net, a.weight_bits, s, d)
-            except ValueError:
-                continue
-            raised = "" if s == a.state_bits else f"; state bits raised from the chip's {a.state_bits} to {s}, the fewest evsim.quantize accepts"
-            dnote = "" if isinstance(a.decay_bits, int) else f"; decay bits not entered for the chip: {d}"
-            return (f"quantize_w{a.weight_bits}_s{s}_d{d}", net,
-                    f"evsim.quantize(net, {a.weight_bits}, {s}, {d}): SPEC's generic integer arithmetic at the chip's widths, "
-                    f"not the chip's own decay, threshold test or reset (compile: {refused}){raised}{dnote}")  # fmt: skip
+        # the chip's decay width first; where it holds no leak (Speck's neurons do not leak: 0 bits)
+        # or is not entered, DEFAULT_DECAY_BITS, said in the file
+        decays = ([a.decay_bits] if isinstance(a.decay_bits, int) else []) + [DEFAULT_DECAY_BITS]
+        for d in dict.fromkeys(decays):
+            for s in range(a.state_bits, 41):
+                try:
+                    net = evsim.quantize(float_net, a.weight_bits, s, d)
+                except ValueError:
+                    continue
+                raised = "" if s == a.state_bits else f"; state bits raised from the chip's {a.state_bits} to {s}, the fewest evsim.quantize accepts"
+                if not isinstance(a.decay_bits, int):
+                    dnote = f"; decay bits not entered for the chip: {d}"
+                elif d != a.decay_bits:
+                    dnote = f"; the chip's {a.decay_bits} decay bits cannot hold this network's leak: {d}, which the chip cannot do"
+                else:
+                    dnote = ""
+                return (f"quantize_w{a.weight_bits}_s{s}_d{d}", net,
+                        f"evsim.quantize(net, {a.weight_bits}, {s}, {d}): SPEC's generic integer arithmetic at the chip's widths, "
+                        f"not the chip's own decay, threshold test or reset (compile: {refused}){raised}{dnote}")  # fmt: skip
     return "float", float_net, f"the float network: the chip's arithmetic is not entered (compile: {refused}); priced at its constants"
 
 
