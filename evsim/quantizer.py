@@ -172,15 +172,7 @@ def quantize(net: Network, weight_bits: int = 8, state_bits: int = 24, decay_bit
     for proj in net.projections:
         gain = net.populations[proj.target].neuron.input_gain
         m, e = _mantissa_exponent(_real_weights(proj, gain, units[proj.target]), W)
-        w = m << e
-        if isinstance(proj, Dense):
-            projections.append(Dense(proj.source, proj.target, w, exponent=e))
-        elif isinstance(proj, Conv2d):
-            projections.append(Conv2d(proj.source, proj.target, w, proj.stride, proj.padding, exponent=e))
-        elif isinstance(proj, AvgPool2d):
-            projections.append(AvgPool2d(proj.source, proj.target, proj.kernel_size, proj.stride, int(w), exponent=e))
-        else:
-            projections.append(Identity(proj.source, proj.target, int(w), exponent=e))
+        projections.append(integer_projection(proj, m << e, e))
     metadata = dict(net.metadata)
     metadata.update({f"fixed_point.state_scale.{p}": u for p, u in enumerate(units)})
     return Network(net.input_shape, populations, projections, metadata, fixed_point=(W, S, D))
@@ -195,6 +187,20 @@ def mantissas(net: Network) -> list[np.ndarray]:
         w = np.asarray(proj.scale if isinstance(proj, Identity) else proj.weight, dtype=np.int64)
         out.append(w >> proj.exponent)  # exact: the weights are multiples of 2**exponent
     return out
+
+
+def integer_projection(proj, w, exponent: int):
+    """A projection of proj's kind, ends and geometry with the integer weights w (an array for Dense
+    and Conv2d, a scalar for AvgPool2d and Identity) and the fixed-point `exponent`."""
+    if isinstance(proj, Dense):
+        return Dense(proj.source, proj.target, w, exponent=exponent)
+    if isinstance(proj, Conv2d):
+        return Conv2d(proj.source, proj.target, w, proj.stride, proj.padding, exponent=exponent)
+    if isinstance(proj, AvgPool2d):
+        return AvgPool2d(proj.source, proj.target, proj.kernel_size, proj.stride, int(w), exponent=exponent)
+    if isinstance(proj, Identity):
+        return Identity(proj.source, proj.target, int(w), exponent=exponent)
+    raise ValueError(f"unknown projection kind {type(proj).__name__}")
 
 
 __all__ = ["quantize", "mantissas"]

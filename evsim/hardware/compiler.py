@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..network import AvgPool2d, Conv2d, Dense, Identity, Network, Population
+from ..network import Dense, Identity, Network, Population
 from ..neurons import IntNeuron
-from ..quantizer import quantize
+from ..quantizer import integer_projection, quantize
 from .check import check
 from .lava import ACT_SHIFT, DECAY_BITS, STATE_BITS, VTH_SHIFT, WEIGHT_BITS
 from .profiles import profile
@@ -100,14 +100,7 @@ def compile(net: Network, chip: str = "loihi", *, force: bool = False, lossy_res
         w, x = _loihi_weights(np.asarray(value))
         exponent = ACT_SHIFT + x + (1 if w.any() and not (w & ((1 << (ACT_SHIFT + x + 1)) - 1)).any() else 0)
         metadata[f"hardware.weight_exp.{k}"] = x
-        if isinstance(proj, Dense):
-            projections.append(Dense(proj.source, proj.target, w, exponent=exponent))
-        elif isinstance(proj, Conv2d):
-            projections.append(Conv2d(proj.source, proj.target, w, proj.stride, proj.padding, exponent=exponent))
-        elif isinstance(proj, AvgPool2d):
-            projections.append(AvgPool2d(proj.source, proj.target, proj.kernel_size, proj.stride, int(w), exponent=exponent))
-        else:
-            projections.append(Identity(proj.source, proj.target, int(w), exponent=exponent))
+        projections.append(integer_projection(proj, w, exponent))
     metadata.update({"hardware.profile": "loihi", "hardware.model": "Lava 0.10 fixed_pt (Loihi2SimCfg)"})
     return Network(q.input_shape, populations, projections, metadata, fixed_point=(WEIGHT_BITS, STATE_BITS, DECAY_BITS))
 
