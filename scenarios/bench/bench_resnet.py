@@ -208,6 +208,17 @@ def main(argv=None) -> None:
     ratio = t_dense / t_ev
     print(f"side by side, {len(xb)} images: evsim {len(xb) / t_ev:.2f} samples/s, dense torch (batch {args.batch}) "
           f"{len(xb) / t_dense:.2f} samples/s: evsim {ratio:.2f}x; identical predictions {agree:.2%}")  # fmt: skip
+    # a user's path, from the images: each side's encoder (event lists for evsim, the dense array for
+    # torch) timed on the same images and added to its simulation
+    start = time.perf_counter()
+    evsim.encode_events(xb, T, list(METHODS))
+    t_ev_encode = time.perf_counter() - start
+    start = time.perf_counter()
+    evsim.encode(xb, T, list(METHODS))
+    t_dense_encode = time.perf_counter() - start
+    pipeline_ratio = (t_dense + t_dense_encode) / (t_ev + t_ev_encode)
+    print(f"images to predictions: encode_events {t_ev_encode * 1e3:.1f} ms + evsim, encode {t_dense_encode * 1e3:.1f} ms "
+          f"+ dense torch: evsim {pipeline_ratio:.2f}x")  # fmt: skip
 
     # cost against SOPs: the same network, input scaled to vary the activity
     sweep_sops, sweep_t, sweep_rate = [], [], []
@@ -241,6 +252,8 @@ def main(argv=None) -> None:
             "whole_set/rss_before_bytes": rss_before * 1024,
             "side_by_side/evsim_samples_per_s": len(xb) / t_ev, "side_by_side/dense_samples_per_s": len(xb) / t_dense,
             "side_by_side/ratio": ratio, "side_by_side/identical_predictions": agree,
+            "side_by_side/encode_events_s": t_ev_encode, "side_by_side/encode_s": t_dense_encode,
+            "side_by_side/images_to_predictions_ratio": pipeline_ratio,
             "sweep/sops_per_image": sweep_sops, "sweep/s_per_image": sweep_t, "sweep/activity": sweep_rate,
             "sweep/fit_s_per_sop": slope, "sweep/fit_s_intercept": intercept, "calibration/scales": scales,
             "sops_per_layer": exact_layer, "sops_estimate_per_layer": estimate_layer,
