@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -44,7 +45,10 @@ from ..decoding import DECODERS
 from ..events import INPUT_KINDS as _INPUT_KINDS, InputEvents
 from ..network import INPUT as _INPUT, Network
 from ..result import SimulationResult
-from . import fixed_run, float_run
+from .cache_guard import drop_stale as _drop_stale_numba_cache
+
+_drop_stale_numba_cache(Path(__file__).parent)  # before any kernel loads its cache
+from . import fixed_run, float_run  # noqa: E402
 from .plan import conv_layout, internal_order
 
 DTYPES = (np.float32, np.float64)
