@@ -170,7 +170,9 @@ def test_repro_audit_rejects_bad_options(capsys):
     for argv, message in ((["--test-samples", "0"], "--test-samples must lie in 1..10000"),
                           (["--loss-samples", "500", "--test-samples", "100"], "--loss-samples in 1..--test-samples"),
                           (["--threads", "0"], "--threads and --workers must be >= 1"),
-                          (["--only", "fig9"], "invalid choice")):  # fmt: skip
+                          (["--only", "fig9"], "invalid choice"),
+                          (["--sweep", "pixel_a100_v100"], "not a Fig. 3B sweep of this mode"),  # --full only
+                          (["--full", "--sweep", "pixel_a100_v100", "--only", "fig2"], "--only leaves out fig3b")):  # fmt: skip
         with pytest.raises(SystemExit):
             scenarios_main(["repro_audit", *argv])
         assert message in capsys.readouterr().err

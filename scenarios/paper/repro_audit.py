@@ -282,11 +282,21 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
     parser.add_argument("--only", choices=("fig3b", "fig2", "fig4e"), action="append", default=None,
                         help="run only these parts (repeatable; default all three)")  # fmt: skip
+    parser.add_argument("--sweep", action="append", default=None, metavar="NAME",
+                        help="run only these Fig. 3B sweeps (repeatable, e.g. pixel_a100_v100; default every sweep of "
+                             "the mode): the part that settles one hypothesis first, reused by a later whole run")  # fmt: skip
     args = parser.parse_args(argv)
     if not 1 <= args.test_samples <= 10000 or not 1 <= args.loss_samples <= args.test_samples:
         parser.error("--test-samples must lie in 1..10000 and --loss-samples in 1..--test-samples")
     if not 1 <= args.train_samples <= 60000 or args.threads < 1 or (args.workers is not None and args.workers < 1):
         parser.error("--train-samples must lie in 1..60000, --threads and --workers must be >= 1")
+    if args.sweep:
+        planned = [s.name for s in plan_sweeps(args.full, 1.0)]  # the names do not depend on the std
+        unknown = [name for name in args.sweep if name not in planned]
+        if unknown:
+            parser.error(f"--sweep {', '.join(unknown)}: not a Fig. 3B sweep of this mode ({', '.join(planned)})")
+        if args.only and "fig3b" not in args.only:
+            parser.error("--sweep selects Fig. 3B sweeps, but --only leaves out fig3b")
     return args
 
 
@@ -302,6 +312,8 @@ def main(argv=None) -> None:
                            load_split(dataset, "test", args.test_samples, root=root))  # fmt: skip
     stats = {d: pixel_statistics(train) for d, (train, _) in splits.items()}
     sweeps = plan_sweeps(args.full, stats[FMNIST][1]) if "fig3b" in parts else []
+    if args.sweep:
+        sweeps = [s for s in sweeps if s.name in args.sweep]
     variants = fig2_variants(args.full, stats[MNIST][1]) if "fig2" in parts else []
     mode = "full (adds the 100-epoch victims)" if args.full else "quick (victims of 5 and 20 epochs; --full adds 100)"
     print(f"repro_audit, {mode}: {len(sweeps)} Fig. 3B sweeps, {len(variants)} Fig. 2 runs"
