@@ -45,6 +45,8 @@ __all__ = [
     "block_plan",
     "IMAGE_SIZE",
     "CIFAR_LIF",
+    "init_from_ann",
+    "init_from_snn",
 ]
 
 IMAGE_SIZE = 32
@@ -334,6 +336,29 @@ def init_from_ann(snn: SpikingResNet, ann: ResNetANN) -> SpikingResNet:
             if mine.shortcut is not None:
                 copy(mine.shortcut, theirs.shortcut)
         snn.fc.weight.copy_(ann.fc.weight)
+    return snn
+
+
+def init_from_snn(snn: SpikingResNet, source: SpikingResNet) -> SpikingResNet:
+    """Warm start (in place): `snn` takes every weight, BatchNorm and buffer of another trained
+    SpikingResNet of the same width, whatever its encoder, decoder or rule (Fig. 5's models start
+    from its current-encoded Act-BP rate SNN). A fused stem (in_channels = k x the source's) gets
+    the source's stem weights divided by k on each of its k encodings, as `init_from_ann` does.
+    Returns snn."""
+    if not isinstance(snn, SpikingResNet) or not isinstance(source, SpikingResNet):
+        raise ValueError(f"init_from_snn needs two SpikingResNets, got {type(snn).__name__}, {type(source).__name__}")
+    if not (snn.batchnorm and source.batchnorm):
+        raise ValueError("init_from_snn needs the trainable (BatchNorm) SpikingResNets")
+    if snn.width != source.width or snn.n_classes != source.n_classes or snn.in_channels % source.in_channels:
+        raise ValueError(
+            f"the source SNN (width {source.width}, {source.in_channels} input channels, {source.n_classes} classes) does "
+            f"not fit the SNN (width {snn.width}, {snn.in_channels} input channels, {snn.n_classes} classes)"
+        )
+    parts = snn.in_channels // source.in_channels
+    state = {k: v.detach().clone() for k, v in source.state_dict().items()}
+    stem = state["stem.conv.weight"]
+    state["stem.conv.weight"] = stem.repeat(1, parts, 1, 1) / parts
+    snn.load_state_dict(state)
     return snn
 
 

@@ -85,6 +85,12 @@ def test_fig5_writes_the_documented_layout(fig5_run):
         per_image = ((x.reshape(-1, 3, 32, 32) != 0) * (8 * reach[:, None] * reach[None, :])).sum(axis=(1, 2, 3))
         assert f["fig5g/current_actbp_rate/macs_exact"][()] == pytest.approx(f.attrs["T"] * per_image.mean())
         assert "provenance/stages/attack_l2" in f
+        # the chain of warm starts: every SNN's start scored before its first step, its abstention in evsim
+        assert f.attrs["recipe_init"] == "chain" and f.attrs["chain_base"] == "actbp_current_rate"
+        for rule, encoder, decoder in {("actbp", e, d) for e in ENCODERS for d in DECODERS} | set(F_MODELS.values()):
+            g = f"models/{encoder}_{rule}_{decoder}"
+            for k in ("start_accuracy", "start_abstention", "clean_abstention"):
+                assert 0 <= f[f"{g}/{k}"][()] <= 1, (g, k)
 
 
 @needs_cifar
@@ -127,3 +133,22 @@ def test_fig5_rejects_bad_options(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         scenarios_main(["fig5", *argv])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_chain_recipe_starts_every_snn_from_the_base():
+    """Quick mode's chain: the base SNN from its ANN, every other SNN from the base; the paper's
+    recipe starts from scratch; a warm-up never eats a tiny run."""
+    from scenarios.setups.cifar import BASE_SNN, PAPER_RECIPE, QUICK_RECIPE, CifarZoo, Recipe, capped_warmup
+    from scenarios.setups.models import Split
+
+    split = Split(np.zeros((4, 3072), np.float32), np.zeros(4, np.int64))
+    quick = CifarZoo(split, split, width=2, ann_epochs=1, snn_epochs=1, recipe=QUICK_RECIPE)
+    assert quick.starts_from(("snn", *BASE_SNN, 0)) == [("ann", 0)]
+    assert quick.starts_from(("snn", "tempbp", "fused", "ttfs", 3)) == [("snn", *BASE_SNN, 3)]
+    assert quick.starts_from(("ann", 1)) == []
+    paper = CifarZoo(split, split, width=2, ann_epochs=1, snn_epochs=1, recipe=PAPER_RECIPE)
+    assert paper.starts_from(("snn", "tempbp", "fused", "ttfs", 0)) == []
+    assert capped_warmup(100, 50000, 128, 6) == 100 and capped_warmup(100, 16, 64, 1) == 0
+    with pytest.raises(ValueError, match="init must be one of"):
+        Recipe(init="copy")
+    assert QUICK_RECIPE.settings()["recipe_finetune_samples"] == 12800 and PAPER_RECIPE.settings()["recipe_finetune_samples"] == "all"

@@ -312,6 +312,31 @@ def test_init_from_ann_copies_the_ann_and_spreads_a_fused_stem():
         init_from_ann(SpikingResNet(width=2, in_channels=4), ann)
 
 
+def test_init_from_snn_keeps_every_weight_and_spreads_a_fused_stem():
+    """The chain's warm start: a Temp-BP TTFS (or fused) SNN takes the base SNN's weights, BN
+    statistics included; same encoder width: the same network, spike for spike."""
+    from bridges.resnet import init_from_snn
+
+    torch.manual_seed(0)
+    base = SpikingResNet(width=2, rule="actbp")
+    with torch.no_grad():
+        for bn in (m for m in base.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.uniform_(0.5, 2)
+    snn = init_from_snn(SpikingResNet(width=2, rule="tempbp"), base)
+    for (name, mine), theirs in zip(snn.state_dict().items(), base.state_dict().values()):
+        assert torch.equal(mine, theirs), name
+    x = torch.rand(10, 3, 3 * 32 * 32)
+    assert torch.equal(snn.eval()(x).spikes, base.eval()(x).spikes)
+    fused = init_from_snn(SpikingResNet(width=2, in_channels=9), base)
+    for part in range(3):
+        torch.testing.assert_close(fused.stem.conv.weight[:, 3 * part : 3 * part + 3], base.stem.conv.weight / 3)
+    assert torch.equal(fused.fc.weight, base.fc.weight)
+    with pytest.raises(ValueError, match="does not fit"):
+        init_from_snn(SpikingResNet(width=4), base)
+    with pytest.raises(ValueError, match="two SpikingResNets"):
+        init_from_snn(SpikingResNet(width=2), ResNetANN(width=2))
+
+
 def test_strided_pointwise_conv_is_torchs_bit_for_bit():
     """bridges.resnet.conv2d subsamples before a strided 1x1 convolution: the same values and gradients
     (up to float rounding: the two kernels may add the same terms in another order)."""

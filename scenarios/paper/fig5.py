@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import time
 
@@ -60,7 +61,7 @@ from ..machinery.model_tasks import train_models
 from ..machinery.results import StageCache
 from ..machinery.simulation import simulate_chunks
 from ..machinery.tasks import After, Job, Subtask, available_cpus, run_stages
-from ..setups.cifar import ANN_BATCH, DATASET, FUSED, NEURON, T, CifarZoo, encoder_methods, load_cifar
+from ..setups.cifar import ANN_BATCH, BASE_SNN, DATASET, FUSED, INITS, NEURON, PAPER_RECIPE, QUICK_RECIPE, T, CifarZoo, encoder_methods, load_cifar
 from ..setups.models import Split
 
 ATTACKS = {"l0": "cifar10_l0", "l1": "cifar10_l1", "l2": "cifar10_l2", "linf": "cifar10_linf"}
@@ -77,8 +78,8 @@ F_MODELS = {
     "fused_tempbp_rate": ("tempbp", "fused", "rate"),
     "fused_tempbp_ttfs": ("tempbp", "fused", "ttfs"),
 }
-QUICK = {"width": 8, "train_samples": 10000, "ann_epochs": 8, "snn_epochs": 1, "test_samples": 1000, "attackers": 2,
-         "stability_runs": 50, "stability_samples": 200, "snn_init": "ann"}  # fmt: skip
+QUICK = {"width": 8, "train_samples": 50000, "ann_epochs": 6, "snn_epochs": 1, "test_samples": 1000, "attackers": 2,
+         "stability_runs": 50, "stability_samples": 200, "snn_init": "chain"}  # fmt: skip
 FULL = {"width": 64, "train_samples": 50000, "ann_epochs": 100, "snn_epochs": 100, "test_samples": 10000, "attackers": 5,
         "stability_runs": 50, "stability_samples": 10000, "snn_init": "scratch"}  # fmt: skip
 CHUNK = 250  # images per evsim call
@@ -107,9 +108,10 @@ def parse(argv=None) -> argparse.Namespace:
     ):  # fmt: skip
         key = name.replace("-", "_")
         parser.add_argument(f"--{name}", type=int, default=None, help=f"{help_text} (quick {QUICK[key]}, full {FULL[key]})")
-    parser.add_argument("--snn-init", choices=("scratch", "ann"), default=None,
-                        help="SNN starting weights: random (the paper), or the trained ANN of the same seed, then "
-                             "--snn-epochs of spike-based training (quick: ann, full: scratch)")  # fmt: skip
+    parser.add_argument("--snn-init", choices=INITS, default=None,
+                        help="SNN starting weights: random (the paper), the trained ANN of the same seed, or the chain: "
+                             "the current-encoded Act-BP rate SNN from the ANN, every other SNN from it, fine-tuned "
+                             "(quick: chain, full: scratch)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the Poisson draws and of the attacks' random starts")
     parser.add_argument("--threads", type=int, default=available_cpus())
     parser.add_argument("--jobs", type=int, default=None,
@@ -231,12 +233,12 @@ def main(argv=None) -> None:
           f"{args.ann_epochs} ANN / {args.snn_epochs} SNN epochs, {len(test.y)} test images, {args.attackers} attackers; "
           f"T={T}, {args.threads} thread(s)")  # fmt: skip
     attacker_seeds = ATTACKER_SEEDS[: args.attackers]
+    recipe = zoo_recipe(args)
     settings = {
         "scenario": "fig5", "mode": "full" if args.full else "quick", "dataset": source, "dataset_id": DATASET,
         "architecture": "ResNet18 (CIFAR variant: 3x3 stem, [2, 2, 2, 2] basic blocks, global average pool)",
         "width": args.width, "train_samples": len(train.y), "test_samples": len(test.y),
-        "ann_epochs": args.ann_epochs, "snn_epochs": args.snn_epochs, "optimizer": "AdamW", "ann_lr": 1e-3,
-        "snn_lr": 5e-4, "weight_decay": 0.01, "schedule": "cosine annealing", "batch_size": 64,
+        "ann_epochs": args.ann_epochs, "snn_epochs": args.snn_epochs, "optimizer": "AdamW", "weight_decay": 0.01,
         "augmentation": "random crop (padding 4) + horizontal flip", "neuron": "lif", "tau_m": NEURON.tau_m,
         "tau_s": NEURON.tau_s, "theta": NEURON.theta, "reset": NEURON.reset, "T": T, "fused_encoders": list(FUSED),
         "victim_seed": VICTIM_SEED, "attacker_seeds": list(attacker_seeds), "attack_setting": "black-box PGD from ReLU ANNs",
@@ -244,7 +246,8 @@ def main(argv=None) -> None:
         "task_threads": task_threads(args),
         "device": args.device, "snn_init": args.snn_init, "stability_runs": args.stability_runs, "stability_samples": args.stability_samples,
         "abstention": "counts as wrong", "early_exit": "TTFS decoding stops at the first output spike",
-    }  # fmt: skip
+        "chain_base": "_".join(BASE_SNN) if recipe.init == "chain" else "none",
+    } | recipe.settings()  # fmt: skip
     for name, preset in ATTACKS.items():
         for key, value in ATTACK_PRESETS[preset][1].items():
             settings[f"attack_{name}_{key}"] = value
@@ -261,19 +264,22 @@ def task_threads(args) -> int:
     return 1 if args.jobs > 1 else args.threads
 
 
+def zoo_recipe(args):
+    """The zoo's recipe: the quick or the paper's, with --snn-init's start."""
+    return dataclasses.replace(PAPER_RECIPE if args.full else QUICK_RECIPE, init=args.snn_init)
+
+
 def train_cifar_models(args, runner, train: Split, test: Split, keys: list[tuple]) -> tuple[dict, dict]:
-    """Every model of `keys` trained (or reloaded) by one task on `runner`, the slowest first; an
-    SNN that starts from its seed's ANN (--snn-init ann) reads that ANN's task. Returns the handles
-    (for the tasks that read a model) and the models (for the stage keys and the driver's conversions)."""
+    """Every model of `keys` trained (or reloaded) by one task on `runner`: the ANNs, the chain's
+    base SNN, then the other SNNs, the slowest first; an SNN that starts from another model (its
+    seed's ANN, or the chain's base SNN) reads that model's task. Returns the handles (for the tasks
+    that read a model) and the models (for the stage keys and the driver's conversions)."""
     zoo = CifarZoo(train, test, width=args.width, ann_epochs=args.ann_epochs, snn_epochs=args.snn_epochs,
-                   device=args.device, init=args.snn_init)  # fmt: skip
+                   device=args.device, recipe=zoo_recipe(args))  # fmt: skip
     cost = {"actbp": 10, "tempbp": 13}  # measured seconds per batch, relative: the slowest first
-    keys = [k for k in keys if k[0] == "ann"] + sorted((k for k in keys if k[0] != "ann"), key=lambda k: -cost[k[1]])
-
-    def starts_from(key: tuple) -> list[tuple]:
-        return [("ann", key[-1])] if key[0] == "snn" and args.snn_init == "ann" else []
-
-    return train_models(runner, zoo, keys, task_threads(args), starts_from, progress=True)
+    snns = sorted((k for k in keys if k[0] != "ann"), key=lambda k: (tuple(k[1:4]) != BASE_SNN, -cost[k[1]]))
+    keys = [k for k in keys if k[0] == "ann"] + snns
+    return train_models(runner, zoo, keys, task_threads(args), zoo.starts_from, progress=True)
 
 
 def evaluate(args, runner, stages: StageCache, train: Split, test: Split) -> tuple[dict, dict]:
@@ -339,6 +345,15 @@ def evaluate(args, runner, stages: StageCache, train: Split, test: Split) -> tup
         acc += [float(np.mean([metrics.accuracy(p, y) for p in got[f"{n}/predictions"]])) for n in ATTACKS]
         results[key] = {"accuracy": np.array(acc), **{k[len("clean/"):]: v for k, v in got.items() if k.startswith("clean/")}}
 
+    # every SNN: how its start worked before any SNN step (torch, EVAL_IMAGES test images), and
+    # how often it abstains on the clean test images in evsim (a silent output: prediction -1)
+    for key in snn_models():
+        label = model_label(*key)
+        start = getattr(models[("snn", *key, 0)], "start_check", None)
+        if start is not None:
+            data[f"models/{label}/start_accuracy"] = float(start["accuracy"])
+            data[f"models/{label}/start_abstention"] = float(start["abstention"])
+        data[f"models/{label}/clean_abstention"] = float(np.mean(results[key]["predictions"] < 0))
     for e in ENCODERS:
         data[f"fig5c/{e}/accuracy"] = results[("actbp", e, "rate")]["accuracy"]
         for d in DECODERS:
