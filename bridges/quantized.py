@@ -166,15 +166,6 @@ def _populations(net: evsim.Network) -> list[_Layer]:
     return layers
 
 
-def _chain(net: evsim.Network) -> list[_Layer]:
-    """`_populations(net)` of a plain chain of dense layers (as `Network.dense` builds)."""
-    projs, pops = net.projections, net.populations
-    chain = all(p.kind == "dense" and p.source == i - 1 and p.target == i for i, p in enumerate(projs))
-    if not chain or len(projs) != len(pops):
-        raise ValueError("not a plain chain of dense layers (as Network.dense builds)")
-    return _populations(net)
-
-
 def _trunc_ste(x: torch.Tensor) -> torch.Tensor:
     """trunc(x) (toward zero) forward, identity backward."""
     return x + (torch.trunc(x) - x).detach()
@@ -265,11 +256,11 @@ def _check_input(x: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
     return x.reshape(*shape[:2], *input_shape)
 
 
-def _integers(proj: Projection) -> torch.Tensor | float:
+def _integers(proj: Projection, device=None) -> torch.Tensor | float:
     """A quantised projection's integer weights as the twin uses them: a float64 tensor (Dense,
-    Conv2d) or the integer a spike adds, as a float (AvgPool2d, Identity)."""
+    Conv2d) on `device` or the integer a spike adds, as a float (AvgPool2d, Identity)."""
     if isinstance(proj, (Dense, Conv2d)):
-        return torch.tensor(np.asarray(proj.weight), dtype=torch.float64)
+        return torch.tensor(np.asarray(proj.weight), dtype=torch.float64, device=device)
     return float(proj.scale if isinstance(proj, Identity) else proj.weight)
 
 
@@ -362,7 +353,7 @@ class QATSpikingNetwork(torch.nn.Module):
         weights, biases = [], []
         # value: the exported integer; gradient: d w_int / d W = unit * gain (the rounding passed straight through)
         for proj, w in zip(qnet.projections, real.weights):
-            integer = _integers(proj)
+            integer = _integers(proj, x.device)
             if w is not None:
                 w = w * (layers[proj.target].unit * gain)  # the weights in state units, before rounding
                 integer = integer + (w - w.detach())
@@ -372,7 +363,7 @@ class QATSpikingNetwork(torch.nn.Module):
                 biases.append(None)
                 continue
             b = b * layer.unit
-            biases.append(torch.tensor(np.asarray(pop.bias), dtype=torch.float64) + (b - b.detach()))
+            biases.append(torch.tensor(np.asarray(pop.bias), dtype=torch.float64, device=x.device) + (b - b.detach()))
         _, S, D = qnet.fixed_point
         return fixed_point_forward(x, weights, biases, layers, S, D, "actbp", self.rho)
 

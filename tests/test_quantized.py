@@ -252,7 +252,7 @@ def _trunc(x):
 def test_twin_equals_its_old_loop_forward_and_gradients(neuron, rule):
     """The fixed-point step run by bridges.neuron.run_over_time gives the old loop's spikes and
     gradients (of the input spikes, integer weights and biases) bit for bit."""
-    from bridges.quantized import _chain, fixed_point_forward
+    from bridges.quantized import _populations, fixed_point_forward
 
     torch.manual_seed(2)
     snn = SpikingMLP([30, 12, 4], neuron, bias=True)
@@ -261,7 +261,7 @@ def test_twin_equals_its_old_loop_forward_and_gradients(neuron, rule):
         snn.layers[0].bias.uniform_(-0.2, 0.4)
     qat = QATSpikingMLP(snn, weight_bits=6, state_bits=14, decay_bits=8)
     qnet = qat.export()
-    layers = _chain(qnet)
+    layers = _populations(qnet)
     x = torch.from_numpy(evsim.encode(np.random.default_rng(4).random((7, 30)), 12, "ratesyn_e")).double()
     results = []
     for forward in (fixed_point_forward, _old_fixed_point_forward):
