@@ -125,8 +125,13 @@ def test_evsim_parameters_are_to_evsims_numbers_with_their_gradients():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0), m.weight.uniform_(0.5, 2.0)
                 m.bias.uniform_(-0.3, 0.3)
+    plain = SpikingResNet(width=2, in_channels=1, n_classes=3, batchnorm=False).double()  # constant currents, out bias
+    with torch.no_grad():
+        for name, t in plain.named_parameters():
+            if "bias" in name:
+                t.uniform_(-0.3, 0.3)
     mlp = SpikingMLP([6, 5, 3], evsim.LIF(3, 3), bias=True).double()
-    for model in (resnet, mlp):
+    for model in (resnet, plain, mlp):
         net, params = to_evsim(model), evsim_parameters(model)
         assert len(params.weights) == len(net.projections) and len(params.biases) == len(net.populations)
         for w, proj in zip(params.weights, net.projections):
