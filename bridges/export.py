@@ -8,7 +8,10 @@
 | `bridges.resnet.SpikingResNet` | `resnet_to_evsim`: Conv2d / Identity / Dense, BN folded in  |
 
 and with `fixed_point=(weight_bits, state_bits, decay_bits)` quantises it (`evsim.quantize`): the
-network `bridges.quantized.QATSpikingMLP` trains and exports. Back from evsim: `from_evsim(net)`
+network `bridges.quantized.QATSpikingNetwork` trains and exports. `evsim_parameters(model)` gives
+the float numbers of `to_evsim(model)` (each projection's weights, each population's bias) as torch
+functions of the model's parameters, for gradients through an exported network (QAT's
+straight-through estimator). Back from evsim: `from_evsim(net)`
 builds the SpikingMLP of a dense chain, `resnet_from_evsim(net)` the BN-free SpikingResNet of a
 ResNet18 network (for gradients, e.g. white-box attacks). Weights are copied exactly (float64 in
 evsim).
@@ -17,6 +20,7 @@ evsim).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -27,7 +31,7 @@ from evsim.network import INPUT, Conv2d, Dense, Identity, Network, Population
 from .resnet import IMAGE_SIZE, SpikingConv, SpikingResNet, fold_batchnorm
 from .snn import DEFAULT_RHO, SpikingMLP
 
-__all__ = ["to_evsim", "from_evsim", "resnet_to_evsim", "resnet_from_evsim"]
+__all__ = ["EvsimParameters", "evsim_parameters", "to_evsim", "from_evsim", "resnet_to_evsim", "resnet_from_evsim"]
 
 
 def to_evsim(
@@ -49,6 +53,60 @@ def to_evsim(
             f"to_evsim needs a bridges.snn.SpikingMLP or bridges.resnet.SpikingResNet, got {type(model).__name__}"
         )
     return net if fixed_point is None else evsim.quantize(net, *fixed_point)
+
+
+class EvsimParameters(NamedTuple):
+    """The float numbers of an exported network as torch tensors (autograd graph kept).
+
+    weights[q]: projection q's weights in evsim's layout (Dense (n_out, n_in), Conv2d (C_out, C_in,
+    kh, kw)), or None for a projection without parameters (an identity shortcut); biases[p]:
+    population p's bias (n_p,) in (C, H, W)-flat order, or None.
+    """
+
+    weights: list[torch.Tensor | None]
+    biases: list[torch.Tensor | None]
+
+
+def evsim_parameters(model: SpikingMLP | SpikingResNet) -> EvsimParameters:
+    """`to_evsim(model)`'s weights and biases, projection by projection and population by
+    population in its order, computed in torch from the model's own parameters (its dtype and
+    device): the SpikingMLP's Linear layers; the SpikingResNet's eval-mode numbers, BatchNorm's
+    running statistics folded in (`SpikingConv.folded`, constants here: gradients reach the conv
+    weights and BN's gamma and beta), the pool folded into the classifier. For a float64 model the
+    values equal `to_evsim(model)`'s bit for bit (tested); they are what a gradient through the
+    exported network (`bridges.quantized.QATSpikingNetwork`) is taken with respect to.
+    """
+    if isinstance(model, SpikingMLP):
+        return EvsimParameters([layer.weight for layer in model.layers], [layer.bias for layer in model.layers])
+    if not isinstance(model, SpikingResNet):
+        raise ValueError(f"evsim_parameters needs a bridges.snn.SpikingMLP or bridges.resnet.SpikingResNet, got "
+                         f"{type(model).__name__}")  # fmt: skip
+    weights: list[torch.Tensor | None] = []
+    biases: list[torch.Tensor | None] = []
+    size = IMAGE_SIZE
+
+    def conv(layer: SpikingConv) -> torch.Tensor:
+        w, b = layer.folded()
+        weights.append(w)
+        return b
+
+    def population(bias: torch.Tensor) -> None:
+        biases.append(bias.repeat_interleave(size * size))  # per channel -> per neuron, (C, H, W) order
+
+    # the order of resnet_to_evsim: stem; per block conv1, conv2, shortcut; the classifier
+    population(conv(model.stem))
+    for block in model.blocks:
+        size = (size - 1) // block.conv1.conv.stride[0] + 1
+        population(conv(block.conv1))
+        bias = conv(block.conv2)
+        if block.shortcut is None:
+            weights.append(None)  # Identity: no parameter
+        else:
+            bias = bias + conv(block.shortcut)
+        population(bias)
+    weights.append(model.classifier_weight(size * size))
+    biases.append(model.out_bias)
+    return EvsimParameters(weights, biases)
 
 
 def _mlp_to_evsim(model: SpikingMLP, metadata: Mapping[str, object] | None) -> evsim.Network:

@@ -22,7 +22,7 @@ FixedPointClassifier` adds quantised evsim networks) turns a spiking module into
 torchattacks can attack: images (B, ...) in [0, 1] -> flattened, encoded, simulated -> logits =
 `decoder_scores` of the output spikes (B, n_out) (rate counts or TTFS values, the quantities the
 networks are trained on with cross-entropy). The module is a `bridges.snn.SpikingMLP` or its
-fixed-point twin (`bridges.quantized.FixedPointMLP`, `QATSpikingMLP`), or anything that, like
+fixed-point twin (`bridges.quantized.FixedPointNetwork`, `QATSpikingNetwork`: dense or conv), or anything that, like
 them, has `sizes` (inputs per step first), maps (T, B, sizes[0]) to a `bridges.snn.SNNOutput`
 and computes in the dtype of its first parameter or buffer; one that sets `spike_inputs_only`
 refuses the current encoding. For a `SpikingMLP`, which rule carries the gradient is `gradient`:
@@ -130,8 +130,8 @@ class SpikingClassifier(torch.nn.Module):
     """A spiking module seen as an image classifier: forward(images (B, ...) in [0, 1]) -> logits (B, n_out).
 
     model: a spiking module (module docstring): a `bridges.snn.SpikingMLP` (any rule; an Act-BP
-        twin sharing its weights is used, see `gradient`), `bridges.quantized.FixedPointMLP` or
-        `QATSpikingMLP`. It must take K * prod(image shape) inputs per step for K fused encoders.
+        twin sharing its weights is used, see `gradient`), `bridges.quantized.FixedPointNetwork` or
+        `QATSpikingNetwork`. It must take K * prod(image shape) inputs per step for K fused encoders.
     encoder: an evsim encoder name or a list of them (fused on the flattened image, as
         `bridges.training.snn_loss` encodes during training); spiking ones only for a module that
         sets `spike_inputs_only`.

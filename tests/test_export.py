@@ -109,3 +109,40 @@ def test_to_evsim_exports_by_architecture():
         assert bridges.resnet.resnet_to_evsim is resnet_to_evsim
         with pytest.raises(AttributeError):
             bridges.resnet.no_such_name  # noqa: B018
+
+
+def test_evsim_parameters_are_to_evsims_numbers_with_their_gradients():
+    """evsim_parameters(model) holds, in torch and differentiable, exactly the float weights and
+    biases to_evsim(model) exports (float64 models: bit for bit), projection by projection: the
+    order QAT's straight-through gradient relies on."""
+    from bridges.export import evsim_parameters
+    from bridges.resnet import SpikingResNet
+
+    torch.manual_seed(1)
+    resnet = SpikingResNet(width=2, in_channels=1, n_classes=3).double().eval()
+    with torch.no_grad():  # BN statistics that are not the identity, so the folding matters
+        for m in resnet.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0), m.weight.uniform_(0.5, 2.0)
+                m.bias.uniform_(-0.3, 0.3)
+    plain = SpikingResNet(width=2, in_channels=1, n_classes=3, batchnorm=False).double()  # constant currents, out bias
+    with torch.no_grad():
+        for name, t in plain.named_parameters():
+            if "bias" in name:
+                t.uniform_(-0.3, 0.3)
+    mlp = SpikingMLP([6, 5, 3], evsim.LIF(3, 3), bias=True).double()
+    for model in (resnet, plain, mlp):
+        net, params = to_evsim(model), evsim_parameters(model)
+        assert len(params.weights) == len(net.projections) and len(params.biases) == len(net.populations)
+        for w, proj in zip(params.weights, net.projections):
+            if proj.kind == "identity":
+                assert w is None
+            else:
+                assert w.requires_grad and w.dtype == torch.float64
+                np.testing.assert_array_equal(w.detach().numpy(), proj.weight)
+        for b, pop in zip(params.biases, net.populations):
+            assert (b is None) == (pop.bias is None)
+            if b is not None:
+                np.testing.assert_array_equal(b.detach().numpy(), pop.bias)
+    with pytest.raises(ValueError, match="SpikingMLP or bridges.resnet.SpikingResNet"):
+        evsim_parameters(torch.nn.Linear(2, 2))
