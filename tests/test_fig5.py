@@ -87,6 +87,12 @@ def test_fig5_writes_the_documented_layout(fig5_run):
         assert "provenance/stages/attack_l2" in f
         # the chain of warm starts: every SNN's start scored before its first step, its abstention in evsim
         assert f.attrs["recipe_init"] == "chain" and f.attrs["chain_base"] == "actbp_current_rate"
+        # the claims table: every claim and target once, each verdict read from the numbers beside it
+        verdicts = [v.decode() for v in f["verdicts/verdict"][()]]
+        claims = [c.decode() for c in f["verdicts/claim"][()]]
+        assert len(claims) == 11 and len(set(claims)) == 11 and set(verdicts) <= {"holds", "not reproduced", "met", "not met"}
+        ann_clean = f["fig5f/ann/accuracy"][0]
+        assert verdicts[claims.index("target: ANN clean accuracy")] == ("met" if ann_clean >= 0.65 else "not met")
         for rule, encoder, decoder in {("actbp", e, d) for e in ENCODERS for d in DECODERS} | set(F_MODELS.values()):
             g = f"models/{encoder}_{rule}_{decoder}"
             for k in ("start_accuracy", "start_abstention", "clean_abstention"):
