@@ -214,7 +214,8 @@ def test_repro_audit_fig4e_part_end_to_end(tmp_path, monkeypatch):
 def test_repro_audit_sweep_selects_named_sweeps():
     """--sweep keeps the named sweeps of the mode (names checked before any data is read)."""
     args = ra.parse(["--full", "--only", "fig3b", "--sweep", "pixel_a100_v100", "--sweep", "pixel_a5_v100"])
-    assert args.sweep == ["pixel_a100_v100", "pixel_a5_v100"]
+    assert args.sweep == ["pixel_a100_v100", "pixel_a5_v100"] and args.victim_rule is None
+    assert ra.parse(["--victim-rule", "actbp"]).victim_rule == ["actbp"]
     planned = [s.name for s in ra.plan_sweeps(True, 0.35)]
     assert {"pixel_a5_v100", "pixel_a20_v100", "pixel_a100_v100"} <= set(planned)
     assert all(s.victims == ra.LONG_VICTIMS_FULL for s in ra.plan_sweeps(True, 0.35) if s.name.endswith("_v100"))

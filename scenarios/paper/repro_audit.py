@@ -43,6 +43,7 @@ run on Ray.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ DERIVATIVE_T = (0.05, 0.1, 0.2)  # Eq. 31's t: the paper's 0.05, and two larger 
 DIRECTIONS = ("own", "victim_ann", "attackers")
 FIG3B_EPOCHS = 5  # the quick Fig. 3 models: the baseline every variant is compared with
 
-SCOPE = ("mode", "parts", "fig3b_sweeps", "fig3b_sweep_hypotheses", "fig2_variants")  # settings of the run, not of a stage
+SCOPE = ("mode", "parts", "fig3b_sweeps", "fig3b_sweep_hypotheses", "fig3b_victim_rules", "fig2_variants")  # settings of the run, not of a stage
 
 # What the paper claims, and the windows a reproduction must land in (our reading of "about").
 TARGETS = {
@@ -285,6 +286,9 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--sweep", action="append", default=None, metavar="NAME",
                         help="run only these Fig. 3B sweeps (repeatable, e.g. pixel_a100_v100; default every sweep of "
                              "the mode): the part that settles one hypothesis first, reused by a later whole run")  # fmt: skip
+    parser.add_argument("--victim-rule", choices=("actbp", "tempbp"), action="append", default=None,
+                        help="keep only the SNN victims of these rules (repeatable; default both): a Temp-BP "
+                             "epoch costs several Act-BP ones, so the Act-BP half of a hypothesis can come first")  # fmt: skip
     args = parser.parse_args(argv)
     if not 1 <= args.test_samples <= 10000 or not 1 <= args.loss_samples <= args.test_samples:
         parser.error("--test-samples must lie in 1..10000 and --loss-samples in 1..--test-samples")
@@ -314,6 +318,8 @@ def main(argv=None) -> None:
     sweeps = plan_sweeps(args.full, stats[FMNIST][1]) if "fig3b" in parts else []
     if args.sweep:
         sweeps = [s for s in sweeps if s.name in args.sweep]
+    if args.victim_rule:  # a sweep with fewer victims is another stage (its key hashes the sweep)
+        sweeps = [dataclasses.replace(s, victims=tuple(v for v in s.victims if v[0] in args.victim_rule)) for s in sweeps]
     variants = fig2_variants(args.full, stats[MNIST][1]) if "fig2" in parts else []
     mode = "full (adds the 100-epoch victims)" if args.full else "quick (victims of 5 and 20 epochs; --full adds 100)"
     print(f"repro_audit, {mode}: {len(sweeps)} Fig. 3B sweeps, {len(variants)} Fig. 2 runs"
@@ -324,6 +330,7 @@ def main(argv=None) -> None:
         "test_samples": args.test_samples, "loss_samples": args.loss_samples, "train_samples": args.train_samples,
         "encoder_seed": args.seed, "threads": args.threads, "victim_seed": VICTIM_SEED, "attacker_seeds": list(ATTACKER_SEEDS),
         "fig3b_eps": list(SWEEP), "fig3b_sweeps": [s.name for s in sweeps],
+        "fig3b_victim_rules": list(args.victim_rule or ("actbp", "tempbp")),
         "fig3b_sweep_hypotheses": [s.hypothesis for s in sweeps], "fig2_variants": [v[0] for v in variants],
         "fig2_T": FIG2_T, "fig2_eps": FIG2_EPS, "fig2_encoders": list(FIG2_ENCODERS),
         "fig4e_models": ["_".join(m) for m in FIG4E_MODELS], "fig4e_directions": list(DIRECTIONS),
