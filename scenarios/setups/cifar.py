@@ -34,9 +34,9 @@ import numpy as np
 import torch
 
 import evsim
+from evsim.atomic import atomic_path
 from bridges.datasets import cifar10_source, load_cifar10
 from bridges.resnet import ResNetANN, SpikingResNet, init_from_ann, init_from_snn
-from evsim.atomic import atomic_path
 from bridges.snn import decoder_scores
 from bridges.training import TrainConfig, cifar_ann_loss, cifar_snn_loss, resnet_ann_spec, resnet_snn_spec
 
@@ -145,19 +145,6 @@ def load_cifar(split: str, limit: int | None = None, root=None) -> tuple[Split, 
     images, labels = images[order], labels[order]
     x = (images.reshape(len(images), -1) / np.float32(255.0)).astype(np.float32)
     return Split(x, labels.astype(np.int64)), SOURCES.get(source, str(source))
-
-
-def snn_torch_accuracy(model: SpikingResNet, x: np.ndarray, y: np.ndarray, encoder, decoder: str, batch: int = 250) -> float:
-    """Accuracy of the torch SNN (training-time check; the scenario measures in evsim). A silent
-    output counts as wrong (argmax of all-zero scores would pick class 0)."""
-    hits, device = 0, next(model.parameters()).device
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            xb = evsim.encode(x[i : i + batch], T, encoder, seed=0)
-            scores = decoder_scores(model(torch.from_numpy(xb).to(device)).spikes, decoder).cpu()
-            decided = scores.amax(1) > 0
-            hits += int(((scores.argmax(1).numpy() == y[i : i + batch]) & decided.numpy()).sum())
-    return hits / len(x)
 
 
 def capped_warmup(warmup: int, images: int, batch: int, epochs: int) -> int:
