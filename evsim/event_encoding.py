@@ -291,26 +291,19 @@ def _poisson_pass(x, T, shi, slo, near, far, bound, scratch, per_step):
                 i += 1
             hi[k], lo[k] = h, l
         count = np.zeros(T, dtype=np.int64)
-        # the sample's non-zero pixels: position, jump since the last draw made, and threshold
-        # (random() < x  <=>  53 drawn bits < ceil(x * 2^53), exact: a power-of-two scaling;
-        # -1 marks x = 1, which spikes without a draw)
-        pos = np.empty(m, dtype=np.int64)
-        jump = np.empty(m, dtype=np.int64)
-        below = np.empty(m, dtype=np.int64)
-        p, at = 0, 0
+        # the sample's non-zero pixels: position and threshold (random() < x  <=>  53 drawn bits <
+        # ceil(x * 2^53), exact: a power-of-two scaling; x = 1 gives 2^53, which every draw is below)
+        pos = np.empty(m + 1, dtype=np.int64)  # +1: the branch-free compaction writes one past its count
+        below = np.empty(m + 1, dtype=np.int64)
+        p = 0
         for j in range(n):
             v = xb[j]
-            if v != 0:
-                pos[p] = j
-                if v < 1:
-                    jump[p] = j + 1 - at
-                    below[p] = np.int64(np.ceil(v * 9007199254740992.0))
-                    at = j + 1
-                else:
-                    jump[p] = 0
-                    below[p] = -1
-                p += 1
-        for k0 in range(0, T, 2):  # two streams in registers at once: their multiplies overlap
+            pos[p] = j
+            below[p] = np.int64(np.ceil(v * 9007199254740992.0))
+            p += v != 0
+        # pixel j's draw is the row's (j + 1)-th: its state is one jump from the row start, not a
+        # chain of jumps from the last pixel drawn, so the draws do not wait on each other
+        for k0 in range(0, T, 2):  # two streams per pass share the loads of a pixel's jump
             k1 = min(k0 + 1, T - 1)  # an odd T's last pair repeats its step (same draws, same spikes)
             h0, l0, h1, l1 = hi[k0], lo[k0], hi[k1], lo[k1]
             c0, c1 = 0, 0
@@ -318,18 +311,13 @@ def _poisson_pass(x, T, shi, slo, near, far, bound, scratch, per_step):
             for e in range(m):
                 j = pos[e]
                 t = below[e]
-                if t < 0:
-                    f0 = f1 = True
-                else:
-                    d = jump[e]
-                    ahi, alo, chi, clo = near[d, 0], near[d, 1], near[d, 2], near[d, 3]
-                    h0, l0 = _muladd(h0, l0, ahi, alo, chi, clo)
-                    h1, l1 = _muladd(h1, l1, ahi, alo, chi, clo)
-                    f0, f1 = _draw53(h0, l0) < t, _draw53(h1, l1) < t
+                ahi, alo, chi, clo = near[j + 1, 0], near[j + 1, 1], near[j + 1, 2], near[j + 1, 3]
+                g0, m0 = _muladd(h0, l0, ahi, alo, chi, clo)
+                g1, m1 = _muladd(h1, l1, ahi, alo, chi, clo)
                 scratch[s0 + c0] = j
-                c0 += f0
+                c0 += _draw53(g0, m0) < t
                 scratch[s1 + c1] = j
-                c1 += f1
+                c1 += _draw53(g1, m1) < t
             count[k0], count[k1] = c0, c1
         for k in range(T):
             per_step[b * T + k] = count[k]
