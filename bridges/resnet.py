@@ -304,6 +304,17 @@ class SpikingResNet(torch.nn.Module):
         return SNNOutput(differentiable_spikes(a_out, s_out, self.neuron, self.rule), hidden)
 
 
+def _stem_parts(snn: SpikingResNet, source: torch.nn.Module, what: str) -> int:
+    """k where snn's stem takes k x source's input channels (a fused stem: k encodings); an error
+    when the widths, classes or input channels do not fit."""
+    if snn.width != source.width or snn.n_classes != source.n_classes or snn.in_channels % source.in_channels:
+        raise ValueError(
+            f"{what} (width {source.width}, {source.in_channels} input channels, {source.n_classes} classes) does not "
+            f"fit the SNN (width {snn.width}, {snn.in_channels} input channels, {snn.n_classes} classes)"
+        )
+    return snn.in_channels // source.in_channels
+
+
 def init_from_ann(snn: SpikingResNet, ann: ResNetANN) -> SpikingResNet:
     """Start `snn` from a trained ReLU ResNet18 of the same width (hybrid training: ANN weights,
     then spike-based fine-tuning, Rathi et al. 2020): every conv weight, BatchNorm (affine and
@@ -315,12 +326,7 @@ def init_from_ann(snn: SpikingResNet, ann: ResNetANN) -> SpikingResNet:
         raise ValueError(f"init_from_ann needs a SpikingResNet and a ResNetANN, got {type(snn).__name__}, {type(ann).__name__}")
     if not snn.batchnorm:
         raise ValueError("init_from_ann needs the trainable (BatchNorm) SpikingResNet")
-    if snn.width != ann.width or snn.n_classes != ann.n_classes or snn.in_channels % ann.in_channels:
-        raise ValueError(
-            f"the ANN (width {ann.width}, {ann.in_channels} input channels, {ann.n_classes} classes) does not fit the "
-            f"SNN (width {snn.width}, {snn.in_channels} input channels, {snn.n_classes} classes)"
-        )
-    parts = snn.in_channels // ann.in_channels
+    parts = _stem_parts(snn, ann, "the ANN")
 
     def copy(target: SpikingConv, source: _ConvBN, spread: int = 1) -> None:
         conv, bn = source
@@ -349,12 +355,7 @@ def init_from_snn(snn: SpikingResNet, source: SpikingResNet) -> SpikingResNet:
         raise ValueError(f"init_from_snn needs two SpikingResNets, got {type(snn).__name__}, {type(source).__name__}")
     if not (snn.batchnorm and source.batchnorm):
         raise ValueError("init_from_snn needs the trainable (BatchNorm) SpikingResNets")
-    if snn.width != source.width or snn.n_classes != source.n_classes or snn.in_channels % source.in_channels:
-        raise ValueError(
-            f"the source SNN (width {source.width}, {source.in_channels} input channels, {source.n_classes} classes) does "
-            f"not fit the SNN (width {snn.width}, {snn.in_channels} input channels, {snn.n_classes} classes)"
-        )
-    parts = snn.in_channels // source.in_channels
+    parts = _stem_parts(snn, source, "the source SNN")
     state = {k: v.detach().clone() for k, v in source.state_dict().items()}
     stem = state["stem.conv.weight"]
     state["stem.conv.weight"] = stem.repeat(1, parts, 1, 1) / parts
