@@ -78,7 +78,7 @@ F_MODELS = {
     "fused_tempbp_rate": ("tempbp", "fused", "rate"),
     "fused_tempbp_ttfs": ("tempbp", "fused", "ttfs"),
 }
-QUICK = {"width": 8, "train_samples": 50000, "ann_epochs": 6, "snn_epochs": 2, "test_samples": 1000, "attackers": 2,
+QUICK = {"width": 8, "train_samples": 50000, "ann_epochs": 6, "snn_epochs": 3, "test_samples": 1000, "attackers": 2,
          "stability_runs": 50, "stability_samples": 200, "snn_init": "chain"}  # fmt: skip
 FULL = {"width": 64, "train_samples": 50000, "ann_epochs": 100, "snn_epochs": 100, "test_samples": 10000, "attackers": 5,
         "stability_runs": 50, "stability_samples": 10000, "snn_init": "scratch"}  # fmt: skip
