@@ -297,5 +297,5 @@ def test_compile_refuses_what_loihi_cannot_hold():
     with pytest.raises(ValueError, match="fan_in_axons"):
         loihi_compile(big)
     assert loihi_compile(big, force=True).fixed_point == (9, 24, 12)
-    with pytest.raises(ValueError, match="'loihi' only"):
-        loihi_compile(_dense(4, 3), "speck")
+    with pytest.raises(ValueError, match="'loihi' and 'speck' only"):  # Speck's compile: tests/test_speck.py
+        loihi_compile(_dense(4, 3), "xylo")

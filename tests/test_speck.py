@@ -12,8 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import assert_same_run
+
 import evsim
 import evsim.hardware as hw
+from evsim.network import INPUT, AvgPool2d, Conv2d, Dense, Identity, Population
 
 try:
     import sinabs.layers as sl
@@ -152,3 +155,153 @@ def test_bad_arguments(kwargs, message):
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         hw.speck_network(**args)
+
+
+# ------------------------------------------------------------ compile(net, "speck"): from a float network
+
+
+def _half_away(x) -> np.ndarray:
+    """Round half away from zero, to int64 (how the scale rule rounds, written out again here)."""
+    x = np.asarray(x, dtype=np.float64)
+    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+
+
+def _float_chain(kind: str, seed: int, to_zero) -> tuple[evsim.Network, dict, tuple, np.ndarray]:
+    """A random float IF chain, the `speck_network` arguments its compilation should equal (computed
+    here from the rule: int8 weights w 127 / max|w| per layer, thresholds scaled alike), the hand-built
+    input shape and input spikes (T, B, C, H, W)."""
+    rng = np.random.default_rng(seed)
+    if kind == "conv":  # (2, 10, 10) -> conv 3x3 pad 1 -> conv 3x3 stride 2 pad 1 -> linear
+        ws = [rng.normal(0.15, 0.4, (6, 2, 3, 3)), rng.normal(0.1, 0.3, (8, 6, 3, 3)), rng.normal(0.05, 0.2, (10, 200))]
+        thetas = [1.0, 1.5, 1.2]
+        layers = dict(stride=[1, 2, 1], padding=[1, 1, 0])
+        shape = (2, 10, 10)
+        projections = [Conv2d(INPUT, 0, ws[0], 1, 1), Conv2d(0, 1, ws[1], 2, 1), Dense(1, 2, ws[2])]
+        shapes = [(6, 10, 10), (8, 5, 5), (10,)]
+    else:  # 40 -> 30 -> 10, Speck's Linear layers over a (40, 1, 1) input
+        ws = [rng.normal(0.1, 0.3, (30, 40)), rng.normal(0.1, 0.3, (10, 30))]
+        thetas = [1.0, 0.8]
+        layers = {}
+        shape = (40, 1, 1)
+        projections = [Dense(INPUT, 0, ws[0]), Dense(0, 1, ws[1])]
+        shapes = [(30,), (10,)]
+    thetas = [t * float(rng.uniform(0.7, 1.3)) for t in thetas]
+    pops = [Population(s, evsim.IF(t, reset="zero" if z else "subtract")) for s, t, z in zip(shapes, thetas, to_zero)]
+    net = evsim.Network(shape if kind == "conv" else (40,), pops, projections)
+    scales = [127 / np.abs(w).max() for w in ws]
+    spec = dict(weights=[_half_away(w * s) for w, s in zip(ws, scales)],
+                spike_threshold=[int(_half_away(t * s)) for t, s in zip(thetas, scales)],
+                return_to_zero=list(to_zero), **layers)  # fmt: skip
+    spikes = (rng.random((16, 3, *shape)) < 0.3).astype(np.uint8)
+    return net, spec, shape, spikes
+
+
+COMPILE_CASES = {"conv-subtract": ("conv", 1, [False] * 3), "conv-mixed": ("conv", 2, [True, False, True]),
+                 "dense-subtract": ("dense", 3, [False] * 2), "dense-zero": ("dense", 4, [True] * 2)}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(COMPILE_CASES))
+def test_compile_is_the_hand_built_network_and_spikes_as_sinabs(name):
+    net, spec, shape, spikes = _float_chain(*COMPILE_CASES[name])
+    c = hw.compile(net, "speck")
+    hand = hw.speck_network(shape, **spec)
+    assert c.fixed_point == hand.fixed_point == (9, 16, 2) and c.metadata["hardware.profile"] == "speck"
+    for l, (pc, ph) in enumerate(zip(c.populations, hand.populations)):
+        assert pc.neuron == ph.neuron, f"layer {l}"  # threshold, reset, v_min = -2**15, '>=', no leak
+        assert pc.bias is None
+    for l, (qc, w) in enumerate(zip(c.projections, spec["weights"])):
+        np.testing.assert_array_equal(qc.weight, w, err_msg=f"layer {l}")  # the largest |w| is 127, round half away
+        assert np.abs(qc.weight).max() == 127
+    x = spikes.reshape(spikes.shape[:2] + net.input_shape)
+    ours = evsim.simulate(c, x, record_hidden=True)
+    theirs = evsim.simulate(hand, spikes, record_hidden=True)
+    assert_same_run(ours, theirs)  # every layer's spikes, the SOPs and every other count
+    layers = list(ours.hidden_spikes) + [ours.output_spikes]
+    assert all(s.any() for s in layers) and not all(s.all() for s in layers), "silent or saturated: vacuous"
+    assert hw.check(c, "speck").fits  # int8 weights, 16-bit state: what the chip holds
+    if sl is not None:
+        for l, (a, b) in enumerate(zip(layers, _sinabs(spec, spikes))):
+            np.testing.assert_array_equal(a, b, err_msg=f"layer {l} against sinabs")
+
+
+def _grid_network(strict: bool) -> evsim.Network:
+    """Conv, average pool, conv + residual shortcut, linear, with float weights on Speck's grid: every
+    population's largest |w| is 127 / 128 and its other weights and threshold multiples of 1/128 (the
+    pool's 1/4 and thresholds multiples of 1/4 for the pool population), so the float sums are exact
+    and compiling changes no number, only its unit. The second convolution's weights are multiples of
+    16/128 and its population's threshold 64/128, so its membranes often sit exactly at threshold."""
+    rng = np.random.default_rng(11)
+
+    def grid(shape, lo, hi, step=1):
+        m = rng.integers(lo, hi, shape) * step
+        m.flat[0] = 127
+        return m / 128
+
+    pops = [Population((4, 8, 8), evsim.IF(40 / 128)), Population((4, 4, 4), evsim.IF(0.75, reset="zero")),
+            Population((4, 4, 4), evsim.IF(0.5, reset="zero", threshold_test=">" if strict else ">=")),
+            Population((5,), evsim.IF(200 / 128))]  # fmt: skip
+    projs = [Conv2d(INPUT, 0, grid((4, 1, 3, 3), -40, 90), padding=1), AvgPool2d(0, 1, 2),
+             Conv2d(1, 2, grid((4, 4, 3, 3), -4, 6, 16), padding=1), Identity(1, 2, 0.5),
+             Dense(2, 3, grid((5, 64), -50, 90))]
+    return evsim.Network((1, 8, 8), pops, projs)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_compile_keeps_the_float_spikes_and_sops_on_the_grid(strict):
+    """Where the float weights lie on the int8 grid the compiled network is the float one in other
+    units: the same spikes in every layer at every step, the same SOPs per step and projection.
+    A strict test ('>') becomes Speck's '>=' one unit higher (the population here resets to 0)."""
+    net = _grid_network(strict)
+    c = hw.compile(net, "speck")
+    assert [p.neuron.theta for p in c.populations] == [40, 381, 64 + strict, 200]  # pool: 0.75 x 127 x 4
+    assert c.projections[1].weight == 127 and c.projections[3].scale == 64
+    x = evsim.encode(np.random.default_rng(12).random((4, 1, 8, 8)), 12, "ratesyn_s")
+    ours = evsim.simulate(c, x, record_hidden=True)
+    float_run = evsim.simulate(net, x, record_hidden=True, dtype=np.float64)
+    assert_same_run(ours, float_run)
+    assert all(s.any() for s in list(ours.hidden_spikes) + [ours.output_spikes])
+    assert_same_run(ours, evsim.reference_simulate(c, x))  # the integer oracle agrees
+    if strict:  # not vacuous: the membrane sits exactly at the threshold somewhere, so '>=' would differ
+        lax = hw.compile(_grid_network(False), "speck")
+        assert not (evsim.simulate(lax, x, record_hidden=True).hidden_spikes[2] == ours.hidden_spikes[2]).all()
+
+
+def test_compile_lossy_leak_makes_lif_integrate_and_fire():
+    rng = np.random.default_rng(5)
+    ws = [rng.normal(0.1, 0.3, (20, 30)), rng.normal(0.1, 0.3, (6, 20))]
+    lif = evsim.Network.dense(ws, neuron=evsim.LIF(tau_m=4, tau_s=2, theta=1.0))
+    with pytest.raises(ValueError, match=r"LIF \(0: tau_m = 4, tau_s = 2.*no membrane leak.*lossy_leak=True"):
+        hw.compile(lif, "speck")
+    c = hw.compile(lif, "speck", lossy_leak=True)
+    # an IF twin with LIF's reset to 0 compiles to the same network: the whole charge W per spike, no leak
+    twin = hw.compile(evsim.Network.dense(ws, neuron=evsim.IF(1.0, reset="zero")), "speck")
+    assert [p.neuron for p in c.populations] == [p.neuron for p in twin.populations]
+    assert all(p.neuron.d_m == 0 and p.neuron.d_s == 4 for p in c.populations)
+    for a, b in zip(c.projections, twin.projections):
+        np.testing.assert_array_equal(a.weight, b.weight)
+    assert "compiled as integrate-and-fire" in c.metadata["hardware.lossy_leak"]
+    assert "hardware.lossy_leak" not in twin.metadata
+
+
+def test_compile_refuses_what_speck_cannot_run():
+    ws = [np.full((3, 4), 0.5), np.full((2, 3), 0.5)]
+    with pytest.raises(ValueError, match=r"population\(s\) \[1\] have a non-zero bias"):
+        hw.compile(evsim.Network.dense(ws, [None, np.array([0.0, 0.1])]), "speck")
+    assert hw.compile(evsim.Network.dense(ws, [np.zeros(3), None]), "speck").populations[0].bias is None
+    deep = evsim.Network.dense([np.full((3, 4), 0.5)] + [np.full((3, 3), 0.5)] * 9)  # 10 layers, Speck holds 9
+    with pytest.raises(ValueError, match=r"(?s)does not fit speck.*layers = 10, the chip allows 9.*force=True"):
+        hw.compile(deep, "speck")
+    assert len(hw.compile(deep, "speck", force=True).populations) == 10
+    too_high = r"population 0: its threshold 150 is 300 times .* 38100 membrane units, outside Speck's"
+    with pytest.raises(ValueError, match=too_high):  # over 258 x the largest weight: over 2**15 - 1
+        hw.compile(evsim.Network.dense(ws, neuron=evsim.IF(150.0)), "speck")
+    at_258 = hw.compile(evsim.Network.dense(ws, neuron=evsim.IF(129.0)), "speck")  # 258 x: 32766 fits
+    assert at_258.populations[0].neuron.theta == 32766
+    with pytest.raises(ValueError, match="outside Speck's"):  # 1/300 of the largest weight rounds to 0
+        hw.compile(evsim.Network.dense(ws, neuron=evsim.IF(0.5 / 300)), "speck")
+    with pytest.raises(ValueError, match="population 1 receives only zero weights"):
+        hw.compile(evsim.Network.dense([ws[0], np.zeros((2, 3))]), "speck")
+    with pytest.raises(ValueError, match="'loihi' and 'speck' only"):
+        hw.compile(evsim.Network.dense(ws), "xylo")
+    with pytest.raises(ValueError, match="float evsim.Network"):
+        hw.compile(hw.compile(evsim.Network.dense(ws), "speck"), "speck")

@@ -11,6 +11,7 @@
   in evsim as in sinabs' IAFSqueeze layers, step for step (sinabs' and the chip config's arguments).
 - `compile(net, "loihi")`: a float network (dense, conv, pool, residual) quantised onto Loihi's
   arithmetic; `lava_parameters` gives a compiled Dense chain back as `lava_network`'s arguments.
+  `compile(net, "speck")`: a float IF network onto Speck's (`speck_network`'s) int8 arithmetic.
 - `check(net, profile)`: maps a network onto the chip's cores and names every limit it breaks.
 - `cost(net, result, profile)`: energy per image term by term from the run's exact counts, and chip time.
 

@@ -33,6 +33,7 @@ from ..neurons import IntNeuron
 
 STATE_BITS, WEIGHT_BITS, DECAY_BITS = 16, 9, 2  # int16 membranes; 9-bit mantissas hold int8's -128
 S_MAX = 2 ** (STATE_BITS - 1) - 1
+MODEL = "sinabs 3.1.3 DYNAP-CNN layers (IAFSqueeze, SingleSpike)"
 
 
 def _per_layer(name: str, value, L: int) -> list:
@@ -116,7 +117,6 @@ def speck_network(input_shape, weights: Sequence[np.ndarray], spike_threshold, m
         populations.append(Population(out, neuron))
         projections.append(proj)
         shape, fold = out, k
-    metadata = {"hardware.profile": "speck",
-                "hardware.model": "sinabs 3.1.3 DYNAP-CNN layers (IAFSqueeze, SingleSpike)"}
+    metadata = {"hardware.profile": "speck", "hardware.model": MODEL}
     return Network(tuple(int(s) for s in input_shape), populations, projections, metadata,
                    fixed_point=(WEIGHT_BITS, STATE_BITS, DECAY_BITS))
