@@ -7,10 +7,12 @@ import h5py
 import numpy as np
 import pytest
 
+import evsim
 import evsim.hardware as hw
 from bridges.datasets import data_dir
 from scenarios.__main__ import main as scenarios_main
 from scenarios.machinery.plotting import as_strings
+from scenarios.paper.hardware import chip_network
 from scenarios.plot import plot_file
 
 needs_data = pytest.mark.skipif(not ((data_dir() / "mnist").is_dir() and (data_dir() / "fashion-mnist").is_dir()),
@@ -74,9 +76,10 @@ def test_hardware_tiny_run_writes_the_documented_layout_and_numbers_that_mean_wh
             for chip in ("truenorth", "spinnaker2"):
                 assert f[f"{m}/{chip}/agreement_entries"][()] == 1.0 and f[f"{m}/{chip}/agreement_predictions"][()] == 1.0
                 assert f[f"{m}/{chip}/accuracy_attacked"][()] == f[f"{m}/float/accuracy_attacked"][()]
-            # the paper's model and Speck: evsim.quantize at their widths (Speck's 16-bit state raised)
+            # the paper's model: evsim.quantize at its widths; Speck: compile, the LIF model as IAF
             assert "evsim.quantize(net, 8, 24, 12)" in f[f"{m}/paper_65nm/run"].attrs["arithmetic"]
-            assert "evsim.quantize(net, 8, " in f[f"{m}/speck/run"].attrs["arithmetic"]
+            speck_how = f[f"{m}/speck/run"].attrs["arithmetic"]
+            assert "compile(net, 'speck')" in speck_how and ("lossy_leak" in speck_how) == m.startswith("fmnist")
         # Fig. 5's ResNet18, fit only: 18 populations, and Speck holds 9 layers (at any width)
         speck = f["fig5_fused_resnet18/speck/fits"]
         assert not speck[()] and "layers" in as_strings(speck.attrs["broken_limits"])
@@ -84,3 +87,17 @@ def test_hardware_tiny_run_writes_the_documented_layout_and_numbers_that_mean_wh
         assert not any(f[f"fig5_fused_resnet18/{c}/run"][()] for c in hw.profiles())
         assert not f["fig5_fused_resnet18/xylo/fits"][()] and "fig5_fused_resnet18/loihi/cores" in f
     assert [p.name for p in plot_file(out)] == ["hardware_accuracy.png", "hardware_agreement.png", "hardware_energy.png"]
+
+
+def test_each_chip_runs_its_compiled_network_with_the_lossy_mapping_it_needs_said():
+    """No data needed: which network `chip_network` picks. IF (reset by subtraction) and LIF chains:
+    Loihi compiles IF with lossy_reset, Speck compiles IF exactly and LIF with lossy_leak; each says so."""
+    rng = np.random.default_rng(0)
+    ws = [rng.normal(0.1, 0.3, (8, 12)), rng.normal(0.1, 0.3, (3, 8))]
+    nets = {"if": evsim.Network.dense(ws, neuron=evsim.IF(1.0)), "lif": evsim.Network.dense(ws, neuron=evsim.LIF(4, 2))}
+    how = {(n, c): chip_network(net, hw.profile(c)) for n, net in nets.items() for c in ("loihi", "speck")}
+    assert how["if", "speck"][0] == how["lif", "speck"][0] == "speck"
+    assert how["if", "speck"][1].metadata["hardware.profile"] == "speck"
+    assert how["if", "speck"][2] == "evsim.hardware.compile(net, 'speck')"  # exact: Speck resets by subtraction
+    assert "lossy_leak" in how["lif", "speck"][2] and "lossy_reset" not in how["lif", "speck"][2]
+    assert "lossy_reset" in how["if", "loihi"][2] and "lossy" not in how["lif", "loihi"][2]

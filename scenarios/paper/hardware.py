@@ -16,10 +16,13 @@ For every model and every chip profile (`evsim.hardware.profiles()`):
   Loihi: `evsim.hardware.compile(net, "loihi")` (Lava's fixed_pt arithmetic, bit-exact; IF's reset by
   subtraction becomes Loihi's reset to 0, `lossy_reset=True`; one step per projection, so the run gets
   that many more steps); Loihi 2: the same network (Lava runs Loihi 2's LIF with the same fixed_pt
-  models); a profile `compile` does not support but whose bit widths are entered (the paper's 65 nm
-  model, Speck): `evsim.quantize` at its weight / state / decay bits, SPEC's generic integer
-  arithmetic, not the chip's own decay, threshold test or reset (the state bits raised to the fewest
-  `quantize` accepts where the chip's are too few: said in the file); a profile whose arithmetic is
+  models); Speck: `evsim.hardware.compile(net, "speck")` (DYNAP-CNN's int8 integrate-and-fire
+  arithmetic, `speck_network`'s, checked against sinabs; the LIF models compiled as integrate-and-
+  fire, `lossy_leak=True`: Speck's neurons do not leak); a profile `compile` does not support (or
+  refuses) but whose bit widths are entered (the paper's 65 nm model): `evsim.quantize` at its
+  weight / state / decay bits, SPEC's generic integer arithmetic, not the chip's own decay, threshold
+  test or reset (the state bits raised to the fewest `quantize` accepts where the chip's are too
+  few: said in the file); a profile whose arithmetic is
   not entered (TrueNorth, SpiNNaker 2): the float network's spikes, priced at the chip's constants;
   a profile the network does not fit (Xylo: 16 inputs): not run;
 - spike agreement with the float network on the clean test images (full runs, no early exit, each
@@ -78,12 +81,17 @@ def chip_network(float_net: evsim.Network, prof: hw.Profile) -> tuple[str | None
     fit = hw.check(float_net, prof)
     if not fit.fits:
         return None, None, "not run: the network does not fit"
-    lossy = any(p.neuron.reset == "subtract" for p in float_net.populations)
-    reset = "; IF's reset by subtraction compiled as Loihi's reset to 0 (lossy_reset)" if lossy else ""
     target = "loihi" if prof.name == "loihi2" else prof.name
+    # the lossy mapping each chip needs, said in the file: Loihi's LIF cannot reset by subtraction,
+    # Speck's integrate-and-fire neurons neither leak nor filter their input
+    lossy_reset = target == "loihi" and any(p.neuron.reset == "subtract" for p in float_net.populations)
+    lossy_leak = target == "speck" and any(isinstance(p.neuron, evsim.LIF) for p in float_net.populations)
+    lossy = ("; IF's reset by subtraction compiled as Loihi's reset to 0 (lossy_reset)" if lossy_reset else "") + (
+        "; LIF neurons compiled as Speck's integrate-and-fire (lossy_leak): no leak, each spike's whole charge in "
+        "its step" if lossy_leak else "")  # fmt: skip
     try:
-        net = hw.compile(float_net, target, lossy_reset=lossy)
-        how = f"evsim.hardware.compile(net, {target!r}){reset}"
+        net = hw.compile(float_net, target, lossy_reset=lossy_reset, lossy_leak=lossy_leak)
+        how = f"evsim.hardware.compile(net, {target!r}){lossy}"
         if prof.name == "loihi2":
             how += "; Loihi's network: Lava runs Loihi 2's LIF with the same fixed_pt models"
         return target, net, how
