@@ -57,7 +57,7 @@ from evsim import energy, metrics
 from ..machinery.accuracy import ann_accuracy
 from ..machinery.content import content_hash
 from ..machinery.job import run_job
-from ..machinery.model_tasks import train_models
+from ..machinery.model_tasks import collect_models, submit_models
 from ..machinery.results import StageCache
 from ..machinery.simulation import simulate_chunks
 from ..machinery.tasks import After, Job, Subtask, available_cpus, run_stages
@@ -269,17 +269,16 @@ def zoo_recipe(args):
     return dataclasses.replace(PAPER_RECIPE if args.full else QUICK_RECIPE, init=args.snn_init)
 
 
-def train_cifar_models(args, runner, train: Split, test: Split, keys: list[tuple]) -> tuple[dict, dict]:
-    """Every model of `keys` trained (or reloaded) by one task on `runner`: the ANNs, the chain's
+def submit_cifar_models(args, runner, train: Split, test: Split, keys: list[tuple]) -> dict:
+    """One task per model of `keys` submitted to `runner` (none waited for): the ANNs, the chain's
     base SNN, then the other SNNs, the slowest first; an SNN that starts from another model (its
-    seed's ANN, or the chain's base SNN) reads that model's task. Returns the handles (for the tasks
-    that read a model) and the models (for the stage keys and the driver's conversions)."""
+    seed's ANN, or the chain's base SNN) reads that model's task. Returns the handles by key."""
     zoo = CifarZoo(train, test, width=args.width, ann_epochs=args.ann_epochs, snn_epochs=args.snn_epochs,
                    device=args.device, recipe=zoo_recipe(args))  # fmt: skip
     cost = {"actbp": 10, "tempbp": 13}  # measured seconds per batch, relative: the slowest first
     snns = sorted((k for k in keys if k[0] != "ann"), key=lambda k: (tuple(k[1:4]) != BASE_SNN, -cost[k[1]]))
     keys = [k for k in keys if k[0] == "ann"] + snns
-    return train_models(runner, zoo, keys, task_threads(args), zoo.starts_from, progress=True)
+    return submit_models(runner, zoo, keys, task_threads(args), zoo.starts_from)
 
 
 def evaluate(args, runner, stages: StageCache, train: Split, test: Split) -> tuple[dict, dict]:
@@ -287,12 +286,15 @@ def evaluate(args, runner, stages: StageCache, train: Split, test: Split) -> tup
     stages); the driver stores the stages and returns the result's datasets and their attributes."""
     cpus = task_threads(args)
     attacker_seeds = ATTACKER_SEEDS[: args.attackers]
-    # models: the victim ANN, the attackers, every SNN (trained once, cached in models/)
-    handles, models = train_cifar_models(args, runner, train, test,
-                                   [("ann", s) for s in (VICTIM_SEED, *attacker_seeds)] + [("snn", *k, 0) for k in snn_models()])  # fmt: skip
+    # models: the victim ANN, the attackers, every SNN (trained once, cached in models/). The ANNs
+    # are waited for first: the attacks read only them, so they run while the SNNs train (the
+    # chain's base SNN trains alone for most of its epochs, on one of the --jobs processes)
+    ann_keys = [("ann", s) for s in (VICTIM_SEED, *attacker_seeds)]
+    snn_keys = [("snn", *k, 0) for k in snn_models()]
+    handles = submit_cifar_models(args, runner, train, test, ann_keys + snn_keys)
+    models = collect_models(runner, {k: handles[k] for k in ann_keys})
     victim = models[("ann", VICTIM_SEED)]
     attackers = [models[("ann", s)] for s in attacker_seeds]
-    nets = {key: resnet_to_evsim(models[("snn", *key, 0)]) for key in snn_models()}
     x, y = test.x, test.y
     test_key, attackers_key = test.content, content_hash(attackers)
     x_h, y_h = runner.share(x), runner.share(y)
@@ -309,18 +311,24 @@ def evaluate(args, runner, stages: StageCache, train: Split, test: Split) -> tup
     after_attacks = tuple(After(f"attack_{n}") for n in ATTACKS)
     jobs.append(Job("ann", ann_task, (x_h, y_h, len(attackers), handles[("ann", VICTIM_SEED)], *attacker_h, *after_attacks),
                     inputs={"test": test_key, "victim": content_hash(victim), "attackers": attackers_key} | attack_keys, cpus=cpus))  # fmt: skip
+    done = run_stages(runner, stages, jobs)
+
+    models |= collect_models(runner, {k: handles[k] for k in snn_keys}, progress=True)
+    nets = {key: resnet_to_evsim(models[("snn", *key, 0)]) for key in snn_models()}
+    attacks_h = tuple(runner.share(done[f"attack_{n}"]) for n in ATTACKS)
+    jobs = []
     # evsim: every SNN on the clean and the attacked images
     for key in snn_models():
         rule, encoder, decoder = key
         inputs = {"test": test_key, "attackers": attackers_key, "snn": content_hash(nets[key])} | attack_keys
-        jobs.append(Job(f"snn_{model_label(*key)}", snn_task, (encoder, decoder, args.seed, x_h, runner.share(nets[key]), *after_attacks),
+        jobs.append(Job(f"snn_{model_label(*key)}", snn_task, (encoder, decoder, args.seed, x_h, runner.share(nets[key]), *attacks_h),
                         inputs=inputs, cpus=cpus))  # fmt: skip
     # Fig. 5C stability: repeated Poisson runs; the other encoders are deterministic
     poisson = nets[("actbp", "poisson", "rate")]
     n = args.stability_samples
     jobs.append(Job("stability", stability_task, (args.stability_runs, args.seed, runner.share(x[:n]), runner.share(poisson)),
                     inputs={"test": test_key, "snn": content_hash(poisson)}, cpus=cpus))  # fmt: skip
-    done = run_stages(runner, stages, jobs)
+    done |= run_stages(runner, stages, jobs)
 
     data: dict[str, object] = {}
     adversarial: dict[str, np.ndarray] = {}
