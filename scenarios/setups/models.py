@@ -105,17 +105,18 @@ def train_or_load(
     load_only: never train: load the finished checkpoint of this key, or else a finished one of the
     same name and epochs whose spec and training settings are this model's but whose key differs
     (other code, e.g. an edit anywhere in evsim, or other data: a note says so); raise
-    `MissingModel` when there is neither. `model.checkpoint` names the file loaded and
-    `model.checkpoint_key_matches` whether its key was this one."""
+    `MissingModel` when there is neither; nothing in the models folder is written or removed.
+    `model.checkpoint` names the file loaded and `model.checkpoint_key_matches` whether its key was
+    this one."""
     key = training_key(stem, spec, config, train, code)
     final = checkpoint_path(dataset, stem, config.epochs, key)
     folder = final.parent
-    for leftover in sweep_orphans(folder):
+    for leftover in () if load_only else sweep_orphans(folder):  # a load-only reader changes nothing there
         print(f"removed {leftover}: the temporary file of an interrupted write", file=sys.stderr)
     pattern = re.compile(re.escape(stem) + r"_e(\d+)(?:_([0-9a-f]{16}))?\.pt")
     found = [(m, p) for p in (folder.iterdir() if folder.is_dir() else ()) if (m := pattern.fullmatch(p.name))]
     others = sorted(p.name for m, p in found if m.group(2) != key)
-    if others and not final.exists():
+    if others and not final.exists() and not load_only:
         print(f"{desc}: not reusing {', '.join(others)} (made by other code, data or settings)", file=sys.stderr)
     meta = {"key": key}
     run = dict(evaluate=evaluate, desc=desc, meta=meta)
