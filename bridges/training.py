@@ -179,7 +179,9 @@ def _atomic_torch_save(obj, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _read_checkpoint(path: Path) -> dict:
+def read_checkpoint(path: Path) -> dict:
+    """The dict a `fit` checkpoint holds (spec, config, meta, epoch, history, model, ...), checked
+    for its format and version."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many kinds for a damaged file
@@ -213,7 +215,7 @@ def load_model(path) -> tuple[torch.nn.Module, dict, list[dict]]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model at {path}")
-    ckpt = _read_checkpoint(path)
+    ckpt = read_checkpoint(path)
     model = build_model(ckpt["spec"])
     model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt["spec"], ckpt["history"]
@@ -259,7 +261,7 @@ def fit(
     start = 0
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
-        ckpt = _read_checkpoint(path)
+        ckpt = read_checkpoint(path)
         if ckpt["spec"] != spec or not _can_continue(ckpt["config"], config):
             raise ValueError(
                 f"{path} was written with other settings ({ckpt['spec']}, {ckpt['config']}); "

@@ -25,6 +25,7 @@ class SimulationResult:
     values_in: (B, L) int64 non-zero float input values that entered each projection.
     spike_counts: (B, P) int64 spikes of each population.
     membrane_updates: (B, P) int64 neuron updates done per population (NeuroBench's name).
+    profile: where the run's time went (`RunProfile`), or None (`simulate(..., profile=True)` only).
     """
 
     predictions: np.ndarray
@@ -42,6 +43,7 @@ class SimulationResult:
     membrane_updates: np.ndarray
     decoder: str
     early_exit: bool
+    profile: RunProfile | None = None
 
     @property
     def sops(self) -> np.ndarray:
@@ -54,4 +56,41 @@ class SimulationResult:
         return self.macs_per_step.sum(axis=0)
 
 
-__all__ = ["SimulationResult"]
+@dataclass(frozen=True)
+class RunProfile:
+    """Where the time of one profiled float run went (`evsim.simulate(..., profile=True)`).
+
+    kernel_s: (L,) CPU seconds in each projection's kernels (its events of every step turned into
+        SOPs and MACs), summed over the threads; projections in `net.projections` order.
+    integrate_s: (P,) CPU seconds in each population's integrate pass (membrane decay and update,
+        spike test, reset, event list), summed over the threads.
+    loop_s: CPU seconds in the compiled loop over samples and steps, summed over the threads
+        (kernels, integrate passes, the synaptic decay, the input split and the bookkeeping).
+    run_s: wall seconds of the compiled loop; total_s: wall seconds of the whole run (the plan, the
+        input layout and the result arrays included); threads: Numba threads the run had.
+    """
+
+    kernel_s: np.ndarray
+    integrate_s: np.ndarray
+    loop_s: float
+    run_s: float
+    total_s: float
+    threads: int
+
+    def shares(self) -> dict[str, float]:
+        """The run's thread time (threads x total_s) split in shares that sum to 1: "kernels",
+        "integrate", "loop_other" (decay, input split, bookkeeping), "idle" (threads waiting in the
+        compiled loop: too few chunks, uneven ones) and "outside_loop" (the Python layer, one thread
+        busy, counted for every thread)."""
+        machine = self.threads * self.total_s
+        kernels, integrate = float(self.kernel_s.sum()), float(self.integrate_s.sum())
+        return {
+            "kernels": kernels / machine,
+            "integrate": integrate / machine,
+            "loop_other": (self.loop_s - kernels - integrate) / machine,
+            "idle": (self.threads * self.run_s - self.loop_s) / machine,
+            "outside_loop": self.threads * (self.total_s - self.run_s) / machine,
+        }
+
+
+__all__ = ["RunProfile", "SimulationResult"]

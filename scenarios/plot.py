@@ -465,6 +465,45 @@ def plot_bench_engine(f: h5py.File, folder: Path) -> list[Path]:
     return paths
 
 
+def plot_bench_resnet(f: h5py.File, folder: Path) -> list[Path]:
+    """The ResNet18 benchmark: time per image against SOPs per image over the activity sweep (with
+    the fit and the dense torch loop's time, which does not depend on the spikes), and GSOP/s per
+    layer from the profiled run, coloured by the target's map size."""
+    threads, n, sops = int(f.attrs["threads"]), int(f.attrs["baseline_samples"]), f["sweep/sops_per_image"][()]
+    slope, intercept = float(f["sweep/fit_s_per_sop"][()]), float(f["sweep/fit_s_intercept"][()])
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(sops, 1e3 * f["sweep/s_per_image"][()], "o", color="tab:red", label="evsim (event-driven)")
+    grid = np.linspace(0, 1.05 * sops.max(), 50)
+    ax.plot(grid, 1e3 * (intercept + slope * grid), color="tab:red", lw=0.8,
+            label=f"fit {1e3 * intercept:.2f} ms + {1e12 * slope:.1f} ps/SOP ({1e-9 / slope:.1f} GSOP/s)")  # fmt: skip
+    ax.axhline(1e3 / float(f["side_by_side/dense_samples_per_s"][()]), color="black", ls="--", lw=0.8,
+               label=f"dense torch loop (batch {int(f.attrs['baseline_batch'])}), any activity")  # fmt: skip
+    for s_, t_, a_, x_ in zip(sops, f["sweep/s_per_image"][()], f["sweep/activity"][()], f.attrs["sweep_input_scales"]):
+        ax.annotate(f"x{x_:g}: {100 * a_:.1f}% active", (s_, 1e3 * t_), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set(xlabel="SOPs per image", ylabel="time per image (ms)", xlim=(0, None), ylim=(0, None),
+           title=f"Cost against SOPs: ResNet18 SNN (width {int(f.attrs.get('width', 64))}), T {int(f.attrs['T'])}, "
+                 f"{threads} thread(s), {n} images")  # fmt: skip
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
+    paths = [save_figure(fig, folder, "bench_resnet_cost_vs_sops")]
+    if "layers/gsop_per_s" in f:
+        rate, size = f["layers/gsop_per_s"][()], f["layers/map_size"][()]
+        names = as_strings(f["layers/gsop_per_s"].attrs["layers"])
+        sizes = sorted(set(size.tolist()), reverse=True)
+        colors = {m: f"C{i}" for i, m in enumerate(sizes)}
+        fig, ax = plt.subplots(figsize=(9, 4))
+        ax.bar(range(len(rate)), rate, color=[colors[m] for m in size])
+        ax.set_xticks(range(len(rate)), [" ".join(nm.split()[:2]) for nm in names], rotation=90, fontsize=6)
+        ax.legend(handles=[Patch(color=colors[m], label=f"{m}x{m} maps" if m > 1 else "flat") for m in sizes], fontsize=7)
+        outside = float(f["layers/outside_kernels_share"][()])
+        ax.set(ylabel="GSOP/s per thread (kernel CPU time)",
+               title=f"Per layer, one profiled run ({int(f.attrs['layer_profile_samples'])} images, "
+                     f"{int(f.attrs['layer_profile_threads'])} thread(s)); {100 * outside:.0f}% of the thread time outside the kernels")  # fmt: skip
+        ax.title.set_fontsize(9)
+        paths.append(save_figure(fig, folder, "bench_resnet_layers"))
+    return paths
+
+
 def plot_hardware(f: h5py.File, folder: Path) -> list[Path]:
     """The hardware scenario, per model and chip: accuracy (clean, FGSM), spike agreement with the
     float network, and energy per image (a chip without published constants, or one the network
@@ -507,7 +546,7 @@ def plot_hardware(f: h5py.File, folder: Path) -> list[Path]:
     return paths
 
 
-PLOTTERS = {"bench_engine": plot_bench_engine, "fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5, "hardware": plot_hardware, "quantization": plot_quantization,
+PLOTTERS = {"bench_engine": plot_bench_engine, "bench_resnet": plot_bench_resnet, "fig2": plot_fig2, "fig3": plot_fig3, "fig4": plot_fig4, "fig5": plot_fig5, "hardware": plot_hardware, "quantization": plot_quantization,
             "repro_audit": plot_repro_audit}
 
 

@@ -48,3 +48,90 @@ def test_a_sweep_without_two_scales_is_refused_before_any_work(sweep, capsys):
     with pytest.raises(SystemExit) as exit_:
         scenarios_main(["bench_resnet", "--sweep", *sweep])
     assert exit_.value.code == 2 and "--sweep needs at least two different input scales" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """bench_resnet end to end at width 4 on 4 test images; Fig. 5's models replaced by one random
+    width-2 SNN (the current-encoded rate model) and one missing (the fused TTFS model)."""
+    from bridges.datasets import cifar10_source
+
+    if cifar10_source("test") is None:
+        pytest.skip("CIFAR-10 not in the data directory ($EVSIM_DATA)")
+    import torch
+
+    from bridges.resnet import SpikingResNet
+    from scenarios.__main__ import main as scenarios_main
+    from scenarios.bench import resnet_parts
+
+    torch.manual_seed(0)
+    model = SpikingResNet(width=2, in_channels=3).eval()
+    model.checkpoint, model.checkpoint_key_matches = tmp_path_factory.mktemp("m") / "resnet_actbp_current.pt", False
+    out = tmp_path_factory.mktemp("bench") / "bench_resnet.h5"
+    patch = pytest.MonkeyPatch()
+    patch.setattr(resnet_parts, "trained_models", lambda folder, data=None: {
+        "current_actbp_rate": model, "fused_actbp_ttfs": "no finished checkpoint (test)"})  # fmt: skip
+    try:
+        scenarios_main(["bench_resnet", "--samples", "4", "--baseline-samples", "4", "--scaling-samples", "0",
+                        "--trained-samples", "3", "--width", "4", "--threads", "1", "--chunk", "4", "--batch", "4",
+                        "--sweep", "0.5", "1.0", "--out", str(out)])  # fmt: skip
+    finally:
+        patch.undo()
+    return out
+
+
+def test_the_tiny_run_stores_the_layer_table_the_trained_model_and_settings(tiny_run, capsys):
+    import h5py
+
+    with h5py.File(tiny_run, "r") as f:
+        L = len(resnet18(np.random.default_rng(0), width=4).projections)
+        assert f.attrs["width"] == 4 and f.attrs["layer_profile_samples"] == 4 and f.attrs["layer_profile_threads"] == 1
+        names = list(f["layers/gsop_per_s"].attrs["layers"])
+        assert len(names) == L and "conv3x3 input->p0 9->4 @ 32x32" in names[0] and "dense" in names[-1]
+        for key in ("map_size", "sops_per_image", "macs_per_image", "kernel_s", "gsop_per_s"):
+            assert f[f"layers/{key}"].shape == (L,), key
+        assert f["layers/map_size"][()].tolist()[:2] == [32, 32] and f["layers/map_size"][()][-1] == 1
+        # the profiled run counts what the whole-set run counted on the same images
+        np.testing.assert_allclose(f["layers/sops_per_image"][()], f["sops_per_layer"][()])
+        work = f["layers/sops_per_image"][()] + f["layers/macs_per_image"][()] > 0
+        assert (f["layers/gsop_per_s"][()][work] > 0).all()
+        shares = f["layers/time_shares"][()]
+        assert list(f["layers/time_shares"].attrs["shares"]) == ["kernels", "integrate", "loop_other", "idle", "outside_loop"]
+        assert abs(shares.sum() - 1) < 1e-9 and 0 < f["layers/outside_kernels_share"][()] < 1
+        assert f["layers/integrate_s"].shape == (18,)
+        # one thread given: no scaling measured, and the file says so
+        assert "scaling/evsim_speedup" not in f and list(f.attrs["scaling_threads"]) == []
+        # the trained model that exists is timed; the missing one is named, not trained
+        assert list(f.attrs["trained_models"]) == ["current_actbp_rate"]
+        checkpoints = list(f.attrs["trained_checkpoints"])
+        assert "resnet_actbp_current.pt (other code)" in checkpoints[0] and "not found" in checkpoints[1]
+        row = {k: f[f"trained/current_actbp_rate/{k}"][()] for k in f["trained/current_actbp_rate"]}
+        assert row["samples"] == 3 and row["width"] == 2 and row["ratio"] > 0 and row["evsim_samples_per_s"] > 0
+        assert 0 <= row["accuracy"] <= 1 and row["macs_per_image"] > 0 and row["mean_steps"] == T
+    from scenarios.plot import plot_file
+
+    assert sorted(p.name for p in plot_file(tiny_run)) == ["bench_resnet_cost_vs_sops.png", "bench_resnet_layers.png"]
+
+
+def test_thread_scaling_measures_both_counts_and_restores_them():
+    import numba
+    import torch
+
+    from scenarios.bench.resnet_parts import thread_scaling
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba was started with one thread")
+    net = truncated(resnet18(np.random.default_rng(1), scales=np.full(18, 3.0), width=2), 2)
+    x = np.random.default_rng(2).random((2, 3, 32, 32)).astype(np.float32)
+    before = numba.get_num_threads(), torch.get_num_threads()
+    got = thread_scaling(net, x, T, list(METHODS), 2, batch=2, repeats=1)
+    assert (numba.get_num_threads(), torch.get_num_threads()) == before
+    assert got["threads"].tolist() == [1, 2] and got["evsim_s"].shape == got["dense_s"].shape == (2,)
+    assert got["identical"] and got["evsim_speedup"] > 0 and got["dense_speedup"] > 0
+
+
+def test_trained_models_without_a_models_folder_say_so(tmp_path):
+    from scenarios.bench.resnet_parts import TRAINED, trained_models
+
+    got = trained_models(tmp_path / "nowhere")
+    assert list(got) == list(TRAINED) and all(isinstance(v, str) and "cifar-10" in v for v in got.values())

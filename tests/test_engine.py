@@ -310,3 +310,37 @@ def test_the_strict_test_by_hand_on_a_layer_of_ties():
         x = np.ones((8, 2, 4))
         for res in (evsim.simulate(net, x, record_hidden=True), evsim.reference_simulate(net, x)):
             assert res.spike_counts[0].tolist() == counts and res.spike_counts[1].tolist() == counts
+
+
+def test_a_profiled_run_is_the_same_run_and_accounts_for_its_time():
+    """profile=True times each projection's kernels and each population's integrate pass inside
+    the compiled loop; the counts and spikes stay those of the plain run, every projection that did
+    work has time, and the shares of the run's thread time sum to 1."""
+    from evsim.engine.precompile import _networks
+
+    net = _networks()["deep"]  # conv, identity, pool and dense projections on a (2, 4, 4) input
+    rng = np.random.default_rng(3)
+    for method, channels in (("ratesyn_e", 2), (["current", "ttfs"], 1)):  # spikes; currents and spikes
+        inputs = evsim.encode_events(rng.random((16, channels, 4, 4)), 6, method, seed=0)
+        plain = evsim.simulate(net, inputs, record_hidden=True)
+        got = evsim.simulate(net, inputs, record_hidden=True, profile=True)
+        assert plain.profile is None
+        assert_same_run(got, plain)
+        prof = got.profile
+        assert prof.kernel_s.shape == (len(net.projections),) and prof.integrate_s.shape == (len(net.populations),)
+        work = (got.sops + got.macs).sum(axis=0) > 0
+        assert work.any() and (prof.kernel_s[work] > 0).all() and (prof.integrate_s > 0).all()
+        assert prof.kernel_s.sum() + prof.integrate_s.sum() <= prof.loop_s <= prof.threads * prof.run_s * 1.05
+        assert prof.run_s <= prof.total_s and prof.threads >= 1
+        shares = prof.shares()
+        assert set(shares) == {"kernels", "integrate", "loop_other", "idle", "outside_loop"}
+        assert abs(sum(shares.values()) - 1) < 1e-9 and shares["kernels"] > 0
+
+
+def test_profile_is_refused_where_it_cannot_apply():
+    net = Network.dense([np.full((3, 4), 0.5)])
+    x = np.ones((4, 2, 4))
+    with pytest.raises(ValueError, match="profile must be True or False"):
+        evsim.simulate(net, x, profile="yes")
+    with pytest.raises(ValueError, match="fixed-point network has no profile"):
+        evsim.simulate(evsim.quantize(net), x, profile=True)

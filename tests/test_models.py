@@ -95,3 +95,38 @@ def test_an_interrupted_training_resumes_from_its_partial_checkpoint(zoo, monkey
     _, resumed = get_ann("mnist", train, test, 2, seed=1)
     assert [h["loss"] for h in resumed] == [h["loss"] for h in reference]
     assert len(files(zoo)) == 1 and not files(zoo)[0].endswith("partial.pt")
+
+
+def test_load_only_loads_a_finished_model_even_of_other_code_and_never_trains(zoo, monkeypatch, capsys):
+    """load_only: the checkpoint of this key; else a finished one of the same name, epochs, spec and
+    settings made by other code (said so); else MissingModel, with nothing trained or written."""
+    from bridges.ann import ARCHITECTURES, ReLUMLP
+    from bridges.training import TrainConfig, ann_loss, ann_spec
+
+    train = split(0)
+
+    def ask(epochs: int, load_only: bool, width: int = 784) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = ReLUMLP([width, *ARCHITECTURES["mnist"][1:]])
+        models.train_or_load(model, ann_spec(model), train, ann_loss, TrainConfig(epochs=epochs, lr=1e-3, seed=0),
+                             "mnist", "ann_seed0", evaluate=None, desc="ANN", load_only=load_only)  # fmt: skip
+        return model
+
+    with pytest.raises(models.MissingModel, match="no finished checkpoint ann_seed0_e1_"):
+        ask(1, True)
+    assert not zoo.exists() or files(zoo) == []
+    trained = ask(1, False)
+    exact = ask(1, True)
+    assert exact.checkpoint_key_matches and exact.checkpoint.name == files(zoo)[0]
+    real = models.code_hash
+    monkeypatch.setattr(models, "code_hash", lambda *m: "edited" + real(*m))
+    capsys.readouterr()
+    other = ask(1, True)  # the code changed: its key is another; the finished model is still loaded
+    assert not other.checkpoint_key_matches and "made by other code or data" in capsys.readouterr().err
+    for a, b in zip(trained.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(models.MissingModel):
+        ask(2, True)  # no 2-epoch model: a 1-epoch one does not stand in
+    with pytest.raises(models.MissingModel, match="differ in spec or settings"):
+        ask(1, True, width=783)
+    assert len(files(zoo)) == 1

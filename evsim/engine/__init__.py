@@ -30,6 +30,7 @@ Modules, bottom up (no module imports one above it):
 - `kernels`: the per-kind event kernels, written once for float32, float64 and int64;
 - `float_run` and `fixed_run`: the two runs as peers, each its own integrate step and run loop
   (the fixed-point arithmetic is described in `fixed_run`); `outputs`: their shared result arrays;
+- `clock`: the cycle counter a profiled float run reads inside its loop (`profile=True`);
 - this package: `simulate`, which validates and dispatches on `net.fixed_point`.
 """
 
@@ -90,6 +91,7 @@ def simulate(
     dtype=np.float32,
     input_kind="auto",
     record_hidden: bool = False,
+    profile: bool = False,
 ) -> SimulationResult:
     """Run `net` event-driven on an encoded batch.
 
@@ -104,6 +106,9 @@ def simulate(
     dtype: np.float32 (fast) or np.float64 (state and weights).
     record_hidden: keep every hidden population's spikes (T*B*n bytes each); off by default so
         that memory grows with B x neurons, not T x B x neurons.
+    profile: also time each projection's kernels and each population's integrate pass inside
+        the compiled loop (`SimulationResult.profile`, an `evsim.result.RunProfile`); the counts
+        and spikes are those of a run without it. Float networks only.
 
     Returns a `SimulationResult`; SOPs and MACs are exact counts per sample and projection.
     A fixed-point network (`evsim.quantize`) runs with integer kernels (`fixed_run`): spike
@@ -111,7 +116,11 @@ def simulate(
     """
     if not isinstance(record_hidden, (bool, np.bool_)):
         raise ValueError(f"record_hidden must be True or False, got {record_hidden!r}")
+    if not isinstance(profile, (bool, np.bool_)):
+        raise ValueError(f"profile must be True or False, got {profile!r}")
     if isinstance(net, Network) and net.fixed_point is not None:
+        if profile:
+            raise ValueError("profile=True times the float run; a fixed-point network has no profile")
         check_options(decoder, early_exit, np.float64)
         ev = _as_input_events(net, inputs, input_kind)
         return fixed_run.run(net, ev, decoder, early_exit, bool(record_hidden))
@@ -119,7 +128,7 @@ def simulate(
     if not isinstance(net, Network):
         raise ValueError(f"net must be an evsim.Network, got {type(net).__name__}")
     ev = _as_input_events(net, inputs, input_kind)
-    return float_run.run(net, ev, decoder, early_exit, dt, bool(record_hidden))
+    return float_run.run(net, ev, decoder, early_exit, dt, bool(record_hidden), bool(profile))
 
 
 # old names, kept one release (CHANGELOG "Deprecated")

@@ -13,9 +13,16 @@ on the thread count or batch split. With TTFS decoding and `early_exit=True`, a 
 first step at which any output neuron spikes: the decision is taken there and no later step is
 simulated or counted. The kernel reports the steps it ran and the membrane updates it did, so a
 test can see the work stop.
+
+With `profile`, the loop also reads the cycle counter (`clock.cycles`) around each projection's
+work of a step and each population's integrate pass, per chunk of samples (`RunProfile`); the
+counts and spikes are the same as without it.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import time
 
 import numba
 import numpy as np
@@ -23,7 +30,8 @@ from numba import njit, prange
 
 from ..events import InputEvents
 from ..network import Network
-from ..result import SimulationResult
+from ..result import RunProfile, SimulationResult
+from .clock import cycles
 from .kernels import _emit, _project
 from .outputs import Outputs
 from .plan import (
@@ -61,13 +69,15 @@ def _run(
     ev_offsets, ev_index, ev_value, ev_is_current, input_mode, n_in, T,
     proj, scale, pops, neuron, bias, weights, maps, early_exit, n_chunks,
     spikes_out, sops_out, macs_out, spikes_in_out, values_in_out, counts_out, updates_out,
-    steps_out, first_spike_out, exit_out,
+    steps_out, first_spike_out, exit_out, profile, cycles_out,
 ):  # fmt: skip
     B = exit_out.shape[0]
     P = pops.shape[0]
     N = bias.shape[0]
+    L = sops_out.shape[2]
     out = P - 1
     for chunk in prange(n_chunks):
+        chunk_start = cycles() if profile else 0
         # per-chunk scratch: allocated once, reset per sample
         membrane = np.empty(N, dtype=bias.dtype)
         current = np.empty(N, dtype=bias.dtype)
@@ -116,6 +126,7 @@ def _run(
                         q = proj[r]
                         src = q[Q_SOURCE]
                         l = q[Q_INDEX]
+                        start = cycles() if profile else 0
                         if src == -1:
                             if n_spk > 0:
                                 sops_out[k, b, l] += _project(
@@ -133,11 +144,16 @@ def _run(
                                 n_events[src], False,
                             )  # fmt: skip
                             spikes_in_out[b, l] += n_events[src]
+                        if profile:
+                            cycles_out[chunk, l] += cycles() - start
+                    start = cycles() if profile else 0
                     n_events[p] = _integrate(
                         membrane[lo:hi], target, bias[lo:hi], neuron[p, N_DECAY_M], neuron[p, N_THETA],
                         pops[p, P_STRICT] != 0, pops[p, P_RESET_ZERO] != 0, fired[lo:hi], events[lo:hi],
                         spikes_out[k, b], pops[p, P_RECORD],
                     )  # fmt: skip
+                    if profile:
+                        cycles_out[chunk, L + p] += cycles() - start
                     counts_out[b, p] += n_events[p]
                     updates_out[b, p] += hi - lo
                 steps_out[b] = k + 1
@@ -146,12 +162,15 @@ def _run(
                     if early_exit:
                         exit_out[b] = k
                         break
-
+        if profile:
+            cycles_out[chunk, L + P] += cycles() - chunk_start
 
 
 def run(net: Network, ev: InputEvents, decoder: str, early_exit: bool, dtype: np.dtype,
-        record_hidden: bool) -> SimulationResult:  # fmt: skip
-    """Run the float network `net` on validated input events (`evsim.simulate` checks the options)."""
+        record_hidden: bool, profile: bool = False) -> SimulationResult:  # fmt: skip
+    """Run the float network `net` on validated input events (`evsim.simulate` checks the options).
+    profile: time the run's parts (`SimulationResult.profile`, a `RunProfile`)."""
+    started = time.perf_counter()
     T, B = ev.T, ev.B
     plan = get_plan(net, dtype)
     out = Outputs.allocate(plan, T, B, record_hidden)
@@ -165,10 +184,30 @@ def run(net: Network, ev: InputEvents, decoder: str, early_exit: bool, dtype: np
         input_mode, is_current = INPUT_CURRENT, np.zeros(0, dtype=np.bool_)
     else:
         input_mode, is_current = INPUT_FUSED, ev.current[ev.index]
+    L, P = plan.proj.shape[0], plan.pops.shape[0]
+    cycles_out = np.zeros((n_chunks if profile else 0, L + P + 1), dtype=np.int64)
+    if profile:
+        c0, t0 = cycles(), time.perf_counter()
     _run(
         ev.offsets, index, ev.value.astype(dtype, copy=False), is_current, input_mode, net.n_in, T,
         plan.proj, plan.scale, out.pops, plan.neuron, plan.bias, plan.weights, plan.maps, bool(early_exit), n_chunks,
         out.spikes, out.sops, out.macs, out.spikes_in, out.values_in, out.counts, out.updates, out.steps,
-        out.first_spike, out.exit_step,
+        out.first_spike, out.exit_step, bool(profile), cycles_out,
     )  # fmt: skip
-    return out.result(net, plan, decoder, early_exit)
+    if not profile:
+        return out.result(net, plan, decoder, early_exit)
+    c1, t1 = cycles(), time.perf_counter()
+    result = out.result(net, plan, decoder, early_exit)
+    return dataclasses.replace(result, profile=_profile(cycles_out.sum(axis=0), c1 - c0, t1 - t0, started, L, P))
+
+
+def _profile(ticks: np.ndarray, run_ticks: int, run_s: float, started: float, L: int, P: int) -> RunProfile:
+    """The `RunProfile` of a run from the loop's cycle counts (L + P + 1,) summed over chunks;
+    run_ticks over run_s (the compiled loop, counter and clock read around it) is the tick rate."""
+    if run_ticks <= 0 or run_s <= 0:
+        raise RuntimeError("profile=True: this machine's cycle counter is not readable from Numba (it reads 0)")
+    per_s = run_ticks / run_s
+    return RunProfile(
+        kernel_s=ticks[:L] / per_s, integrate_s=ticks[L : L + P] / per_s, loop_s=float(ticks[L + P] / per_s),
+        run_s=float(run_s), total_s=float(time.perf_counter() - started), threads=numba.get_num_threads(),
+    )  # fmt: skip

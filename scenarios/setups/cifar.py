@@ -187,6 +187,7 @@ class CifarZoo:
     snn_epochs: int
     device: str = "cpu"  # where torch trains; the models are returned on the CPU
     recipe: Recipe = PAPER_RECIPE
+    load_only: bool = False  # never train: load finished checkpoints or raise MissingModel (`train_or_load`)
     _cache: dict = field(default_factory=dict)
 
     @property
@@ -209,6 +210,7 @@ class CifarZoo:
             train_or_load(
                 model, resnet_ann_spec(model), self.train, cifar_ann_loss(), config, DATASET, f"resnet_ann_seed{seed}{self.tag}",
                 evaluate=lambda m: ann_accuracy(m, xe, ye, ANN_BATCH), desc=f"ResNet ANN seed {seed}", code="scenarios.setups.cifar",
+                load_only=self.load_only,
             )  # fmt: skip
             self._cache[key] = model.cpu().eval()
         return self._cache[key]
@@ -256,7 +258,7 @@ class CifarZoo:
             model.start_check = self._start_check(model, spec, train, config, stem, methods, decoder, name)
             train_or_load(
                 model, spec, train, loss, config, DATASET, stem, evaluate=lambda m: snn_torch_accuracy(m, xe, ye, methods, decoder),
-                desc=name, code="scenarios.setups.cifar",
+                desc=name, code="scenarios.setups.cifar", load_only=self.load_only,
             )  # fmt: skip
             self._cache[key] = model.cpu().eval()
         return self._cache[key]
@@ -268,6 +270,8 @@ class CifarZoo:
         path = models_dir() / DATASET / f"{stem}_{key}.start.json"  # the key, not the epochs: a longer run shares it
         if path.exists():
             return json.loads(path.read_text())
+        if self.load_only:  # a loaded model's start is not scored again
+            return None
         xe, ye = self._eval_split()
         got = snn_check(model, xe, ye, methods, decoder)
         print(f"{name}: start {100 * got['accuracy']:.1f}% clean, {100 * got['abstention']:.1f}% abstain "

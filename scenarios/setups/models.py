@@ -31,7 +31,7 @@ from evsim.atomic import atomic_path, sweep_orphans
 from bridges.datasets import load_idx_dataset
 from bridges.export import to_evsim
 from bridges.snn import SpikingMLP
-from bridges.training import TrainConfig, ann_loss, ann_spec, fit, snn_loss, snn_spec
+from bridges.training import TrainConfig, ann_loss, ann_spec, fit, read_checkpoint, snn_loss, snn_spec
 
 from ..machinery.accuracy import ann_accuracy
 from ..machinery.content import code_hash, content_hash
@@ -92,26 +92,50 @@ def training_key(stem: str, spec: dict, config: TrainConfig, train: Split, code:
     return content_hash(stem, spec, settings, code_hash(code), train.content)[:16]
 
 
+class MissingModel(LookupError):
+    """A model asked for with `load_only` has no finished checkpoint to load."""
+
+
 def train_or_load(
     model: torch.nn.Module, spec: dict, train: Split, loss, config: TrainConfig, dataset: str, stem: str, evaluate, desc: str,
-    code: str = "scenarios.setups.models",
+    code: str = "scenarios.setups.models", load_only: bool = False,
 ) -> list[dict]:
     """Train `model` in place (or reload it) under its content-keyed checkpoint; returns its history.
-    code: the module that trains it, part of the key (`training_key`)."""
+    code: the module that trains it, part of the key (`training_key`).
+    load_only: never train: load the finished checkpoint of this key, or else a finished one of the
+    same name and epochs whose spec and training settings are this model's but whose key differs
+    (other code, e.g. an edit anywhere in evsim, or other data: a note says so); raise
+    `MissingModel` when there is neither; nothing in the models folder is written or removed.
+    `model.checkpoint` names the file loaded and `model.checkpoint_key_matches` whether its key was
+    this one."""
     key = training_key(stem, spec, config, train, code)
     final = checkpoint_path(dataset, stem, config.epochs, key)
     folder = final.parent
-    for leftover in sweep_orphans(folder):
+    for leftover in () if load_only else sweep_orphans(folder):  # a load-only reader changes nothing there
         print(f"removed {leftover}: the temporary file of an interrupted write", file=sys.stderr)
     pattern = re.compile(re.escape(stem) + r"_e(\d+)(?:_([0-9a-f]{16}))?\.pt")
     found = [(m, p) for p in (folder.iterdir() if folder.is_dir() else ()) if (m := pattern.fullmatch(p.name))]
     others = sorted(p.name for m, p in found if m.group(2) != key)
-    if others and not final.exists():
+    if others and not final.exists() and not load_only:
         print(f"{desc}: not reusing {', '.join(others)} (made by other code, data or settings)", file=sys.stderr)
     meta = {"key": key}
     run = dict(evaluate=evaluate, desc=desc, meta=meta)
     if final.exists():
+        model.checkpoint, model.checkpoint_key_matches = final, True
         return fit(model, spec, train.x, train.y, loss, config, checkpoint=final, **run)
+    if load_only:
+        same = sorted(p for m, p in found if m.group(2) not in (None, key) and int(m.group(1)) == config.epochs)
+        for path in same:
+            ckpt = read_checkpoint(path)
+            if ckpt["spec"] == spec and ckpt["config"] == config.settings() and ckpt["epoch"] == config.epochs:
+                model.load_state_dict(ckpt["model"])
+                model.eval()
+                model.checkpoint, model.checkpoint_key_matches = path, False
+                print(f"{desc}: loaded {path.name}, made by other code or data (key {key} here) with the same spec "
+                      "and training settings", file=sys.stderr)  # fmt: skip
+                return list(ckpt["history"])
+        raise MissingModel(f"{desc}: no finished checkpoint {final.name} in {folder}"
+                           + (f" (the ones of this name differ in spec or settings: {', '.join(p.name for p in same)})" if same else ""))  # fmt: skip
     partial = final.with_name(final.stem + ".partial.pt")
     if not partial.exists():
         shorter = [(int(m.group(1)), p) for m, p in found if m.group(2) == key and int(m.group(1)) < config.epochs]
